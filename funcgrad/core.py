@@ -1,0 +1,356 @@
+"""The trace machinery: primitives, `bind`, traces, tracers and the trace stack.
+
+Every transform (jvp, staging, vmap) is a `Trace` subclass living in `funcgrad/transforms/` or
+`funcgrad/staging.py`; primitives and all their rules live in `funcgrad/primitives/`. The only
+upward reference is `_ops`, the operator table that `funcgrad/numpy.py` fills so that `x * 2`
+on a tracer reaches fnp's broadcasting wrappers.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .avals import ShapedArray, get_aval
+
+NOT_APPLICABLE = "not applicable"  # marks a rule slot that cannot exist (e.g. transpose of sin)
+
+
+# --- primitives -------------------------------------------------------------------------------
+
+class Primitive:
+    """A primitive operation: a name plus one slot per rule, all filled in one block."""
+
+    __slots__ = ("name", "multiple_results", "impl", "abstract_eval", "jvp", "transpose",
+                 "batch", "partial_eval", "np_lowering", "c_expr", "pp_rule")
+
+    def __init__(self, name: str, multiple_results: bool = False):
+        self.name = name
+        self.multiple_results = multiple_results
+        self.impl = self.abstract_eval = self.jvp = self.transpose = None
+        self.batch = self.partial_eval = self.np_lowering = self.c_expr = self.pp_rule = None
+
+    def bind(self, *args: Any, **params: Any) -> list:
+        return bind(self, *args, **params)
+
+    def bind1(self, *args: Any, **params: Any) -> Any:
+        return bind(self, *args, **params)[0]
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def bind(prim: Primitive, *args: Any, **params: Any) -> list:
+    """Apply `prim` to `args` under the innermost transform that owns one of them."""
+    top = _find_top_main(args)
+    if top is None:  # fast path: plain arrays, nothing staged
+        out = prim.impl(*args, **params)
+        return out if prim.multiple_results else [out]
+    trace = top.trace
+    tracers = [full_raise(trace, a) for a in args]
+    outs = trace.process_primitive(prim, tracers, params)
+    return outs
+
+
+# --- traces -----------------------------------------------------------------------------------
+
+class MainTrace:
+    """One active transform on the trace stack. `level` orders transforms by nesting."""
+
+    __slots__ = ("level", "trace_type", "global_data", "trace", "name", "alive")
+
+    def __init__(self, level: int, trace_type: type, global_data: Any, name: str):
+        self.level, self.trace_type, self.global_data, self.name = level, trace_type, global_data, name
+        self.alive = True
+        self.trace = trace_type(self)
+
+    def __repr__(self) -> str:
+        return f"MainTrace({self.level}, {self.trace_type.__name__}, {self.name})"
+
+
+class Trace:
+    """Base of all traces: knows how to box values and interpret primitives at its level."""
+
+    __slots__ = ("main",)
+
+    def __init__(self, main: MainTrace):
+        self.main = main
+
+    def pure(self, val: Any) -> Tracer:
+        raise NotImplementedError
+
+    def lift(self, val: Tracer) -> Tracer:
+        return self.pure(val)
+
+    def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> list:
+        raise NotImplementedError
+
+    def process_custom_jvp(self, fun: Callable, jvp: Callable, tracers: list) -> list:
+        del jvp  # most traces just run the function; JVPTrace uses the rule
+        return fun(*tracers)
+
+    def process_custom_vjp(self, fun: Callable, fwd: Callable, bwd: Callable, tracers: list):
+        del fwd, bwd
+        return fun(*tracers)
+
+
+class EvalTrace(Trace):
+    """The bottom of the stack: run the impl on concrete arrays."""
+
+    def pure(self, val):
+        return val
+
+    lift = pure
+
+    def process_primitive(self, prim, tracers, params):
+        out = prim.impl(*tracers, **params)
+        return out if prim.multiple_results else [out]
+
+
+trace_stack: list[MainTrace] = [MainTrace(0, EvalTrace, None, "eval")]
+_dynamic: list[MainTrace | None] = [None]  # the staging main that captures everything, if any
+
+
+@contextmanager
+def new_main(trace_type: type, global_data: Any = None, name: str = "",
+             dynamic: bool = False) -> Iterator[MainTrace]:
+    """Push a transform onto the trace stack for the duration of the `with` block."""
+    main = MainTrace(len(trace_stack), trace_type, global_data, name or trace_type.__name__)
+    trace_stack.append(main)
+    prev_dynamic = _dynamic[0]
+    if dynamic:
+        _dynamic[0] = main
+    try:
+        yield main
+    finally:
+        _dynamic[0] = prev_dynamic
+        trace_stack.pop()
+        main.alive = False
+
+
+def _find_top_main(args) -> MainTrace | None:
+    top = _dynamic[0]
+    for a in args:
+        if isinstance(a, Tracer):
+            m = a._trace.main
+            if top is None or m.level > top.level:
+                top = m
+    return top
+
+
+def find_top_trace(args) -> Trace:
+    top = _find_top_main(args)
+    return (top or trace_stack[0]).trace
+
+
+def full_raise(trace: Trace, val: Any) -> Any:
+    if not isinstance(val, Tracer):
+        return trace.pure(val)
+    main = val._trace.main
+    if main is trace.main:
+        return val
+    if not main.alive:
+        raise EscapedTracerError(_escaped_msg(val))
+    if main.level < trace.main.level:
+        return trace.lift(val)
+    raise EscapedTracerError(_escaped_msg(val))
+
+
+def active_transform() -> str:
+    """Name of the innermost active transform (for error messages)."""
+    return trace_stack[-1].name if len(trace_stack) > 1 else "none"
+
+
+# --- tracers ----------------------------------------------------------------------------------
+
+_ops: dict[str, Callable] = {}  # operator table, filled by funcgrad/numpy.py (the upward hook)
+
+
+def _op(name: str, swap: bool = False) -> Callable:
+    if swap:
+        def method(self, other):
+            return _ops[name](other, self)
+    else:
+        def method(self, *args):
+            return _ops[name](self, *args)
+    method.__name__ = name
+    return method
+
+
+class Tracer:
+    """A value boxed by a transform. Operators and methods dispatch through `funcgrad.numpy`."""
+
+    __slots__ = ("_trace",)
+    __array_priority__ = 1000
+    __array_ufunc__ = None  # so `np.ndarray * tracer` defers to Tracer.__rmul__
+
+    @property
+    def aval(self) -> ShapedArray:
+        raise NotImplementedError
+
+    shape = property(lambda self: self.aval.shape)
+    dtype = property(lambda self: self.aval.dtype)
+    ndim = property(lambda self: self.aval.ndim)
+    size = property(lambda self: self.aval.size)
+    T = property(lambda self: _ops["transpose"](self))
+    at = property(lambda self: _ops["at"](self))
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d (scalar) value")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d (scalar) value")
+        return (self[i] for i in range(self.shape[0]))
+
+    def concrete_value(self) -> Any:
+        """The concrete value behind this tracer, or a teaching error when there is none."""
+        raise ConcretizationError(concretization_msg(self))
+
+    def __bool__(self):
+        return bool(self.concrete_value())
+
+    def __float__(self):
+        return float(self.concrete_value())
+
+    def __int__(self):
+        return int(self.concrete_value())
+
+    def __index__(self):
+        return int(self.concrete_value())
+
+    def __complex__(self):
+        return complex(self.concrete_value())
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.concrete_value(), dtype=dtype)
+
+    def __setitem__(self, idx, val):
+        raise TypeError(_MSG_SETITEM.format(where=user_frame(), aval=self.aval.str_short()))
+
+    def __hash__(self):
+        raise TypeError("funcgrad tracers are unhashable (they stand for arrays); pass hashable "
+                        "Python values through `static_argnums` instead.")
+
+    def item(self):
+        return self.concrete_value().item()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<{self.aval.str_short()}>({self._trace.main.name})"
+
+    for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
+                  "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor", "neg", "pos", "abs",
+                  "invert", "getitem"):
+        locals()[f"__{_name}__"] = _op(_name)
+    for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
+                  "and", "or", "xor"):
+        locals()[f"__r{_name}__"] = _op(_name, swap=True)
+    for _name in ("sum", "mean", "max", "min", "prod", "var", "std", "argmax", "argmin",
+                  "reshape", "transpose", "swapaxes", "squeeze", "astype", "dot", "cumsum",
+                  "clip", "ravel", "flatten", "all", "any", "round", "conj"):
+        locals()[_name] = _op(_name)
+    del _name
+
+
+# --- rule vocabulary --------------------------------------------------------------------------
+
+class Zero:
+    """A symbolic zero tangent/cotangent of the given aval: rules skip work on it."""
+
+    __slots__ = ("aval",)
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+
+    def __repr__(self) -> str:
+        return f"Zero({self.aval.str_short()})"
+
+
+class UndefPrimal:
+    """Marks a linear input of an equation being transposed."""
+
+    __slots__ = ("aval",)
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+
+    def __repr__(self) -> str:
+        return f"UndefPrimal({self.aval.str_short()})"
+
+
+not_mapped = None  # batch dimension of an unbatched value
+
+
+def is_undefined_primal(x: Any) -> bool:
+    return type(x) is UndefPrimal
+
+
+# --- errors that teach ------------------------------------------------------------------------
+
+class FuncgradError(Exception):
+    """Base class of funcgrad's user-facing errors."""
+
+
+class ConcretizationError(FuncgradError, TypeError):
+    pass
+
+
+class EscapedTracerError(FuncgradError):
+    pass
+
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_frame() -> str:
+    """'file:line (in fn): source' of the innermost stack frame outside funcgrad itself."""
+    f = sys._getframe(1)
+    while f is not None:
+        fname = os.path.abspath(f.f_code.co_filename)
+        if not fname.startswith(_PKG_DIR) and "importlib" not in fname:
+            import linecache
+            src = linecache.getline(fname, f.f_lineno).strip()
+            return f"{fname}:{f.f_lineno} (in {f.f_code.co_name}): {src}"
+        f = f.f_back
+    return "<unknown>"
+
+
+_MSG_SETITEM = """\
+funcgrad arrays are immutable: item assignment `x[idx] = v` on a traced value of type {aval}
+  at {where}
+Use a functional update instead, which returns a new array:
+    x = fnp.at(x)[idx].set(v)        # or .add(v), .mul(v), .min(v), .max(v)
+    x = x.at[idx].set(v)             # the same, as a method on traced values"""
+
+_MSG_CONCRETE = """\
+funcgrad: a traced value of type {aval} was used where a concrete Python value is needed
+(`if`, `while`, `bool()`, `float()`, `int()`, `np.asarray()`, or an array shape) while `{name}` is
+staging the function into IR, so its value is not known yet.
+  at {where}
+Fixes:
+  - branch on data with `fg.cond(pred, true_fun, false_fun, *operands)` or `fnp.where(pred, a, b)`;
+  - loop on data with `fg.while_loop` / `fg.fori_loop`;
+  - or, if the value is a Python constant (a size, a flag), mark that argument static:
+    `fg.jit(f, static_argnums=...)`."""
+
+
+def concretization_msg(tracer: Tracer) -> str:
+    return _MSG_CONCRETE.format(aval=tracer.aval.str_short(), name=tracer._trace.main.name,
+                                where=user_frame())
+
+
+def _escaped_msg(val: Tracer) -> str:
+    return (f"funcgrad: a traced value {val.aval.str_short()} from `{val._trace.main.name}` was "
+            f"used after that transform finished (an escaped tracer), at {user_frame()}.\n"
+            "This happens when a function under a transform stores an intermediate value in a "
+            "global, a closure or an object attribute and it is used later. Return the value "
+            "from the function instead.")
+
+
+def get_aval_of(x: Any) -> ShapedArray:
+    return x.aval if isinstance(x, Tracer) else get_aval(x)

@@ -1,0 +1,225 @@
+"""Advanced indexing: gather (x[..., idx, ...]), scatter_add and scatter (functional updates).
+
+`axes` names the operand axes indexed by the integer index arrays (strictly increasing); every
+other axis is taken whole. Output layout follows NumPy: the broadcast index shape replaces the
+indexed axes in place when they are adjacent, and goes to the front otherwise.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..avals import ShapedArray
+from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
+from .batching import bdim_at_front
+from .rules import ShapeError, instantiate, zeros_like_aval
+from .shape import broadcast_in_dim, transpose
+
+
+def _index_tuple(ndim, axes, indices):
+    idx = [slice(None)] * ndim
+    for a, i in zip(axes, indices):
+        idx[a] = i
+    return tuple(idx)
+
+
+def _contiguous(axes):
+    return all(b == a + 1 for a, b in zip(axes, axes[1:]))
+
+
+def gather_shape(shape, axes, idx_shapes):
+    try:
+        idx_shape = np.broadcast_shapes(*idx_shapes)
+    except ValueError:
+        raise ShapeError(f"indexing: index arrays of shapes {idx_shapes} do not broadcast") from None
+    rest = [s for i, s in enumerate(shape) if i not in axes]
+    if _contiguous(axes):
+        return tuple(shape[:axes[0]]) + tuple(idx_shape) + tuple(shape[axes[-1] + 1:])
+    return tuple(idx_shape) + tuple(rest)
+
+
+def _check(prim, x, idx, axes):
+    if len(idx) != len(axes) or any(a >= x.ndim for a in axes):
+        raise ShapeError(f"{prim}: {len(idx)} index arrays for axes {axes} of {x.str_short()}")
+    for i in idx:
+        if i.dtype.kind not in "iu":
+            raise ShapeError(f"{prim}: index arrays must be integers, got {i.str_short()}")
+
+
+# --- gather -----------------------------------------------------------------------------------
+gather_p = Primitive("gather")
+
+
+def gather(x, indices, axes):
+    return gather_p.bind1(x, *indices, axes=tuple(axes))
+
+
+def _gather_abstract_eval(x, *idx, axes):
+    _check("gather", x, idx, axes)
+    return [ShapedArray(gather_shape(x.shape, axes, [i.shape for i in idx]), x.dtype, x.weak_type)]
+
+
+def _gather_jvp(primals, tangents, *, axes):
+    x, *idx = primals
+    out = gather(x, idx, axes)
+    if type(tangents[0]) is Zero:
+        return [out], [Zero(get_aval_of(out))]
+    return [out], [gather(tangents[0], idx, axes)]
+
+
+def _gather_transpose(ct, x, *idx, axes):
+    if type(ct) is Zero:
+        return [Zero(x.aval)] + [None] * len(idx)
+    return [scatter_add(zeros_like_aval(x.aval), ct, idx, axes)] + [None] * len(idx)
+
+
+def _batched_index_args(size, x, idx, bx, bidx, axes):
+    """Move every batch axis to the front and index the batch axis with an arange."""
+    x = bdim_at_front(x, bx, size)
+    idx_avals = [get_aval_of(i) for i in idx]
+    idx_shape = np.broadcast_shapes(*[a.shape if b is None else a.shape[:b] + a.shape[b + 1:]
+                                      for a, b in zip(idx_avals, bidx)])
+    full = (size,) + tuple(idx_shape)
+    new_idx = []
+    for i, a, b in zip(idx, idx_avals, bidx):
+        i = bdim_at_front(i, b, size)
+        nd = len(a.shape) if b is None else len(a.shape) - 1
+        new_idx.append(broadcast_in_dim(i, full, (0,) + tuple(range(len(full) - nd, len(full)))))
+    arange = np.arange(size).reshape((size,) + (1,) * len(idx_shape))
+    return x, [np.broadcast_to(arange, full)] + new_idx, (0,) + tuple(a + 1 for a in axes), \
+        len(idx_shape)
+
+
+def _unbatched_layout_perm(x_ndim, axes, k):
+    """Permutation from the batched gather layout (B, idx.., rest..) to (B, per-example layout)."""
+    if not _contiguous(axes):
+        return None
+    n_pre = axes[0]
+    n_rest = x_ndim - len(axes)
+    rest = list(range(1 + k, 1 + k + n_rest))
+    return [0] + rest[:n_pre] + list(range(1, 1 + k)) + rest[n_pre:]
+
+
+def _gather_batch(size, xs, bdims, *, axes):
+    (x, *idx), (bx, *bidx) = xs, bdims
+    x_ndim = get_aval_of(x).ndim - (bx is not None)
+    if all(b is None for b in bidx):  # only the operand is batched
+        x = bdim_at_front(x, bx, size)
+        out = gather(x, idx, tuple(a + 1 for a in axes))
+        if _contiguous(axes):
+            return [out], [0]
+        return [out], [len(np.broadcast_shapes(*[get_aval_of(i).shape for i in idx]))]
+    x, idx, new_axes, k = _batched_index_args(size, x, idx, bx, bidx, axes)
+    out = gather(x, idx, new_axes)
+    perm = _unbatched_layout_perm(x_ndim, axes, k)
+    return [out if perm is None else transpose(out, perm)], [0]
+
+
+gather_p.impl = lambda x, *idx, axes: x[_index_tuple(x.ndim, axes, idx)]
+gather_p.abstract_eval = _gather_abstract_eval
+gather_p.jvp = _gather_jvp
+gather_p.transpose = _gather_transpose
+gather_p.batch = _gather_batch
+gather_p.np_lowering = "gather"
+
+
+# --- scatter_add / scatter --------------------------------------------------------------------
+def _scatter_abstract_eval_for(name):
+    def abstract_eval(x, u, *idx, axes):
+        _check(name, x, idx, axes)
+        want = gather_shape(x.shape, axes, [i.shape for i in idx])
+        if u.shape != want or u.dtype != x.dtype:
+            raise ShapeError(f"{name}: updates must be {ShapedArray(want, x.dtype).str_short()} "
+                             f"for this index, got {u.str_short()}")
+        return [x]
+    return abstract_eval
+
+
+def _scatter_batch_for(prim):
+    def batch(size, xs, bdims, *, axes):
+        (x, u, *idx), (bx, bu, *bidx) = xs, bdims
+        x_ndim = get_aval_of(x).ndim - (bx is not None)
+        if all(b is None for b in bidx):
+            bidx = [None] * len(idx)
+        x, idx2, new_axes, k = _batched_index_args(size, x, idx, bx, bidx, axes)
+        u = bdim_at_front(u, bu, size)
+        perm = _unbatched_layout_perm(x_ndim, axes, k)
+        if perm is not None:
+            u = transpose(u, np.argsort(perm))
+        return [prim.bind1(x, u, *idx2, axes=new_axes)], [0]
+    return batch
+
+
+scatter_add_p = Primitive("scatter_add")
+
+
+def scatter_add(x, updates, indices, axes):
+    return scatter_add_p.bind1(x, updates, *indices, axes=tuple(axes))
+
+
+def _scatter_add_impl(x, u, *idx, axes):
+    out = x.copy()
+    np.add.at(out, _index_tuple(x.ndim, axes, idx), u)
+    return out
+
+
+def _scatter_add_jvp(primals, tangents, *, axes):
+    (x, u, *idx), (x_dot, u_dot, *_) = primals, tangents
+    out = scatter_add(x, u, idx, axes)
+    if type(x_dot) is Zero and type(u_dot) is Zero:
+        return [out], [Zero(get_aval_of(out))]
+    return [out], [scatter_add(instantiate(x_dot), instantiate(u_dot), idx, axes)]
+
+
+def _scatter_add_transpose(ct, x, u, *idx, axes):
+    nones = [None] * len(idx)
+    if type(ct) is Zero:
+        return [Zero(x.aval) if is_undefined_primal(x) else None,
+                Zero(u.aval) if is_undefined_primal(u) else None] + nones
+    return [ct if is_undefined_primal(x) else None,
+            gather(ct, idx, axes) if is_undefined_primal(u) else None] + nones
+
+
+scatter_add_p.impl = _scatter_add_impl
+scatter_add_p.abstract_eval = _scatter_abstract_eval_for("scatter_add")
+scatter_add_p.jvp = _scatter_add_jvp
+scatter_add_p.transpose = _scatter_add_transpose
+scatter_add_p.batch = _scatter_batch_for(scatter_add_p)
+scatter_add_p.np_lowering = "scatter_add"
+
+scatter_p = Primitive("scatter")  # x with x[idx] replaced by updates
+
+
+def scatter(x, updates, indices, axes):
+    return scatter_p.bind1(x, updates, *indices, axes=tuple(axes))
+
+
+def _scatter_impl(x, u, *idx, axes):
+    out = x.copy()
+    out[_index_tuple(x.ndim, axes, idx)] = u
+    return out
+
+
+def _scatter_jvp(primals, tangents, *, axes):
+    (x, u, *idx), (x_dot, u_dot, *_) = primals, tangents
+    out = scatter(x, u, idx, axes)
+    if type(x_dot) is Zero and type(u_dot) is Zero:
+        return [out], [Zero(get_aval_of(out))]
+    return [out], [scatter(instantiate(x_dot), instantiate(u_dot), idx, axes)]
+
+
+def _scatter_transpose(ct, x, u, *idx, axes):
+    nones = [None] * len(idx)
+    if type(ct) is Zero:
+        return [Zero(x.aval) if is_undefined_primal(x) else None,
+                Zero(u.aval) if is_undefined_primal(u) else None] + nones
+    u_aval = u.aval if is_undefined_primal(u) else get_aval_of(u)
+    ct_x = scatter(ct, zeros_like_aval(u_aval), idx, axes) if is_undefined_primal(x) else None
+    return [ct_x, gather(ct, idx, axes) if is_undefined_primal(u) else None] + nones
+
+
+scatter_p.impl = _scatter_impl
+scatter_p.abstract_eval = _scatter_abstract_eval_for("scatter")
+scatter_p.jvp = _scatter_jvp
+scatter_p.transpose = _scatter_transpose
+scatter_p.batch = _scatter_batch_for(scatter_p)
+scatter_p.np_lowering = "scatter"

@@ -1,0 +1,104 @@
+"""dot_general: contractions with batch dimensions (matmul, batched matmul, tensordot).
+
+dimension_numbers = ((lhs_contract, rhs_contract), (lhs_batch, rhs_batch)); the output holds the
+batch dims, then lhs's free dims, then rhs's free dims, each in operand order.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..avals import ShapedArray
+from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
+from .batching import moveaxis
+from .rules import ShapeError, defjvp
+from .shape import transpose
+
+dot_general_p = Primitive("dot_general")
+
+
+def dot_general(x, y, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
+    return dot_general_p.bind1(x, y, dimension_numbers=dn)
+
+
+def _free(ndim, contract, batch):
+    return [i for i in range(ndim) if i not in contract and i not in batch]
+
+
+def _dot_general_impl(x, y, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    if not lb:
+        return np.tensordot(x, y, (lc, rc)) if lc else np.multiply.outer(x, y)
+    lf, rf = _free(x.ndim, lc, lb), _free(y.ndim, rc, rb)
+    bshape = [x.shape[i] for i in lb]
+    lfs, rfs = [x.shape[i] for i in lf], [y.shape[i] for i in rf]
+    k = int(np.prod([x.shape[i] for i in lc], dtype=np.int64))
+    xm = np.transpose(x, (*lb, *lf, *lc)).reshape(-1, int(np.prod(lfs, dtype=np.int64)), k)
+    ym = np.transpose(y, (*rb, *rc, *rf)).reshape(-1, k, int(np.prod(rfs, dtype=np.int64)))
+    return np.matmul(xm, ym).reshape(*bshape, *lfs, *rfs)
+
+
+def _dot_general_abstract_eval(x, y, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    if (x.dtype != y.dtype or len(lc) != len(rc) or len(lb) != len(rb)
+            or any(x.shape[a] != y.shape[b] for a, b in zip(lc, rc))
+            or any(x.shape[a] != y.shape[b] for a, b in zip(lb, rb))):
+        raise ShapeError(f"dot_general: cannot contract {x.str_short()} and {y.str_short()} with "
+                         f"dimension_numbers={dimension_numbers} (contracted and batch sizes and "
+                         f"dtypes must agree)")
+    shape = ([x.shape[i] for i in lb] + [x.shape[i] for i in _free(x.ndim, lc, lb)]
+             + [y.shape[i] for i in _free(y.ndim, rc, rb)])
+    return [ShapedArray(tuple(shape), x.dtype, x.weak_type and y.weak_type)]
+
+
+def _dot_general_transpose(ct, x, y, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    x_aval = x.aval if is_undefined_primal(x) else get_aval_of(x)
+    y_aval = y.aval if is_undefined_primal(y) else get_aval_of(y)
+    nb = len(lb)
+    lf, rf = _free(x_aval.ndim, lc, lb), _free(y_aval.ndim, rc, rb)
+    ct_b = tuple(range(nb))
+    ct_lf = tuple(range(nb, nb + len(lf)))
+    ct_rf = tuple(range(nb + len(lf), nb + len(lf) + len(rf)))
+    if is_undefined_primal(x):
+        if type(ct) is Zero:
+            return [Zero(x_aval), None]
+        out = dot_general(ct, y, ((ct_rf, tuple(rf)), (ct_b, tuple(rb))))
+        rest = sorted(rc)
+        axes_in_x = list(lb) + lf + [lc[list(rc).index(r)] for r in rest]
+        return [transpose(out, np.argsort(axes_in_x)), None]
+    if type(ct) is Zero:
+        return [None, Zero(y_aval)]
+    out = dot_general(ct, x, ((ct_lf, tuple(lf)), (ct_b, tuple(lb))))
+    rest = sorted(lc)
+    axes_in_y = list(rb) + rf + [rc[list(lc).index(c)] for c in rest]
+    return [None, transpose(out, np.argsort(axes_in_y))]
+
+
+def _dot_general_batch(size, xs, bdims, *, dimension_numbers):
+    (x, y), (bx, by) = xs, bdims
+    (lc, rc), (lb, rb) = dimension_numbers
+    shift = lambda dims: tuple(d + 1 for d in dims)  # noqa: E731
+    if bx is not None and by is not None:
+        x, y = moveaxis(x, bx, 0), moveaxis(y, by, 0)
+        dn = ((shift(lc), shift(rc)), ((0,) + shift(lb), (0,) + shift(rb)))
+        return [dot_general(x, y, dn)], [0]
+    if bx is not None:
+        x = moveaxis(x, bx, 0)
+        dn = ((shift(lc), rc), (shift(lb), rb))
+        return [dot_general(x, y, dn)], [len(lb)]
+    y = moveaxis(y, by, 0)
+    dn = ((lc, shift(rc)), (lb, shift(rb)))
+    n_lf = get_aval_of(x).ndim - len(lc) - len(lb)
+    return [dot_general(x, y, dn)], [len(lb) + n_lf]
+
+
+dot_general_p.impl = _dot_general_impl
+dot_general_p.abstract_eval = _dot_general_abstract_eval
+defjvp(dot_general_p,
+       lambda x_dot, x, y, **params: dot_general_p.bind1(x_dot, y, **params),
+       lambda y_dot, x, y, **params: dot_general_p.bind1(x, y_dot, **params))
+dot_general_p.transpose = _dot_general_transpose
+dot_general_p.batch = _dot_general_batch
+dot_general_p.np_lowering = "dot_general"

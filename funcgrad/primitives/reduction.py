@@ -1,0 +1,145 @@
+"""Reductions and scans: reduce_sum, reduce_max, reduce_min, argmax, argmin, cumsum.
+One block each: impl, abstract eval, jvp, transpose (if linear), batching.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..avals import ShapedArray
+from ..core import Primitive, Zero, get_aval_of
+from .batching import moveaxis
+from .rules import ShapeError, deflinear, defzero_jvp, full_like
+from .shape import broadcast_in_dim
+
+
+def _reduced_aval(x: ShapedArray, axes, dtype=None) -> ShapedArray:
+    if any(not 0 <= a < x.ndim for a in axes):
+        raise ShapeError(f"reduction over axes {axes} is out of range for {x.str_short()}")
+    return ShapedArray(tuple(s for i, s in enumerate(x.shape) if i not in axes),
+                       dtype or x.dtype, x.weak_type if dtype is None else False)
+
+
+def _kept_dims(ndim, axes):
+    return tuple(i for i in range(ndim) if i not in axes)
+
+
+def _reduce_batch(prim):
+    def batch(size, xs, bdims, *, axes, **params):
+        (x,), (bd,) = xs, bdims
+        x = moveaxis(x, bd, 0)
+        return [prim.bind1(x, axes=tuple(a + 1 for a in axes), **params)], [0]
+    return batch
+
+
+# --- reduce_sum -------------------------------------------------------------------------------
+reduce_sum_p = Primitive("reduce_sum")
+
+
+def reduce_sum(x, axes):
+    return reduce_sum_p.bind1(x, axes=tuple(axes))
+
+
+def _reduce_sum_transpose(ct, x, *, axes):
+    if type(ct) is Zero:
+        return [Zero(x.aval)]
+    return [broadcast_in_dim(ct, x.aval.shape, _kept_dims(x.aval.ndim, axes))]
+
+
+reduce_sum_p.impl = lambda x, *, axes: np.sum(x, axis=axes)
+reduce_sum_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
+deflinear(reduce_sum_p, _reduce_sum_transpose)
+reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
+reduce_sum_p.np_lowering = "reduce_sum"
+
+
+# --- reduce_max / reduce_min ------------------------------------------------------------------
+def _reduce_chooser_jvp(prim):
+    # the tangent is the average of the tangents at the positions that attain the extremum
+    def jvp(primals, tangents, *, axes):
+        from .elementwise import div, eq, mul, select
+        (x,), (x_dot,) = primals, tangents
+        ans = prim.bind1(x, axes=axes)
+        if type(x_dot) is Zero:
+            return [ans], [Zero(get_aval_of(ans))]
+        shape = get_aval_of(x).shape
+        location = select(eq(x, broadcast_in_dim(ans, shape, _kept_dims(len(shape), axes))),
+                          full_like(x, 1), full_like(x, 0))
+        counts = reduce_sum(location, axes)
+        return [ans], [div(reduce_sum(mul(x_dot, location), axes), counts)]
+    return jvp
+
+
+reduce_max_p = Primitive("reduce_max")
+reduce_max_p.impl = lambda x, *, axes: np.max(x, axis=axes)
+reduce_max_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
+reduce_max_p.jvp = _reduce_chooser_jvp(reduce_max_p)
+reduce_max_p.transpose = "not applicable"
+reduce_max_p.batch = _reduce_batch(reduce_max_p)
+reduce_max_p.np_lowering = "reduce_max"
+
+reduce_min_p = Primitive("reduce_min")
+reduce_min_p.impl = lambda x, *, axes: np.min(x, axis=axes)
+reduce_min_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
+reduce_min_p.jvp = _reduce_chooser_jvp(reduce_min_p)
+reduce_min_p.transpose = "not applicable"
+reduce_min_p.batch = _reduce_batch(reduce_min_p)
+reduce_min_p.np_lowering = "reduce_min"
+
+
+def reduce_max(x, axes):
+    return reduce_max_p.bind1(x, axes=tuple(axes))
+
+
+def reduce_min(x, axes):
+    return reduce_min_p.bind1(x, axes=tuple(axes))
+
+
+# --- argmax / argmin --------------------------------------------------------------------------
+def _arg_abstract_eval(x, *, axes, index_dtype):
+    return [_reduced_aval(x, axes, np.dtype(index_dtype))]
+
+
+argmax_p = Primitive("argmax")
+argmax_p.impl = lambda x, *, axes, index_dtype: np.argmax(x, axis=axes[0]).astype(index_dtype)
+argmax_p.abstract_eval = _arg_abstract_eval
+defzero_jvp(argmax_p)
+argmax_p.batch = _reduce_batch(argmax_p)
+argmax_p.np_lowering = "argmax"
+
+argmin_p = Primitive("argmin")
+argmin_p.impl = lambda x, *, axes, index_dtype: np.argmin(x, axis=axes[0]).astype(index_dtype)
+argmin_p.abstract_eval = _arg_abstract_eval
+defzero_jvp(argmin_p)
+argmin_p.batch = _reduce_batch(argmin_p)
+argmin_p.np_lowering = "argmin"
+
+
+# --- cumsum -----------------------------------------------------------------------------------
+cumsum_p = Primitive("cumsum")
+
+
+def cumsum(x, axis, reverse=False):
+    return cumsum_p.bind1(x, axis=int(axis), reverse=bool(reverse))
+
+
+def _cumsum_impl(x, *, axis, reverse):
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+    return np.cumsum(x, axis=axis)
+
+
+def _cumsum_abstract_eval(x, *, axis, reverse):
+    if not 0 <= axis < x.ndim:
+        raise ShapeError(f"cumsum: axis {axis} out of range for {x.str_short()}")
+    return [x]
+
+
+cumsum_p.impl = _cumsum_impl
+cumsum_p.abstract_eval = _cumsum_abstract_eval
+deflinear(cumsum_p, lambda ct, x, *, axis, reverse: [
+    Zero(x.aval) if type(ct) is Zero else cumsum(ct, axis, not reverse)])
+cumsum_p.batch = lambda size, xs, bdims, *, axis, reverse: (
+    [cumsum(moveaxis(xs[0], bdims[0], 0), axis + 1, reverse)], [0])
+cumsum_p.np_lowering = "cumsum"
+
+

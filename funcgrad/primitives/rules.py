@@ -1,0 +1,126 @@
+"""Shared rule helpers: abstract-eval families, jvp/transpose helpers, zero handling.
+
+Each primitive's block (in elementwise.py, reduction.py, shape.py, ...) calls these helpers so
+that a typical block stays 5-10 lines.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..avals import ShapedArray
+from ..core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, user_frame
+
+
+class ShapeError(ValueError):
+    pass
+
+
+# --- abstract evaluation families -------------------------------------------------------------
+
+def unop_abstract_eval(x: ShapedArray, **_) -> list[ShapedArray]:
+    return [x]
+
+
+def same_shape_dtype(prim: str, *avals: ShapedArray) -> None:
+    x = avals[0]
+    for y in avals[1:]:
+        if y.shape != x.shape or y.dtype != x.dtype:
+            raise ShapeError(
+                f"{prim}: operands must have equal shapes and dtypes (primitives never broadcast "
+                f"implicitly), got {', '.join(a.str_short() for a in avals)}. Use funcgrad.numpy "
+                f"functions, which broadcast and promote dtypes, at {user_frame()}")
+
+
+def binop_abstract_eval_for(name: str) -> Callable:
+    def abstract_eval(x: ShapedArray, y: ShapedArray, **_) -> list[ShapedArray]:
+        same_shape_dtype(name, x, y)
+        return [ShapedArray(x.shape, x.dtype, x.weak_type and y.weak_type)]
+    return abstract_eval
+
+
+def compare_abstract_eval_for(name: str) -> Callable:
+    def abstract_eval(x: ShapedArray, y: ShapedArray, **_) -> list[ShapedArray]:
+        same_shape_dtype(name, x, y)
+        return [ShapedArray(x.shape, np.dtype(bool))]
+    return abstract_eval
+
+
+# --- tangent helpers --------------------------------------------------------------------------
+
+def zeros_like_aval(aval: ShapedArray):
+    from .shape import full
+    return full(aval.shape, 0, aval.dtype)
+
+
+def instantiate(t: Any) -> Any:
+    return zeros_like_aval(t.aval) if type(t) is Zero else t
+
+
+def add_tangents(x: Any, y: Any) -> Any:
+    from .elementwise import add
+    if type(x) is Zero:
+        return y
+    if type(y) is Zero:
+        return x
+    return add(x, y)
+
+
+def zero_of(x: Any) -> Zero:
+    return Zero(get_aval_of(x))
+
+
+def defjvp(prim: Primitive, *jvp_fns: Callable | None) -> None:
+    """Set prim.jvp from one linear function per argument: fn(x_dot, *primals) -> tangent."""
+    def jvp(primals, tangents, **params):
+        out = prim.bind1(*primals, **params)
+        t_out = Zero(get_aval_of(out))
+        for fn, t in zip(jvp_fns, tangents):
+            if fn is not None and type(t) is not Zero:
+                t_out = add_tangents(t_out, fn(t, *primals, **params))
+        return [out], [t_out]
+    prim.jvp = jvp
+
+
+def defjvp2(prim: Primitive, *jvp_fns: Callable | None) -> None:
+    """Like defjvp but each fn also sees the output: fn(x_dot, ans, *primals)."""
+    def jvp(primals, tangents, **params):
+        out = prim.bind1(*primals, **params)
+        t_out = Zero(get_aval_of(out))
+        for fn, t in zip(jvp_fns, tangents):
+            if fn is not None and type(t) is not Zero:
+                t_out = add_tangents(t_out, fn(t, out, *primals, **params))
+        return [out], [t_out]
+    prim.jvp = jvp
+
+
+def defzero_jvp(prim: Primitive) -> None:
+    """Non-differentiable (piecewise-constant or integer-valued) primitive: zero tangent."""
+    def jvp(primals, tangents, **params):
+        outs = prim.bind(*primals, **params)
+        return outs, [Zero(get_aval_of(o)) for o in outs]
+    prim.jvp = jvp
+    prim.transpose = NOT_APPLICABLE
+
+
+def deflinear(prim: Primitive, transpose: Callable) -> None:
+    """A primitive linear in all its (array) arguments: jvp applies it to the tangents."""
+    def jvp(primals, tangents, **params):
+        out = prim.bind1(*primals, **params)
+        if all(type(t) is Zero for t in tangents):
+            return [out], [Zero(get_aval_of(out))]
+        return [out], [prim.bind1(*map(instantiate, tangents), **params)]
+    prim.jvp = jvp
+    prim.transpose = transpose
+
+
+def not_linear(prim: Primitive) -> None:
+    prim.transpose = NOT_APPLICABLE
+
+
+def full_like(x: Any, value: Any):
+    """An array shaped and typed like `x`, filled with `value`."""
+    from .shape import full
+    aval = get_aval_of(x)
+    return full(aval.shape, value, aval.dtype)

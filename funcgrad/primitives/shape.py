@@ -1,0 +1,389 @@
+"""Shape primitives: broadcast_in_dim, reshape, transpose, squeeze, expand_dims, slice, pad,
+concatenate, rev, convert_element_type. One block each: impl, abstract eval, jvp, transpose,
+batching (the batching helpers they share live in batching.py and are imported lazily).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..avals import ShapedArray, is_float
+from ..core import Primitive, Zero, is_undefined_primal
+from .rules import ShapeError, deflinear
+
+
+def _bdim_front(x, bdim, size):
+    from .batching import bdim_at_front
+    return bdim_at_front(x, bdim, size)
+
+
+# --- broadcast_in_dim ---------------------------------------------------------------------------
+broadcast_in_dim_p = Primitive("broadcast_in_dim")
+
+
+def broadcast_in_dim(x, shape, broadcast_dimensions):
+    return broadcast_in_dim_p.bind1(x, shape=tuple(shape),
+                                    broadcast_dimensions=tuple(broadcast_dimensions))
+
+
+def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
+    x = np.asarray(x) if not hasattr(x, "reshape") else x
+    if x.ndim != len(shape):
+        tmp = [1] * len(shape)
+        for i, d in enumerate(broadcast_dimensions):
+            tmp[d] = x.shape[i]
+        x = x.reshape(tmp)
+    return _xp(x).broadcast_to(x, shape)
+
+
+def _broadcast_in_dim_abstract_eval(x, *, shape, broadcast_dimensions):
+    if len(broadcast_dimensions) != x.ndim or any(
+            x.shape[i] not in (1, shape[d]) for i, d in enumerate(broadcast_dimensions)):
+        raise ShapeError(f"broadcast_in_dim: cannot broadcast {x.str_short()} to {shape} "
+                         f"along dimensions {broadcast_dimensions}")
+    return [ShapedArray(shape, x.dtype, x.weak_type)]
+
+
+def _broadcast_in_dim_transpose(ct, x, *, shape, broadcast_dimensions):
+    if type(ct) is Zero:
+        return [Zero(x.aval)]
+    from .reduction import reduce_sum
+    new_dims = tuple(d for d in range(len(shape)) if d not in broadcast_dimensions)
+    expanded = tuple(i for i, d in enumerate(broadcast_dimensions)
+                     if x.aval.shape[i] == 1 and shape[d] != 1)
+    out = reduce_sum(ct, new_dims) if new_dims else ct
+    if expanded:
+        out = reduce_sum(out, expanded)
+        out = reshape(out, x.aval.shape)
+    return [out]
+
+
+def _broadcast_in_dim_batch(size, xs, bdims, *, shape, broadcast_dimensions):
+    (x,), (bd,) = xs, bdims
+    x = _bdim_front(x, bd, size)
+    dims = (0,) + tuple(d + 1 for d in broadcast_dimensions)
+    return [broadcast_in_dim(x, (size,) + tuple(shape), dims)], [0]
+
+
+broadcast_in_dim_p.impl = _broadcast_in_dim_impl
+broadcast_in_dim_p.abstract_eval = _broadcast_in_dim_abstract_eval
+deflinear(broadcast_in_dim_p, _broadcast_in_dim_transpose)
+broadcast_in_dim_p.batch = _broadcast_in_dim_batch
+broadcast_in_dim_p.np_lowering = "broadcast_in_dim"
+
+
+def full(shape, value, dtype):
+    """A constant array; 0-d values stay scalars so the IR inlines them as literals."""
+    val = np.array(value, dtype=dtype)
+    return val if not shape else broadcast_in_dim(val, shape, ())
+
+
+# --- reshape ------------------------------------------------------------------------------------
+reshape_p = Primitive("reshape")
+
+
+def reshape(x, new_sizes):
+    return reshape_p.bind1(x, new_sizes=tuple(int(s) for s in new_sizes))
+
+
+def _reshape_abstract_eval(x, *, new_sizes):
+    if int(np.prod(new_sizes, dtype=np.int64)) != x.size:
+        raise ShapeError(f"reshape: cannot reshape {x.str_short()} into shape {new_sizes}")
+    return [ShapedArray(new_sizes, x.dtype, x.weak_type)]
+
+
+reshape_p.impl = lambda x, *, new_sizes: _xp(x).reshape(x, new_sizes)
+reshape_p.abstract_eval = _reshape_abstract_eval
+deflinear(reshape_p, lambda ct, x, *, new_sizes: [
+    Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
+reshape_p.batch = lambda size, xs, bdims, *, new_sizes: (
+    [reshape(_bdim_front(xs[0], bdims[0], size), (size,) + new_sizes)], [0])
+reshape_p.np_lowering = "reshape"
+
+
+# --- transpose ----------------------------------------------------------------------------------
+transpose_p = Primitive("transpose")
+
+
+def transpose(x, permutation):
+    return transpose_p.bind1(x, permutation=tuple(int(p) for p in permutation))
+
+
+def _transpose_abstract_eval(x, *, permutation):
+    if sorted(permutation) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: {permutation} is not a permutation of the axes of "
+                         f"{x.str_short()}")
+    return [ShapedArray(tuple(x.shape[p] for p in permutation), x.dtype, x.weak_type)]
+
+
+transpose_p.impl = lambda x, *, permutation: _xp(x).transpose(x, permutation)
+transpose_p.abstract_eval = _transpose_abstract_eval
+deflinear(transpose_p, lambda ct, x, *, permutation: [
+    Zero(x.aval) if type(ct) is Zero else transpose(ct, np.argsort(permutation))])
+transpose_p.batch = lambda size, xs, bdims, *, permutation: (
+    [transpose(_bdim_front(xs[0], bdims[0], size), (0,) + tuple(p + 1 for p in permutation))],
+    [0])
+transpose_p.np_lowering = "transpose"
+
+
+# --- squeeze / expand_dims ----------------------------------------------------------------------
+squeeze_p = Primitive("squeeze")
+expand_dims_p = Primitive("expand_dims")
+
+
+def squeeze(x, dimensions):
+    return squeeze_p.bind1(x, dimensions=tuple(dimensions))
+
+
+def expand_dims(x, dimensions):
+    return expand_dims_p.bind1(x, dimensions=tuple(dimensions))
+
+
+def _squeeze_abstract_eval(x, *, dimensions):
+    if any(x.shape[d] != 1 for d in dimensions):
+        raise ShapeError(f"squeeze: dimensions {dimensions} of {x.str_short()} are not all 1")
+    shape = tuple(s for i, s in enumerate(x.shape) if i not in dimensions)
+    return [ShapedArray(shape, x.dtype, x.weak_type)]
+
+
+def _expand_dims_shape(shape, dimensions):
+    out = list(shape)
+    for d in sorted(dimensions):
+        out.insert(d, 1)
+    return tuple(out)
+
+
+squeeze_p.impl = lambda x, *, dimensions: _xp(x).squeeze(x, dimensions)
+squeeze_p.abstract_eval = _squeeze_abstract_eval
+deflinear(squeeze_p, lambda ct, x, *, dimensions: [
+    Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
+squeeze_p.batch = lambda size, xs, bdims, *, dimensions: (
+    [squeeze(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
+squeeze_p.np_lowering = "squeeze"
+
+expand_dims_p.impl = lambda x, *, dimensions: _xp(x).reshape(
+    x, _expand_dims_shape(x.shape, dimensions))
+expand_dims_p.abstract_eval = lambda x, *, dimensions: [
+    ShapedArray(_expand_dims_shape(x.shape, dimensions), x.dtype, x.weak_type)]
+deflinear(expand_dims_p, lambda ct, x, *, dimensions: [
+    Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
+expand_dims_p.batch = lambda size, xs, bdims, *, dimensions: (
+    [expand_dims(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
+expand_dims_p.np_lowering = "expand_dims"
+
+
+# --- slice --------------------------------------------------------------------------------------
+slice_p = Primitive("slice")
+
+
+def slice_(x, start_indices, limit_indices, strides=None):
+    strides = tuple(strides) if strides is not None else (1,) * len(start_indices)
+    return slice_p.bind1(x, start_indices=tuple(start_indices),
+                         limit_indices=tuple(limit_indices), strides=strides)
+
+
+def _slice_shape(start_indices, limit_indices, strides):
+    return tuple(max(0, -(-(hi - lo) // s)) for lo, hi, s in
+                 zip(start_indices, limit_indices, strides))
+
+
+def _slice_abstract_eval(x, *, start_indices, limit_indices, strides):
+    if not all(0 <= lo <= hi <= n for lo, hi, n in zip(start_indices, limit_indices, x.shape)):
+        raise ShapeError(f"slice: [{start_indices}:{limit_indices}] out of bounds for "
+                         f"{x.str_short()}")
+    return [ShapedArray(_slice_shape(start_indices, limit_indices, strides), x.dtype, x.weak_type)]
+
+
+def _slice_transpose(ct, x, *, start_indices, limit_indices, strides):
+    if type(ct) is Zero:
+        return [Zero(x.aval)]
+    out_shape = ct.aval.shape if hasattr(ct, "aval") else np.shape(ct)
+    config = []
+    for lo, n, s, m in zip(start_indices, x.aval.shape, strides, out_shape):
+        real_hi = lo + (m - 1) * s + 1 if m else lo
+        config.append((lo, n - real_hi, s - 1 if m else 0))
+    return [pad(ct, np.zeros((), x.aval.dtype), config)]
+
+
+slice_p.impl = lambda x, *, start_indices, limit_indices, strides: x[tuple(
+    slice(lo, hi, s) for lo, hi, s in zip(start_indices, limit_indices, strides))]
+slice_p.abstract_eval = _slice_abstract_eval
+deflinear(slice_p, _slice_transpose)
+slice_p.batch = lambda size, xs, bdims, *, start_indices, limit_indices, strides: (
+    [slice_(_bdim_front(xs[0], bdims[0], size), (0,) + start_indices, (size,) + limit_indices,
+            (1,) + strides)], [0])
+slice_p.np_lowering = "slice"
+
+
+# --- pad ----------------------------------------------------------------------------------------
+pad_p = Primitive("pad")
+
+
+def pad(x, padding_value, padding_config):
+    return pad_p.bind1(x, padding_value, padding_config=tuple(map(tuple, padding_config)))
+
+
+def _pad_impl(x, v, *, padding_config):
+    xp = _xp(x)
+    shape = tuple(lo + hi + n + max(0, n - 1) * it
+                  for (lo, hi, it), n in zip(padding_config, x.shape))
+    out = xp.full(shape, v, dtype=x.dtype)
+    out[tuple(slice(lo, lo + (n - 1) * (it + 1) + 1 if n else lo, it + 1)
+              for (lo, hi, it), n in zip(padding_config, x.shape))] = x
+    return out
+
+
+def _pad_abstract_eval(x, v, *, padding_config):
+    if v.shape != () or v.dtype != x.dtype:
+        raise ShapeError(f"pad: padding value must be a scalar of dtype {x.dtype}, got "
+                         f"{v.str_short()}")
+    if any(lo < 0 or hi < 0 or it < 0 for lo, hi, it in padding_config):
+        raise ShapeError("pad: negative padding is not supported; slice instead")
+    shape = tuple(lo + hi + n + max(0, n - 1) * it
+                  for (lo, hi, it), n in zip(padding_config, x.shape))
+    return [ShapedArray(shape, x.dtype, x.weak_type)]
+
+
+def _pad_transpose(ct, x, v, *, padding_config):
+    from .reduction import reduce_sum
+    from .elementwise import sub
+    if type(ct) is Zero:
+        return [Zero(x.aval) if is_undefined_primal(x) else None,
+                Zero(v.aval) if is_undefined_primal(v) else None]
+    shape = ct.aval.shape if hasattr(ct, "aval") else np.shape(ct)
+    starts = tuple(lo for lo, _, _ in padding_config)
+    limits = tuple(n - hi for (_, hi, _), n in zip(padding_config, shape))
+    strides = tuple(it + 1 for _, _, it in padding_config)
+    ct_x = slice_(ct, starts, limits, strides)
+    ct_v = None
+    if is_undefined_primal(v):
+        total = reduce_sum(ct, tuple(range(len(shape))))
+        ct_v = sub(total, reduce_sum(ct_x, tuple(range(len(shape))))) if shape else total
+    return [ct_x if is_undefined_primal(x) else None, ct_v]
+
+
+def _pad_batch(size, xs, bdims, *, padding_config):
+    (x, v), (bx, bv) = xs, bdims
+    if bv is not None:  # a batched padding value: pad with zeros, then select
+        raise NotImplementedError("pad: batching over the padding value is not supported")
+    x = _bdim_front(x, bx, size)
+    return [pad(x, v, ((0, 0, 0),) + padding_config)], [0]
+
+
+pad_p.impl = _pad_impl
+pad_p.abstract_eval = _pad_abstract_eval
+deflinear(pad_p, _pad_transpose)
+pad_p.batch = _pad_batch
+pad_p.np_lowering = "pad"
+
+
+# --- concatenate --------------------------------------------------------------------------------
+concatenate_p = Primitive("concatenate")
+
+
+def concatenate(xs, dimension):
+    return concatenate_p.bind1(*xs, dimension=int(dimension))
+
+
+def _concatenate_abstract_eval(*xs, dimension):
+    x0 = xs[0]
+    for x in xs[1:]:
+        if (x.dtype != x0.dtype or x.ndim != x0.ndim or
+                any(a != b for i, (a, b) in enumerate(zip(x.shape, x0.shape)) if i != dimension)):
+            raise ShapeError(f"concatenate: incompatible operands "
+                             f"{', '.join(a.str_short() for a in xs)} along axis {dimension}")
+    shape = list(x0.shape)
+    shape[dimension] = sum(x.shape[dimension] for x in xs)
+    return [ShapedArray(tuple(shape), x0.dtype, all(x.weak_type for x in xs))]
+
+
+def _concatenate_transpose(ct, *xs, dimension):
+    outs, start = [], 0
+    for x in xs:
+        aval = x.aval if hasattr(x, "aval") else ShapedArray(np.shape(x), np.result_type(x))
+        n = aval.shape[dimension]
+        if is_undefined_primal(x):
+            if type(ct) is Zero:
+                outs.append(Zero(aval))
+            else:
+                lo = [0] * aval.ndim
+                hi = list(aval.shape)
+                lo[dimension], hi[dimension] = start, start + n
+                outs.append(slice_(ct, lo, hi))
+        else:
+            outs.append(None)
+        start += n
+    return outs
+
+
+def _concatenate_batch(size, xs, bdims, *, dimension):
+    xs = [_bdim_front(x, b, size) for x, b in zip(xs, bdims)]
+    return [concatenate(xs, dimension + 1)], [0]
+
+
+concatenate_p.impl = lambda *xs, dimension: _xp(xs[0]).concatenate(xs, axis=dimension)
+concatenate_p.abstract_eval = _concatenate_abstract_eval
+deflinear(concatenate_p, _concatenate_transpose)
+concatenate_p.batch = _concatenate_batch
+concatenate_p.np_lowering = "concatenate"
+
+
+# --- rev ----------------------------------------------------------------------------------------
+rev_p = Primitive("rev")
+
+
+def rev(x, dimensions):
+    return rev_p.bind1(x, dimensions=tuple(dimensions))
+
+
+rev_p.impl = lambda x, *, dimensions: _xp(x).flip(x, dimensions) if dimensions else x
+rev_p.abstract_eval = lambda x, *, dimensions: [x]
+deflinear(rev_p, lambda ct, x, *, dimensions: [
+    Zero(x.aval) if type(ct) is Zero else rev(ct, dimensions)])
+rev_p.batch = lambda size, xs, bdims, *, dimensions: (
+    [rev(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
+rev_p.np_lowering = "rev"
+
+
+# --- convert_element_type -----------------------------------------------------------------------
+convert_element_type_p = Primitive("convert_element_type")
+
+
+def convert_element_type(x, new_dtype, weak_type=False):
+    return convert_element_type_p.bind1(x, new_dtype=np.dtype(new_dtype), weak_type=weak_type)
+
+
+def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
+    (x,), (x_dot,) = primals, tangents
+    out = convert_element_type(x, new_dtype, weak_type)
+    if type(x_dot) is Zero or not is_float(new_dtype) or not is_float(x_dot.aval.dtype
+                                                                        if hasattr(x_dot, "aval")
+                                                                        else np.result_type(x_dot)):
+        return [out], [Zero(ShapedArray(np.shape(out) if not hasattr(out, "aval")
+                                        else out.aval.shape, new_dtype, weak_type))]
+    return [out], [convert_element_type(x_dot, new_dtype, weak_type)]
+
+
+def _convert_transpose(ct, x, *, new_dtype, weak_type):
+    if type(ct) is Zero:
+        return [Zero(x.aval)]
+    return [convert_element_type(ct, x.aval.dtype, x.aval.weak_type)]
+
+
+convert_element_type_p.impl = lambda x, *, new_dtype, weak_type: _xp(x).asarray(x).astype(
+    new_dtype)
+convert_element_type_p.abstract_eval = lambda x, *, new_dtype, weak_type: [
+    ShapedArray(x.shape, new_dtype, weak_type)]
+convert_element_type_p.jvp = _convert_jvp
+convert_element_type_p.transpose = _convert_transpose
+convert_element_type_p.batch = lambda size, xs, bdims, **params: (
+    [convert_element_type_p.bind1(xs[0], **params)], [bdims[0]])
+convert_element_type_p.np_lowering = "convert_element_type"
+
+
+def _xp(x):
+    """The array module of `x` (numpy, or cupy for GPU arrays)."""
+    if type(x) is np.ndarray or not hasattr(x, "__cuda_array_interface__"):
+        return np
+    from ..backend import get_array_module
+    return get_array_module(x)
+

@@ -1,0 +1,2 @@
+"""`funcgrad.scipy`: the few SciPy functions ML code needs, over funcgrad.numpy."""
+from . import special  # noqa: F401

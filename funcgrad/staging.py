@@ -1,0 +1,163 @@
+"""Staging: a trace that records primitives into IR instead of running them, and `make_ir`.
+
+The same trace serves two masters: `make_ir`/`jit` stage *everything* (a dynamic main), and
+`linearize` stages only the tangent computation (a non-dynamic main whose known inputs are
+concrete values or lower-level tracers, which become constants of the linear program).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .avals import ShapedArray, get_aval
+from .core import Trace, Tracer, Zero, new_main
+from .ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var, is_scalar_literal, typecheck_jaxpr
+from .pytree import flatten_fun, tree_flatten
+
+CHECK_IR = [True]  # typecheck every IR `make_ir`/`jit` build; tests also check linearize's
+
+
+class JaxprTracer(Tracer):
+    __slots__ = ("var",)
+
+    def __init__(self, trace: Trace, aval: ShapedArray):
+        self._trace = trace
+        self.var = Var(aval)
+
+    @property
+    def aval(self) -> ShapedArray:
+        return self.var.aval
+
+
+class Builder:
+    """Accumulates equations and constants while a function is staged."""
+
+    __slots__ = ("eqns", "consts", "const_ids", "partial")
+
+    def __init__(self, partial: bool = False):
+        self.eqns: list[Eqn] = []
+        self.consts: dict[Var, Any] = {}
+        self.const_ids: dict[int, JaxprTracer] = {}
+        self.partial = partial
+
+    def build(self, in_tracers: list[JaxprTracer], outs: list, check: bool = True) -> ClosedJaxpr:
+        """Close over the recorded equations; inline scalar constants as literals."""
+        lits = {v: Lit(val) for v, val in self.consts.items()
+                if not isinstance(val, Tracer) and is_scalar_literal(val)}
+        out_atoms = []
+        for o in outs:
+            if isinstance(o, JaxprTracer):
+                out_atoms.append(o.var)
+            else:  # a known output (or a symbolic zero): a constant of the program
+                t = self.new_const(o if not isinstance(o, Zero) else _zeros(o.aval), o)
+                out_atoms.append(t.var)
+        eqns = self.eqns
+        if lits:
+            eqns = [e._replace(inputs=[lits.get(x, x) if type(x) is Var else x for x in e.inputs])
+                    for e in eqns]
+        out_atoms = [lits.get(x, x) for x in out_atoms]
+        used = {x for e in eqns for x in e.inputs if type(x) is Var}
+        used.update(x for x in out_atoms if type(x) is Var)
+        constvars = [v for v in self.consts if v in used and v not in lits]
+        jaxpr = Jaxpr(constvars, [t.var for t in in_tracers], eqns, out_atoms)
+        if check and CHECK_IR[0]:
+            typecheck_jaxpr(jaxpr)
+        return ClosedJaxpr(jaxpr, [self.consts[v] for v in constvars])
+
+    def new_const(self, trace_or_val, val=None) -> JaxprTracer:
+        raise NotImplementedError  # replaced below; see JaxprTrace.pure
+
+
+def _zeros(aval: ShapedArray):
+    import numpy as np
+    return np.zeros(aval.shape, aval.dtype)
+
+
+class JaxprTrace(Trace):
+    """Records each primitive as an equation; values from outside become constants."""
+
+    def new_arg(self, aval: ShapedArray) -> JaxprTracer:
+        return JaxprTracer(self, aval)
+
+    def pure(self, val: Any) -> JaxprTracer:
+        builder: Builder = self.main.global_data
+        t = builder.const_ids.get(id(val))
+        if t is not None and builder.consts[t.var] is val:
+            return t
+        t = JaxprTracer(self, get_aval(val))
+        builder.consts[t.var] = val
+        builder.const_ids[id(val)] = t
+        return t
+
+    lift = pure
+
+    def process_primitive(self, prim, tracers, params):
+        builder: Builder = self.main.global_data
+        if builder.partial and prim.partial_eval is not None:
+            known = [builder.consts.get(t.var, _UNKNOWN) for t in tracers]
+            if any(k is not _UNKNOWN for k in known):
+                return prim.partial_eval(self, tracers, known, **params)
+        avals_out = prim.abstract_eval(*[t.aval for t in tracers], **params)
+        outs = [JaxprTracer(self, a) for a in avals_out]
+        builder.eqns.append(Eqn(prim, [t.var for t in tracers], params, [o.var for o in outs]))
+        return outs
+
+
+_UNKNOWN = object()
+
+
+def _builder_new_const(self: Builder, val, orig=None) -> JaxprTracer:
+    t = JaxprTracer(None, get_aval(val) if not isinstance(orig, Zero) else orig.aval)
+    self.consts[t.var] = val
+    return t
+
+
+Builder.new_const = _builder_new_const
+
+
+def trace_to_jaxpr(f_flat: Callable, in_avals: list[ShapedArray], name: str = "make_ir",
+                   check: bool = True) -> ClosedJaxpr:
+    """Stage `f_flat` (flat list of arrays in, flat list out) into a closed program."""
+    builder = Builder()
+    with new_main(JaxprTrace, builder, name=name, dynamic=True) as main:
+        trace = main.trace
+        in_tracers = [trace.new_arg(a) for a in in_avals]
+        outs = f_flat(*in_tracers)
+        outs = [o if isinstance(o, JaxprTracer) and o._trace.main is main else trace.pure(o)
+                if isinstance(o, Tracer) else o for o in outs]
+        return builder.build(in_tracers, outs, check)
+
+
+def make_ir(fun: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable[..., ClosedJaxpr]:
+    """Returns a function that stages `fun` at the given arguments and returns its IR.
+
+    Examples:
+        >>> import funcgrad as fg, funcgrad.numpy as fnp, numpy as np
+        >>> print(fg.make_ir(fnp.sin)(np.ones(3, np.float32)))
+        { lambda ; a:f32[3]. let b:f32[3] = sin a in (b,) }
+    """
+    if isinstance(static_argnums, int):
+        static_argnums = (static_argnums,)
+
+    def make_ir_f(*args: Any) -> ClosedJaxpr:
+        static = set(a % len(args) for a in static_argnums) if args else set()
+        dyn_idx = [i for i in range(len(args)) if i not in static]
+
+        def f_dyn(*dyn_args):
+            full = list(args)
+            for i, a in zip(dyn_idx, dyn_args):
+                full[i] = a
+            return fun(*full)
+
+        dyn = tuple(args[i] for i in dyn_idx)
+        leaves, in_tree = tree_flatten(dyn)
+        f_flat, out_tree = flatten_fun(f_dyn, in_tree)
+        return trace_to_jaxpr(f_flat, [get_aval(x) for x in leaves])
+
+    return make_ir_f
+
+
+def call_with_ir(closed: ClosedJaxpr, args: list) -> list:
+    """Evaluate a closed program on arguments (any trace)."""
+    from .ir import eval_jaxpr
+    return eval_jaxpr(closed.jaxpr, closed.consts, args)
+

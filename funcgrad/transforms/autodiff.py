@@ -1,0 +1,378 @@
+"""The autodiff API, assembled from jvp (jvp.py), staging of the tangent program (staging.py)
+and transposition (transpose.py): `grad` is `vjp`, which is `linearize` then transpose.
+
+funcgrad writes no VJP rules: every primitive has a jvp rule, linear ones a transpose rule.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..avals import ShapedArray, is_float
+from ..core import (FuncgradError, Tracer, UndefPrimal, Zero, get_aval_of, new_main,
+                    user_frame)
+from ..ir import ClosedJaxpr, eval_jaxpr
+from ..pytree import flatten_fun, tree_flatten, tree_map, tree_unflatten
+from ..staging import Builder, JaxprTrace, JaxprTracer
+from .jvp import jvp_flat
+from .transpose import backward_pass
+
+CHECK_LINEAR = [False]  # typecheck every linearized program (tests switch this on)
+
+
+# --- flat cores -------------------------------------------------------------------------------
+
+def linearize_flat(f: Callable, primals: list, name: str = "linearize") -> tuple[list, ClosedJaxpr]:
+    """Run `f` at `primals`, staging only its tangent computation into a linear program."""
+    builder = Builder(partial=True)
+    with new_main(JaxprTrace, builder, name=name) as main:
+        trace = main.trace
+        tangents_in = [trace.new_arg(_tangent_aval(p)) for p in primals]
+        tangent_args = [t if is_float(t.aval.dtype) else Zero(t.aval) for t in tangents_in]
+        primals_out, tangents_out = jvp_flat(f, primals, tangent_args, name)
+        tangents_out = [t if type(t) is Zero or (isinstance(t, JaxprTracer) and t._trace.main
+                                                 is main) else trace.pure(t)
+                        for t in tangents_out]
+        return primals_out, builder.build(tangents_in, tangents_out, check=CHECK_LINEAR[0])
+
+
+def vjp_flat(f: Callable, primals: list, name: str = "vjp") -> tuple[list, Callable]:
+    primals_out, lin = linearize_flat(f, primals, name)
+
+    def f_vjp(cts: list) -> list:
+        undefs = [UndefPrimal(v.aval) for v in lin.jaxpr.invars]
+        return backward_pass(lin.jaxpr, lin.consts, undefs, cts)
+    return primals_out, f_vjp
+
+
+def _tangent_aval(x) -> ShapedArray:
+    return get_aval_of(x)
+
+
+def _materialize(x, aval: ShapedArray | None = None):
+    """A value to hand back to the user: zeros for symbolic zeros, owned arrays at rest."""
+    if type(x) is Zero:
+        aval = x.aval
+        return np.zeros(aval.shape, aval.dtype)
+    if isinstance(x, Tracer):
+        return x
+    if isinstance(x, np.ndarray):
+        return x if x.flags.writeable else x.copy()
+    if isinstance(x, (np.generic, float, int, bool, complex)):
+        return np.asarray(x)
+    return x
+
+
+# --- argument handling --------------------------------------------------------------------------
+
+def _split_args(fun_name: str, args: tuple, argnums: int | Sequence[int]):
+    multi = not isinstance(argnums, int)
+    nums = tuple(argnums) if multi else (argnums,)
+    for i in nums:
+        if not isinstance(i, int) or not -len(args) <= i < len(args):
+            raise FuncgradError(
+                f"{fun_name}: argnums={argnums!r} is out of range for a call with {len(args)} "
+                f"positional argument(s), at {user_frame()}\nPass argnums between 0 and "
+                f"{len(args) - 1}, or pass the arguments you differentiate positionally.")
+    nums = tuple(i % len(args) for i in nums)
+    return multi, nums
+
+
+def _check_float_inputs(fun_name: str, leaves: list, argnums) -> None:
+    for x in leaves:
+        aval = get_aval_of(x)
+        if not is_float(aval.dtype):
+            raise FuncgradError(
+                f"{fun_name} requires real or complex floating-point inputs, but an argument "
+                f"(argnums={argnums}) has dtype {aval.dtype} ({aval.str_short()}), at "
+                f"{user_frame()}\nConvert it first, e.g. `x.astype(np.float64)` or write `1.0` "
+                f"instead of `1`; integer inputs have no gradient.")
+
+
+def _scalar_check(out) -> ShapedArray:
+    try:
+        aval = get_aval_of(out)
+    except TypeError:
+        aval = None
+    if aval is None or aval.shape != () or not is_float(aval.dtype):
+        got = aval.str_short() if aval is not None else type(out).__name__
+        raise FuncgradError(
+            f"grad requires a scalar floating-point output, but the function returned {got}, at "
+            f"{user_frame()}\nFor a non-scalar output use `fg.jacrev`/`fg.jacfwd`, or `fg.vjp` "
+            f"with a cotangent; to differentiate a sum, return `fnp.sum(y)`; to return extra "
+            f"values alongside the loss, use `has_aux=True`.")
+    return aval
+
+
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
+                   has_aux: bool = False) -> Callable:
+    """Returns a function computing `(fun(*args), ∇fun(*args))` for a scalar-valued `fun`.
+
+    Args:
+        fun: function returning a scalar (or `(scalar, aux)` when `has_aux`).
+        argnums: which positional argument(s) to differentiate (int or tuple of ints).
+        has_aux: whether `fun` returns a pair whose second element is passed through.
+
+    Returns:
+        A function returning `(value, grads)` or `((value, aux), grads)`; `grads` has the
+        structure of the selected argument (a tuple of them when argnums is a tuple).
+
+    Examples:
+        >>> import funcgrad as fg
+        >>> fg.value_and_grad(lambda x: x ** 3)(2.0)
+        (array(8.), array(12.))
+    """
+    def value_and_grad_f(*args: Any, **kwargs: Any):
+        multi, nums = _split_args("grad", args, argnums)
+        leaves, in_tree = tree_flatten(tuple(args[i] for i in nums))
+        _check_float_inputs("grad", leaves, argnums)
+        aux_tree = []
+
+        def f_flat(*dleaves):
+            full = list(args)
+            for i, a in zip(nums, tree_unflatten(in_tree, dleaves)):
+                full[i] = a
+            res = fun(*full, **kwargs)
+            if not has_aux:
+                return [res]
+            if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                raise FuncgradError(f"has_aux=True requires the function to return a pair "
+                                    f"(output, aux), got {type(res).__name__}, at {user_frame()}")
+            aux_leaves, tree = tree_flatten(res[1])
+            aux_tree.append(tree)
+            return [res[0], *aux_leaves]
+
+        primals_out, f_vjp = vjp_flat(f_flat, leaves, name="grad")
+        aval = _scalar_check(primals_out[0])
+        cts = [np.ones((), aval.dtype)] + [Zero(get_aval_of(p)) for p in primals_out[1:]]
+        grads = tree_unflatten(in_tree, [_materialize(g) for g in f_vjp(cts)])
+        grads = grads if multi else grads[0]
+        value = _materialize(primals_out[0])
+        if has_aux:
+            aux = tree_unflatten(aux_tree[-1], [_materialize(p) for p in primals_out[1:]])
+            return (value, aux), grads
+        return value, grads
+
+    value_and_grad_f.__name__ = f"value_and_grad({getattr(fun, '__name__', 'fun')})"
+    return value_and_grad_f
+
+
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """Returns a function computing the gradient of scalar-valued `fun`.
+
+    Examples:
+        >>> import funcgrad as fg, funcgrad.numpy as fnp
+        >>> fg.grad(fnp.sin)(0.0)
+        array(1.)
+        >>> fg.grad(fg.grad(lambda x: x ** 4 - 2 * x ** 2))(2.0)
+        array(44.)
+    """
+    vg = value_and_grad(fun, argnums, has_aux)
+
+    def grad_f(*args: Any, **kwargs: Any):
+        (value, g) = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    grad_f.__name__ = f"grad({getattr(fun, '__name__', 'fun')})"
+    return grad_f
+
+
+def _check_tangent(p, t, path: int) -> None:
+    pa, ta = get_aval_of(p), get_aval_of(t)
+    if pa.shape != ta.shape:
+        raise FuncgradError(f"jvp: primal {path} has shape {pa.shape} but its tangent has shape "
+                            f"{ta.shape}, at {user_frame()}; tangents must match primals.")
+
+
+def jvp(fun: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
+    """Forward-mode Jacobian-vector product: returns `(fun(*primals), J @ tangents)`.
+
+    Examples:
+        >>> import funcgrad as fg, funcgrad.numpy as fnp
+        >>> fg.jvp(fnp.sin, (0.0,), (2.0,))
+        (array(0.), array(2.))
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise FuncgradError("jvp: `primals` and `tangents` must be tuples of arguments, e.g. "
+                            "fg.jvp(f, (x,), (v,))")
+    p_leaves, in_tree = tree_flatten(tuple(primals))
+    t_leaves, t_tree = tree_flatten(tuple(tangents))
+    if in_tree != t_tree:
+        raise FuncgradError(f"jvp: primals and tangents have different structures: {in_tree} "
+                            f"vs {t_tree}")
+    for i, (p, t) in enumerate(zip(p_leaves, t_leaves)):
+        _check_tangent(p, t, i)
+    f_flat, out_tree = flatten_fun(fun, in_tree)
+    t_leaves = [t if is_float(get_aval_of(p).dtype) else Zero(get_aval_of(p))
+                for p, t in zip(p_leaves, t_leaves)]
+    primals_out, tangents_out = jvp_flat(f_flat, p_leaves, t_leaves)
+    return (tree_unflatten(out_tree.val, [_materialize(p) for p in primals_out]),
+            tree_unflatten(out_tree.val, [_materialize(t) for t in tangents_out]))
+
+
+def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """Returns `(fun(*primals), jvp_fun)` where `jvp_fun(*tangents)` evaluates the linear map."""
+    p_leaves, in_tree = tree_flatten(primals)
+    f_flat, out_tree = flatten_fun(fun, in_tree)
+    primals_out, lin = linearize_flat(f_flat, p_leaves)
+    out_tree = out_tree.val
+
+    def jvp_fun(*tangents):
+        t_leaves, t_tree = tree_flatten(tangents)
+        if t_tree != in_tree:
+            raise FuncgradError(f"linearize: tangents {t_tree} do not match primals {in_tree}")
+        outs = eval_jaxpr(lin.jaxpr, lin.consts, t_leaves)
+        return tree_unflatten(out_tree, [_materialize(o) for o in outs])
+    return tree_unflatten(out_tree, [_materialize(p) for p in primals_out]), jvp_fun
+
+
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
+    """Reverse mode: returns `(fun(*primals), vjp_fun[, aux])`; `vjp_fun(ct)` returns a tuple
+    with one cotangent per primal.
+
+    Examples:
+        >>> import funcgrad as fg, funcgrad.numpy as fnp, numpy as np
+        >>> y, f_vjp = fg.vjp(fnp.sin, np.zeros(2))
+        >>> f_vjp(np.ones(2))
+        (array([1., 1.]),)
+    """
+    p_leaves, in_tree = tree_flatten(primals)
+    aux_tree, out_trees = [], []
+
+    def f_flat(*leaves):
+        res = fun(*tree_unflatten(in_tree, leaves))
+        if has_aux:
+            res, aux = res
+            aux_leaves, t = tree_flatten(aux)
+            aux_tree.append((t, len(aux_leaves)))
+        else:
+            aux_leaves = []
+        out_leaves, t = tree_flatten(res)
+        out_trees.append(t)
+        return [*out_leaves, *aux_leaves]
+
+    primals_out, f_vjp_flat = vjp_flat(f_flat, p_leaves)
+    out_tree = out_trees[-1]
+    n_out = out_tree.num_leaves
+    out_avals = [get_aval_of(p) for p in primals_out]
+
+    def vjp_fun(ct):
+        ct_leaves, ct_tree = tree_flatten(ct)
+        if ct_tree != out_tree:
+            raise FuncgradError(f"vjp: cotangent structure {ct_tree} does not match the output "
+                                f"structure {out_tree}")
+        for c, a in zip(ct_leaves, out_avals):
+            if get_aval_of(c).shape != a.shape:
+                raise FuncgradError(f"vjp: cotangent of shape {get_aval_of(c).shape} for an output "
+                                    f"of shape {a.shape}, at {user_frame()}")
+        cts = list(ct_leaves) + [Zero(a) for a in out_avals[n_out:]]
+        return tree_unflatten(in_tree, [_materialize(g) for g in f_vjp_flat(cts)])
+
+    out = tree_unflatten(out_tree, [_materialize(p) for p in primals_out[:n_out]])
+    if has_aux:
+        t, _ = aux_tree[-1]
+        return out, vjp_fun, tree_unflatten(t, [_materialize(p) for p in primals_out[n_out:]])
+    return out, vjp_fun
+
+
+# --- Jacobians and Hessians (one batched pass each, through vmap) -------------------------------
+
+def _std_basis(leaves: list):
+    """Identity rows for the flattened inputs: an (n, *shape) array per leaf."""
+    sizes = [int(np.prod(get_aval_of(x).shape, dtype=np.int64)) for x in leaves]
+    n = sum(sizes)
+    dtype = np.result_type(*[get_aval_of(x).dtype for x in leaves])
+    eye = np.eye(n, dtype=dtype)
+    out, start = [], 0
+    for x, s in zip(leaves, sizes):
+        out.append(eye[:, start:start + s].reshape((n,) + get_aval_of(x).shape))
+        start += s
+    return out, n
+
+
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """Jacobian by forward mode: one vmapped jvp over the standard basis of the inputs."""
+    from .vmap import vmap
+    from ..numpy import moveaxis, reshape
+
+    def jacfun(*args):
+        multi, nums = _split_args("jacfwd", args, argnums)
+        dargs = tuple(args[i] for i in nums)
+        leaves, in_tree = tree_flatten(dargs)
+        _check_float_inputs("jacfwd", leaves, argnums)
+
+        def f_of(*d):
+            full = list(args)
+            for i, a in zip(nums, d):
+                full[i] = a
+            return fun(*full)
+
+        basis, n = _std_basis(leaves)
+        pushfwd = lambda *ts: jvp(f_of, dargs, tree_unflatten(in_tree, ts))[1]  # noqa: E731
+        y = f_of(*dargs)
+        jac_cols = vmap(pushfwd)(*basis)  # each output leaf: (n, *out_shape)
+
+        def arrange(col, y_leaf):
+            out_shape = get_aval_of(y_leaf).shape
+            col = moveaxis(col, 0, -1)  # (*out_shape, n)
+            parts, start = [], 0
+            for x in leaves:
+                xs = get_aval_of(x).shape
+                s = int(np.prod(xs, dtype=np.int64))
+                parts.append(reshape(col[..., start:start + s], out_shape + xs))
+                start += s
+            tree = tree_unflatten(in_tree, parts)
+            return tree if multi else tree[0]
+        return tree_map(arrange, jac_cols, y)
+    return jacfun
+
+
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """Jacobian by reverse mode: one vmapped vjp over the standard basis of the outputs."""
+    from .vmap import vmap
+    from ..numpy import reshape
+
+    def jacfun(*args):
+        multi, nums = _split_args("jacrev", args, argnums)
+        dargs = tuple(args[i] for i in nums)
+        leaves, _ = tree_flatten(dargs)
+        _check_float_inputs("jacrev", leaves, argnums)
+
+        def f_of(*d):
+            full = list(args)
+            for i, a in zip(nums, d):
+                full[i] = a
+            return fun(*full)
+
+        y, f_vjp = vjp(f_of, *dargs)
+        y_leaves, y_tree = tree_flatten(y)
+        basis, n = _std_basis(y_leaves)
+        rows = vmap(lambda *cts: f_vjp(tree_unflatten(y_tree, cts)))(*basis)  # tuple per arg
+
+        def for_out(k, start, size, y_shape):
+            def arrange(row, x):
+                x_shape = get_aval_of(x).shape
+                return reshape(row[start:start + size], y_shape + x_shape)
+            per_arg = tuple(tree_map(arrange, r, a) for r, a in zip(rows, dargs))
+            return per_arg if multi else per_arg[0]
+
+        outs, start = [], 0
+        for k, yl in enumerate(y_leaves):
+            ys = get_aval_of(yl).shape
+            s = int(np.prod(ys, dtype=np.int64))
+            outs.append(for_out(k, start, s, ys))
+            start += s
+        return tree_unflatten(y_tree, outs)
+    return jacfun
+
+
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """Hessian of scalar-valued `fun`: forward-over-reverse, `jacfwd(jacrev(fun))`."""
+    return jacfwd(jacrev(fun, argnums), argnums)
+
+
+def stop_gradient(x: Any) -> Any:
+    """Identity whose derivative is zero (applies to every leaf of a pytree)."""
+    from ..primitives.elementwise import stop_gradient as sg
+    return tree_map(sg, x)

@@ -1,0 +1,75 @@
+"""Forward mode: JVPTrace/JVPTracer and `jvp_flat`. Tangents may be symbolic `Zero`s."""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..core import (NOT_APPLICABLE, FuncgradError, Trace, Tracer, Zero, full_raise, get_aval_of,
+                    new_main, user_frame)
+
+
+class JVPTracer(Tracer):
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, trace: Trace, primal, tangent):
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+
+    @property
+    def aval(self):
+        return get_aval_of(self.primal)
+
+    def concrete_value(self):
+        p = self.primal
+        return p.concrete_value() if isinstance(p, Tracer) else p
+
+
+class JVPTrace(Trace):
+    def pure(self, val):
+        return JVPTracer(self, val, Zero(get_aval_of(val)))
+
+    lift = pure
+
+    def process_primitive(self, prim, tracers, params):
+        primals = [t.primal for t in tracers]
+        tangents = [t.tangent for t in tracers]
+        if all(type(t) is Zero for t in tangents):
+            outs = prim.bind(*primals, **params)
+            return [JVPTracer(self, o, Zero(get_aval_of(o))) for o in outs]
+        rule = prim.jvp
+        if rule is None or rule is NOT_APPLICABLE:
+            raise FuncgradError(f"`{self.main.name}`: primitive {prim.name} has no derivative "
+                                f"rule, at {user_frame()}")
+        primals_out, tangents_out = rule(primals, tangents, **params)
+        return [JVPTracer(self, p, t) for p, t in zip(primals_out, tangents_out)]
+
+    def process_custom_jvp(self, fun, jvp, tracers):
+        primals = [t.primal for t in tracers]
+        tangents = [t.tangent for t in tracers]
+        if all(type(t) is Zero for t in tangents):
+            outs = fun(*primals)
+            return [JVPTracer(self, o, Zero(get_aval_of(o))) for o in outs]
+        from ..primitives.rules import instantiate
+        primals_out, tangents_out = jvp(primals, [instantiate(t) for t in tangents])
+        return [JVPTracer(self, p, t) for p, t in zip(primals_out, tangents_out)]
+
+    def process_custom_vjp(self, fun, fwd, bwd, tracers):
+        from .custom import custom_lin
+        primals = [t.primal for t in tracers]
+        tangents = [t.tangent for t in tracers]
+        if all(type(t) is Zero for t in tangents):
+            outs = fun(*primals)
+            return [JVPTracer(self, o, Zero(get_aval_of(o))) for o in outs]
+        primals_out, res = fwd(*primals)
+        tangents_out = custom_lin(res, bwd, tangents, [get_aval_of(p) for p in primals_out])
+        return [JVPTracer(self, p, t) for p, t in zip(primals_out, tangents_out)]
+
+
+def jvp_flat(f: Callable, primals: list, tangents: list, name: str = "jvp") -> tuple[list, list]:
+    """Push `tangents` forward through `f` (flat lists in and out) at `primals`."""
+    with new_main(JVPTrace, name=name) as main:
+        trace = main.trace
+        tracers_in = [JVPTracer(trace, x, t) for x, t in zip(primals, tangents)]
+        outs = f(*tracers_in)
+        tracers_out = [full_raise(trace, o) for o in outs]
+        return [t.primal for t in tracers_out], [t.tangent for t in tracers_out]
