@@ -94,7 +94,7 @@ def _pp_jaxpr_lines(jaxpr, name: _Namer, indent: int) -> list[str]:
     ins = " ".join(f"{name(v)}:{v.aval.str_short()}" for v in jaxpr.invars)
     head = f"{{ lambda {consts + ' ' if consts else ''}; {ins}. let"
     body = [ln for e in jaxpr.eqns for ln in _pp_eqn(e, name, indent + 4)]
-    outs = " ".join(_pp_atom(x, name) for x in jaxpr.outvars)
+    outs = ", ".join(_pp_atom(x, name) for x in jaxpr.outvars)
     tail = f"in ({outs},) }}" if len(jaxpr.outvars) == 1 else f"in ({outs}) }}"
     one_line = f"{head} {' '.join(b.strip() for b in body)}{' ' if body else ''}{tail}"
     if len(body) <= 1 and len(one_line) + indent <= _WIDTH and "\n" not in one_line:

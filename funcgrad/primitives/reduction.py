@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray
-from ..core import Primitive, Zero, get_aval_of
+from ..core import NOT_APPLICABLE, Primitive, Zero, get_aval_of
 from .batching import moveaxis
 from .rules import ShapeError, deflinear, defzero_jvp, full_like
 from .shape import broadcast_in_dim
@@ -73,7 +73,7 @@ reduce_max_p = Primitive("reduce_max")
 reduce_max_p.impl = lambda x, *, axes: np.max(x, axis=axes)
 reduce_max_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
 reduce_max_p.jvp = _reduce_chooser_jvp(reduce_max_p)
-reduce_max_p.transpose = "not applicable"
+reduce_max_p.transpose = NOT_APPLICABLE
 reduce_max_p.batch = _reduce_batch(reduce_max_p)
 reduce_max_p.np_lowering = "reduce_max"
 
@@ -81,7 +81,7 @@ reduce_min_p = Primitive("reduce_min")
 reduce_min_p.impl = lambda x, *, axes: np.min(x, axis=axes)
 reduce_min_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
 reduce_min_p.jvp = _reduce_chooser_jvp(reduce_min_p)
-reduce_min_p.transpose = "not applicable"
+reduce_min_p.transpose = NOT_APPLICABLE
 reduce_min_p.batch = _reduce_batch(reduce_min_p)
 reduce_min_p.np_lowering = "reduce_min"
 

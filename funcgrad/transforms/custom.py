@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..core import FuncgradError, Primitive, Zero, find_top_trace, full_raise, user_frame
+from ..core import NOT_APPLICABLE, FuncgradError, Primitive, Zero, find_top_trace, full_raise, user_frame
 from ..primitives.rules import instantiate
 from ..pytree import tree_flatten, tree_unflatten
 
@@ -144,5 +144,5 @@ custom_lin_p.abstract_eval = lambda *avals, _res, _bwd, out_avals: list(out_aval
 custom_lin_p.jvp = lambda primals, tangents, **params: (
     custom_lin_p.bind(*primals, **params), custom_lin_p.bind(*map(instantiate, tangents), **params))
 custom_lin_p.transpose = _custom_lin_transpose
-custom_lin_p.batch = "not applicable"  # only ever staged into a linear program
-custom_lin_p.np_lowering = "not applicable"
+custom_lin_p.batch = lambda size, xs, bdims, **params: _custom_lin_impl(*xs, **params)
+custom_lin_p.np_lowering = NOT_APPLICABLE  # only ever staged into a linear program

@@ -37,7 +37,7 @@ class JVPTrace(Trace):
             outs = prim.bind(*primals, **params)
             return [JVPTracer(self, o, Zero(get_aval_of(o))) for o in outs]
         rule = prim.jvp
-        if rule is None or rule is NOT_APPLICABLE:
+        if rule is None or isinstance(rule, str):
             raise FuncgradError(f"`{self.main.name}`: primitive {prim.name} has no derivative "
                                 f"rule, at {user_frame()}")
         primals_out, tangents_out = rule(primals, tangents, **params)

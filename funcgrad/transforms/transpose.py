@@ -54,7 +54,7 @@ def backward_pass(jaxpr: Jaxpr, consts: list, args: list, cts_out: list) -> list
         invals = [UndefPrimal(x.aval) if type(x) is Var and x in linear else read_primal(x)
                   for x in eqn.inputs]
         rule = eqn.prim.transpose
-        if rule is None or rule is NOT_APPLICABLE:
+        if rule is None or isinstance(rule, str):
             raise FuncgradError(f"reverse mode: {eqn.prim.name} is not linear in its tangent "
                                 f"inputs and has no transpose rule")
         cts_in = rule(cts if eqn.prim.multiple_results else cts[0], *invals, **eqn.params)

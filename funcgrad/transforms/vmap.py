@@ -53,7 +53,7 @@ class BatchTrace(Trace):
             outs = prim.bind(*vals, **params)
             return [BatchTracer(self, o, not_mapped) for o in outs]
         rule = prim.batch
-        if rule is None or rule is NOT_APPLICABLE:
+        if rule is None or isinstance(rule, str):
             raise FuncgradError(f"vmap: primitive {prim.name} has no batching rule")
         outs, bdims_out = rule(self.main.global_data, vals, bdims, **params)
         return [BatchTracer(self, o, b) for o, b in zip(outs, bdims_out)]
