@@ -15,5 +15,5 @@ from .shape import (broadcast_in_dim_p, concatenate_p, convert_element_type_p,  
 def all_primitives() -> list[Primitive]:
     """Every registered first-order primitive (higher-order ones live beside their transforms)."""
     mods = (elementwise, indexing, linalg, reduction, shape)
-    return [v for m in mods for k, v in vars(m).items()
-            if k.endswith("_p") and isinstance(v, Primitive)]
+    return [v for m in mods for k, v in vars(m).items()  # `_p` loop variables are not entries
+            if k.endswith("_p") and not k.startswith("_") and isinstance(v, Primitive)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray, is_float
-from ..core import Primitive, Zero, is_undefined_primal
+from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
 from .rules import ShapeError, deflinear
 
 
@@ -263,10 +263,16 @@ def _pad_transpose(ct, x, v, *, padding_config):
 
 def _pad_batch(size, xs, bdims, *, padding_config):
     (x, v), (bx, bv) = xs, bdims
-    if bv is not None:  # a batched padding value: pad with zeros, then select
-        raise NotImplementedError("pad: batching over the padding value is not supported")
     x = _bdim_front(x, bx, size)
-    return [pad(x, v, ((0, 0, 0),) + padding_config)], [0]
+    config = ((0, 0, 0),) + tuple(padding_config)
+    if bv is None:
+        return [pad(x, v, config)], [0]
+    # a batched padding value (shape (size,)): pad with zeros, then select v where padded
+    from .elementwise import select
+    aval = get_aval_of(x)
+    mask = _pad_impl(np.zeros(aval.shape, bool), np.array(True), padding_config=config)
+    padded = pad(x, np.zeros((), aval.dtype), config)
+    return [select(mask, broadcast_in_dim(v, mask.shape, (0,)), padded)], [0]
 
 
 pad_p.impl = _pad_impl

@@ -1,0 +1,415 @@
+"""The table of differentiable funcgrad.numpy operations shared by the primitive tests.
+
+`PRIMITIVE_SPECS` has one row per (fnp op, usage) that maps onto one or more primitives. Each row
+names the fnp function under test (`fn`), its JAX twin (`jax_fn`, built lazily from `jnp`, so the
+table imports without JAX), the number of positional arguments, a hypothesis strategy of argument
+shapes (`shapes`; `example` is its first option, for deterministic tests) and a value `domain`:
+a function `(rng, shapes) -> list[np.ndarray]` keeping each row inside the region where the op
+is smooth (positive for log/sqrt, (-0.9, 0.9) for arcsin/arctanh, > 1 for arccosh, away from
+ties for max/min/abs, ...).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+from hypothesis import strategies as st
+
+import funcgrad as fg
+import funcgrad.numpy as fnp
+
+
+class Spec(NamedTuple):
+    name: str
+    fn: Callable
+    nargs: int
+    shapes: Any  # hypothesis strategy of tuples of shapes, one per argument
+    domain: Callable  # (rng, shapes) -> list of arrays
+    jax_fn: Callable  # (jax, jnp) -> function
+    example: tuple  # a deterministic choice of shapes (the strategy's first option)
+    dtype: Any = np.float64
+    tol: dict = {}  # extra keyword arguments for check_grads (eps, atol, rtol)
+
+    def __repr__(self) -> str:
+        return f"Spec({self.name})"
+
+    def draw(self, seed: int, shapes: tuple | None = None, dtype=None) -> list[np.ndarray]:
+        """Argument values for `shapes` (default: the example) from a seeded generator."""
+        rng = np.random.default_rng(seed)
+        arrs = self.domain(rng, tuple(shapes if shapes is not None else self.example))
+        return [np.asarray(a, dtype=dtype or self.dtype) if np.issubdtype(np.asarray(a).dtype,
+                                                                          np.floating)
+                else np.asarray(a) for a in arrs]
+
+
+def float_argnums(args) -> tuple[int, ...]:
+    """Positions of the floating-point (differentiable) arguments; the others are indices."""
+    return tuple(i for i, a in enumerate(args) if np.issubdtype(fnp.asarray(a).dtype, np.floating))
+
+
+def restrict(fn: Callable, args) -> tuple[Callable, list]:
+    """`fn` as a function of its float arguments only (integer index arguments closed over)."""
+    nums = float_argnums(args)
+
+    def g(*floats):
+        full = list(args)
+        for i, a in zip(nums, floats):
+            full[i] = a
+        return fn(*full)
+    return g, [args[i] for i in nums]
+
+
+# --- value domains ------------------------------------------------------------------------------
+
+def uniform(lo: float, hi: float) -> Callable:
+    return lambda rng, shapes: [rng.uniform(lo, hi, s) for s in shapes]
+
+
+def away_from_zero(lo: float = 0.3, hi: float = 2.0) -> Callable:
+    return lambda rng, shapes: [rng.choice([-1.0, 1.0], s) * rng.uniform(lo, hi, s)
+                                for s in shapes]
+
+
+def distinct(lo: float = -2.0, hi: float = 2.0) -> Callable:
+    """No two entries of an argument within (hi - lo) / (2 n) of each other: no ties."""
+    def draw(rng, shapes):
+        out = []
+        for s in shapes:
+            n = int(np.prod(s, dtype=np.int64))
+            slots = rng.permutation(n) + 0.5 + rng.uniform(-0.25, 0.25, n)
+            out.append((lo + (hi - lo) * slots / max(n, 1)).reshape(s))
+        return out
+    return draw
+
+
+def per_arg(*domains: Callable) -> Callable:
+    return lambda rng, shapes: [d(rng, (s,))[0] for d, s in zip(domains, shapes)]
+
+
+def apart(gap: float = 0.3) -> Callable:
+    """Two broadcastable arguments whose broadcast entries differ by at least `gap` (no ties)."""
+    def draw(rng, shapes):
+        sa, sb = shapes
+        full = np.broadcast_shapes(sa, sb)
+        offset = lambda: rng.choice([-1.0, 1.0], full) * rng.uniform(gap, 1.5, full)  # noqa
+        if full == tuple(sb):
+            a = rng.uniform(-2, 2, sa)
+            return [a, np.broadcast_to(a, full) + offset()]
+        b = rng.uniform(-2, 2, sb)
+        return [np.broadcast_to(b, full) + offset(), b]
+    return draw
+
+
+def with_indices(index_arg: int, axis: int, distinct_values: bool = False,
+                 value: Callable | None = None) -> Callable:
+    """Argument `index_arg` holds integer indices (negative ones too) into axis `axis` of
+    argument 0; the other float arguments are drawn by `value` (default: uniform in [-2, 2))."""
+    def draw(rng, shapes):
+        out = []
+        for k, s in enumerate(shapes):
+            if k == index_arg:
+                n = shapes[0][axis]
+                size = int(np.prod(s, dtype=np.int64))
+                idx = rng.permutation(n)[:size] if distinct_values else rng.integers(0, n, size)
+                neg = rng.random(size) < 0.3
+                out.append(np.where(neg, idx - n, idx).reshape(s).astype(np.int64))
+            else:
+                out.append((value or REAL)(rng, (s,))[0])
+        return out
+    return draw
+
+
+REAL = uniform(-2.0, 2.0)
+POSITIVE = uniform(0.5, 2.0)
+UNIT = uniform(-0.9, 0.9)
+
+
+# --- shapes -------------------------------------------------------------------------------------
+
+def _spec(name, fn, nargs, shape_options, domain, jax_fn, **kw) -> Spec:
+    options = [tuple(tuple(s) for s in opt) for opt in shape_options]
+    assert all(len(o) == nargs for o in options), name
+    return Spec(name, fn, nargs, st.sampled_from(options), domain, jax_fn, options[0], **kw)
+
+
+UNARY = [((),), ((4,),), ((2, 3),)]
+NONSCALAR = [((4,),), ((2, 3),), ((3, 1, 2),)]
+MATRIX = [((2, 3),), ((3, 3),), ((4, 2),)]
+BINARY = [((3,), (3,)), ((), ()), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2)), ((2, 3), ())]
+SAME = [((3,), (3,)), ((2, 3), (2, 3)), ((), ())]
+ATLEAST3 = [((4,),), ((3, 2),), ((5, 2, 2),)]  # leading axis of size >= 3
+COLS3 = [((2, 3),), ((1, 4),), ((3, 5),)]  # trailing axis of size >= 3
+
+IDX = np.array([2, 0, 2, 1])  # repeated indices: the transpose must accumulate
+IDX1, IDX2 = np.array([0, 1, 1]), np.array([2, 0, 1])
+IDX_2D = np.array([[0, 1], [2, 0]])
+SET_IDX = np.array([0, 2])  # distinct: `.set` with repeats is order-dependent
+ADD_IDX = np.array([0, 2, 0])
+
+
+def _unary(name, fnp_fn, jnp_name, domain=REAL, shapes=UNARY, **kw):
+    return _spec(name, fnp_fn, 1, shapes, domain,
+                 lambda jax, jnp: getattr(jnp, jnp_name), **kw)
+
+
+def _binary(name, fnp_fn, jnp_name, domain=REAL, shapes=BINARY, **kw):
+    return _spec(name, fnp_fn, 2, shapes, domain,
+                 lambda jax, jnp: getattr(jnp, jnp_name), **kw)
+
+
+PRIMITIVE_SPECS: list[Spec] = [
+    # --- elementwise arithmetic ---------------------------------------------------------------
+    _unary("neg", fnp.negative, "negative"),
+    _spec("neg_operator", lambda x: -x, 1, UNARY, REAL, lambda jax, jnp: lambda x: -x),
+    _binary("add", fnp.add, "add"),
+    _binary("sub", fnp.subtract, "subtract"),
+    _binary("mul", fnp.multiply, "multiply"),
+    _binary("divide", fnp.divide, "divide", domain=per_arg(REAL, away_from_zero(0.5, 2.0))),
+    _binary("power", fnp.power, "power", domain=per_arg(POSITIVE, uniform(-1.5, 2.5))),
+    _spec("power_float_scalar", lambda x: x ** 2.5, 1, UNARY, POSITIVE,
+          lambda jax, jnp: lambda x: x ** 2.5),
+    _spec("integer_pow", lambda x: x ** 3, 1, UNARY, REAL, lambda jax, jnp: lambda x: x ** 3),
+    _spec("integer_pow_neg", lambda x: x ** -2, 1, UNARY, away_from_zero(0.5, 2.0),
+          lambda jax, jnp: lambda x: x ** -2),
+    _spec("square", fnp.square, 1, UNARY, REAL, lambda jax, jnp: jnp.square),
+    _spec("integer_pow_small", lambda x: x ** 2 * 0.5 + x ** 1 - x ** 0, 1, UNARY, REAL,
+          lambda jax, jnp: lambda x: x ** 2 * 0.5 + x ** 1 - x ** 0),
+    _binary("mod", fnp.mod, "mod", domain=per_arg(uniform(2.1, 2.9), uniform(1.5, 2.0))),
+    _binary("maximum", fnp.maximum, "maximum", domain=apart()),
+    _binary("minimum", fnp.minimum, "minimum", domain=apart()),
+    _binary("arctan2", fnp.arctan2, "arctan2", domain=per_arg(REAL, uniform(0.5, 2.0))),
+    # --- transcendental -----------------------------------------------------------------------
+    _unary("exp", fnp.exp, "exp"),
+    _unary("log", fnp.log, "log", domain=POSITIVE),
+    _unary("log1p", fnp.log1p, "log1p", domain=uniform(-0.5, 2.0)),
+    _unary("expm1", fnp.expm1, "expm1"),
+    _unary("sqrt", fnp.sqrt, "sqrt", domain=POSITIVE),
+    _unary("sin", fnp.sin, "sin"),
+    _unary("cos", fnp.cos, "cos"),
+    _unary("tan", fnp.tan, "tan", domain=uniform(-1.0, 1.0)),
+    _unary("arcsin", fnp.arcsin, "arcsin", domain=UNIT),
+    _unary("arccos", fnp.arccos, "arccos", domain=UNIT),
+    _unary("arctan", fnp.arctan, "arctan"),
+    _unary("sinh", fnp.sinh, "sinh"),
+    _unary("cosh", fnp.cosh, "cosh"),
+    _unary("tanh", fnp.tanh, "tanh"),
+    _unary("arcsinh", fnp.arcsinh, "arcsinh"),
+    _unary("arccosh", fnp.arccosh, "arccosh", domain=uniform(1.2, 3.0)),
+    _unary("arctanh", fnp.arctanh, "arctanh", domain=UNIT),
+    _spec("logistic", fnp.logistic, 1, UNARY, uniform(-4.0, 4.0),
+          lambda jax, jnp: jax.nn.sigmoid),
+    _unary("abs", fnp.abs, "abs", domain=away_from_zero()),
+    _spec("where", lambda x, y: fnp.where(x > 0, x * y, fnp.sin(y)), 2, BINARY,
+          per_arg(away_from_zero(), REAL),
+          lambda jax, jnp: lambda x, y: jnp.where(x > 0, x * y, jnp.sin(y))),
+    _spec("clip", lambda x: fnp.clip(x, -0.5, 0.5), 1, UNARY,
+          lambda rng, shapes: [rng.choice([-1.0, 1.0], s) * np.where(
+              rng.random(s) < 0.5, rng.uniform(0.1, 0.4, s), rng.uniform(0.6, 2.0, s))
+              for s in shapes],
+          lambda jax, jnp: lambda x: jnp.clip(x, -0.5, 0.5)),
+    # --- reductions and scans -----------------------------------------------------------------
+    _spec("sum", fnp.sum, 1, UNARY + [((2, 3, 2),)], REAL, lambda jax, jnp: jnp.sum),
+    _spec("sum_axis0", lambda x: fnp.sum(x, axis=0), 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: jnp.sum(x, axis=0)),
+    _spec("sum_axes_keepdims", lambda x: fnp.sum(x, axis=(0, 2), keepdims=True), 1,
+          [((2, 3, 2),), ((1, 2, 3),), ((3, 1, 1, 2),)], REAL,
+          lambda jax, jnp: lambda x: jnp.sum(x, axis=(0, 2), keepdims=True)),
+    _spec("sum_method", lambda x: x.sum(-1), 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: x.sum(-1)),
+    _spec("max", fnp.max, 1, NONSCALAR, distinct(), lambda jax, jnp: jnp.max),
+    _spec("max_axis", lambda x: fnp.max(x, axis=-1), 1, NONSCALAR, distinct(),
+          lambda jax, jnp: lambda x: jnp.max(x, axis=-1)),
+    _spec("max_axes_keepdims", lambda x: fnp.max(x, axis=(0, 2), keepdims=True), 1,
+          [((2, 3, 2),), ((3, 1, 2),), ((1, 2, 4),)], distinct(),
+          lambda jax, jnp: lambda x: jnp.max(x, axis=(0, 2), keepdims=True)),
+    _spec("max_method", lambda x: x.max(0), 1, NONSCALAR, distinct(),
+          lambda jax, jnp: lambda x: x.max(0)),
+    _spec("min", fnp.min, 1, NONSCALAR, distinct(), lambda jax, jnp: jnp.min),
+    _spec("min_axis_keepdims", lambda x: fnp.min(x, axis=0, keepdims=True), 1, NONSCALAR,
+          distinct(), lambda jax, jnp: lambda x: jnp.min(x, axis=0, keepdims=True)),
+    _spec("cumsum", lambda x: fnp.cumsum(x, axis=0), 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: jnp.cumsum(x, axis=0)),
+    _spec("cumsum_last", lambda x: fnp.cumsum(x, axis=-1), 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: jnp.cumsum(x, axis=-1)),
+    _spec("cumsum_flat", fnp.cumsum, 1, NONSCALAR, REAL, lambda jax, jnp: jnp.cumsum),
+    _spec("mean", fnp.mean, 1, NONSCALAR, REAL, lambda jax, jnp: jnp.mean),
+    _spec("mean_axis", lambda x: fnp.mean(x, axis=-1), 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: jnp.mean(x, axis=-1)),
+    _spec("var", fnp.var, 1, NONSCALAR, REAL, lambda jax, jnp: jnp.var),
+    _spec("var_axis_ddof", lambda x: fnp.var(x, axis=0, ddof=1), 1,
+          [((3,),), ((2, 3),), ((4, 1, 2),)], REAL,
+          lambda jax, jnp: lambda x: jnp.var(x, axis=0, ddof=1)),
+    _spec("std", fnp.std, 1, NONSCALAR, distinct(), lambda jax, jnp: jnp.std),
+    _spec("std_axis", lambda x: fnp.std(x, axis=-1), 1, [((3,),), ((2, 3),), ((3, 1, 2),)],
+          distinct(), lambda jax, jnp: lambda x: jnp.std(x, axis=-1)),
+    _spec("prod", fnp.prod, 1, NONSCALAR, away_from_zero(0.5, 1.5), lambda jax, jnp: jnp.prod),
+    _spec("prod_axis", lambda x: fnp.prod(x, axis=0), 1, NONSCALAR, away_from_zero(0.5, 1.5),
+          lambda jax, jnp: lambda x: jnp.prod(x, axis=0)),
+    _spec("logsumexp", fg.scipy.special.logsumexp, 1, NONSCALAR, REAL,
+          lambda jax, jnp: jax.scipy.special.logsumexp),
+    _spec("logsumexp_axis", lambda x: fg.scipy.special.logsumexp(x, axis=-1), 1, NONSCALAR,
+          REAL, lambda jax, jnp: lambda x: jax.scipy.special.logsumexp(x, axis=-1)),
+    _spec("norm", fnp.linalg.norm, 1, NONSCALAR, away_from_zero(),
+          lambda jax, jnp: jnp.linalg.norm),
+    _spec("norm_axis", lambda x: fnp.linalg.norm(x, axis=-1), 1, NONSCALAR, away_from_zero(),
+          lambda jax, jnp: lambda x: jnp.linalg.norm(x, axis=-1)),
+    _spec("norm_l1", lambda x: fnp.linalg.norm(x, ord=1), 1, [((4,),), ((3,),)],
+          away_from_zero(), lambda jax, jnp: lambda x: jnp.linalg.norm(x, ord=1)),
+    # --- shapes -------------------------------------------------------------------------------
+    _spec("broadcast_to", lambda x: fnp.broadcast_to(x, (2, 3)), 1,
+          [((3,),), ((),), ((1, 3),), ((2, 1),), ((2, 3),)], REAL,
+          lambda jax, jnp: lambda x: jnp.broadcast_to(x, (2, 3))),
+    _spec("reshape", lambda x: fnp.reshape(x, (3, 2)), 1, [((6,),), ((2, 3),), ((1, 6, 1),)],
+          REAL, lambda jax, jnp: lambda x: jnp.reshape(x, (3, 2))),
+    _spec("ravel", fnp.ravel, 1, UNARY + [((2, 1, 2),)], REAL, lambda jax, jnp: jnp.ravel),
+    _spec("transpose", fnp.transpose, 1, [((2, 3),), ((2, 3, 4),), ((3,),)], REAL,
+          lambda jax, jnp: jnp.transpose),
+    _spec("transpose_perm", lambda x: fnp.transpose(x, (1, 2, 0)), 1,
+          [((2, 3, 4),), ((1, 2, 3),), ((3, 1, 2),)], REAL,
+          lambda jax, jnp: lambda x: jnp.transpose(x, (1, 2, 0))),
+    _spec("T", lambda x: x.T, 1, MATRIX, REAL, lambda jax, jnp: lambda x: x.T),
+    _spec("swapaxes", lambda x: fnp.swapaxes(x, 0, -1), 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: jnp.swapaxes(x, 0, -1)),
+    _spec("squeeze", fnp.squeeze, 1, [((1, 3),), ((2, 1, 3),), ((1, 1),), ((3, 1),)], REAL,
+          lambda jax, jnp: jnp.squeeze),
+    _spec("squeeze_axis", lambda x: fnp.squeeze(x, axis=1), 1,
+          [((2, 1, 3),), ((3, 1),), ((1, 1),)], REAL,
+          lambda jax, jnp: lambda x: jnp.squeeze(x, axis=1)),
+    _spec("expand_dims", lambda x: fnp.expand_dims(x, 0), 1, UNARY, REAL,
+          lambda jax, jnp: lambda x: jnp.expand_dims(x, 0)),
+    _spec("expand_dims_last", lambda x: fnp.expand_dims(x, -1), 1, UNARY, REAL,
+          lambda jax, jnp: lambda x: jnp.expand_dims(x, -1)),
+    _spec("newaxis", lambda x: x[None, :, None], 1, [((3,),), ((2, 3),)], REAL,
+          lambda jax, jnp: lambda x: x[None, :, None]),
+    _spec("slice", lambda x: x[1:3], 1, ATLEAST3, REAL, lambda jax, jnp: lambda x: x[1:3]),
+    _spec("slice_reverse", lambda x: x[::-1], 1, ATLEAST3, REAL,
+          lambda jax, jnp: lambda x: x[::-1]),
+    _spec("slice_stride", lambda x: x[::2], 1, ATLEAST3 + [((5,),)], REAL,
+          lambda jax, jnp: lambda x: x[::2]),
+    _spec("slice_2d", lambda x: x[1:, ::-2], 1, [((3, 4),), ((2, 5),), ((4, 3, 2),)], REAL,
+          lambda jax, jnp: lambda x: x[1:, ::-2]),
+    _spec("int_index", lambda x: x[1], 1, ATLEAST3, REAL, lambda jax, jnp: lambda x: x[1]),
+    _spec("int_index_last", lambda x: x[..., -1], 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: x[..., -1]),
+    _spec("pad", lambda x: fnp.pad(x, 1), 1, [((3,),), ((2, 3),), ((1, 2, 2),)], REAL,
+          lambda jax, jnp: lambda x: jnp.pad(x, 1)),
+    _spec("pad_value", lambda x: fnp.pad(x, ((1, 2), (0, 1)), constant_values=0.5), 1, MATRIX,
+          REAL, lambda jax, jnp: lambda x: jnp.pad(x, ((1, 2), (0, 1)), constant_values=0.5)),
+    _spec("concatenate", lambda x, y: fnp.concatenate([x, y], axis=0), 2,
+          [((2, 3), (1, 3)), ((3,), (2,)), ((1, 2, 2), (2, 2, 2))], REAL,
+          lambda jax, jnp: lambda x, y: jnp.concatenate([x, y], axis=0)),
+    _spec("concatenate_axis1", lambda x, y: fnp.concatenate([x, y, x], axis=1), 2,
+          [((2, 3), (2, 1)), ((1, 2, 3), (1, 1, 3))], REAL,
+          lambda jax, jnp: lambda x, y: jnp.concatenate([x, y, x], axis=1)),
+    _spec("stack", lambda x, y: fnp.stack([x, y]), 2, SAME, REAL,
+          lambda jax, jnp: lambda x, y: jnp.stack([x, y])),
+    _spec("stack_last", lambda x, y: fnp.stack([x, y, x], axis=-1), 2, SAME, REAL,
+          lambda jax, jnp: lambda x, y: jnp.stack([x, y, x], axis=-1)),
+    _spec("flip", lambda x: fnp.flip(x, 0), 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: jnp.flip(x, 0)),
+    _spec("flip_all", fnp.flip, 1, NONSCALAR, REAL, lambda jax, jnp: jnp.flip),
+    _spec("moveaxis", lambda x: fnp.moveaxis(x, 0, -1), 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: jnp.moveaxis(x, 0, -1)),
+    _spec("tile", lambda x: fnp.tile(x, (2, 1)), 1, [((3,),), ((2, 2),), ((),)], REAL,
+          lambda jax, jnp: lambda x: jnp.tile(x, (2, 1))),
+    _spec("repeat", lambda x: fnp.repeat(x, 2, axis=0), 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: jnp.repeat(x, 2, axis=0)),
+    _spec("split", lambda x: fnp.split(x, 2, axis=-1)[1], 1, [((4,),), ((3, 2),), ((1, 6),)],
+          REAL, lambda jax, jnp: lambda x: jnp.split(x, 2, axis=-1)[1]),
+    _spec("astype_f32_to_f64", lambda x: fnp.astype(x, fnp.float64), 1, UNARY, REAL,
+          lambda jax, jnp: lambda x: x.astype(jnp.float64), dtype=np.float32),
+    # f64 -> f32 -> f64 rounds to float32: linear, so a wide finite-difference step is exact
+    _spec("astype_roundtrip", lambda x: fnp.astype(fnp.astype(x, fnp.float32), fnp.float64),
+          1, UNARY, REAL,
+          lambda jax, jnp: lambda x: x.astype(jnp.float32).astype(jnp.float64),
+          tol=dict(eps=1e-2, atol=1e-4, rtol=1e-3)),
+    # --- linear algebra -----------------------------------------------------------------------
+    _spec("matmul", fnp.matmul, 2, [((2, 3), (3, 4)), ((1, 2), (2, 1)), ((3, 3), (3, 2))], REAL,
+          lambda jax, jnp: jnp.matmul),
+    _spec("matmul_vec", fnp.matmul, 2, [((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,))], REAL,
+          lambda jax, jnp: jnp.matmul),
+    _spec("matmul_batched", fnp.matmul, 2,
+          [((2, 2, 3), (2, 3, 2)), ((3, 1, 2), (2, 4)), ((1, 2, 3), (2, 3, 1))], REAL,
+          lambda jax, jnp: jnp.matmul),
+    _spec("matmul_operator", lambda x, y: x @ y, 2, [((2, 3), (3, 2)), ((3,), (3, 2))], REAL,
+          lambda jax, jnp: lambda x, y: x @ y),
+    _spec("dot", fnp.dot, 2, [((3,), (3,)), ((2, 3), (3,)), ((2, 3), (3, 2)),
+                              ((2, 2, 3), (2, 3, 2)), ((), (2,))], REAL,
+          lambda jax, jnp: jnp.dot),
+    _spec("outer", fnp.outer, 2, [((3,), (2,)), ((1,), (4,)), ((2, 2), (3,))], REAL,
+          lambda jax, jnp: jnp.outer),
+    _spec("vdot", fnp.vdot, 2, [((3,), (3,)), ((2, 3), (3, 2))], REAL,
+          lambda jax, jnp: lambda x, y: jnp.vdot(x, y)),
+    _spec("tensordot", lambda x, y: fnp.tensordot(x, y, axes=1), 2,
+          [((2, 3), (3, 2)), ((2, 2, 3), (3,))], REAL,
+          lambda jax, jnp: lambda x, y: jnp.tensordot(x, y, axes=1)),
+    _spec("tensordot_2", lambda x, y: fnp.tensordot(x, y, axes=2), 2,
+          [((2, 3, 2), (3, 2, 2)), ((3, 2), (3, 2))], REAL,
+          lambda jax, jnp: lambda x, y: jnp.tensordot(x, y, axes=2)),
+    _spec("tensordot_pairs", lambda x, y: fnp.tensordot(x, y, axes=((0,), (1,))), 2,
+          [((3, 2), (2, 3)), ((2, 4), (3, 2, 1))], REAL,
+          lambda jax, jnp: lambda x, y: jnp.tensordot(x, y, axes=((0,), (1,)))),
+    _spec("einsum_ij_jk", lambda x, y: fnp.einsum("ij,jk->ik", x, y), 2,
+          [((2, 3), (3, 4)), ((1, 2), (2, 2)), ((3, 1), (1, 3))], REAL,
+          lambda jax, jnp: lambda x, y: jnp.einsum("ij,jk->ik", x, y)),
+    _spec("einsum_bij_bjk", lambda x, y: fnp.einsum("bij,bjk->bik", x, y), 2,
+          [((2, 2, 3), (2, 3, 2)), ((1, 3, 2), (1, 2, 1)), ((3, 1, 2), (3, 2, 2))], REAL,
+          lambda jax, jnp: lambda x, y: jnp.einsum("bij,bjk->bik", x, y)),
+    _spec("einsum_transposed_out", lambda x, y: fnp.einsum("ij,kj->ki", x, y), 2,
+          [((2, 3), (4, 3)), ((1, 2), (2, 2))], REAL,
+          lambda jax, jnp: lambda x, y: jnp.einsum("ij,kj->ki", x, y)),
+    # --- gather / scatter ---------------------------------------------------------------------
+    _spec("gather", lambda x: x[IDX], 1, ATLEAST3, REAL, lambda jax, jnp: lambda x: x[IDX]),
+    _spec("gather_2d_index", lambda x: x[IDX_2D], 1, ATLEAST3, REAL,
+          lambda jax, jnp: lambda x: x[IDX_2D]),
+    _spec("gather_axis1", lambda x: x[:, IDX], 1, COLS3 + [((2, 3, 2),)], REAL,
+          lambda jax, jnp: lambda x: x[:, IDX]),
+    _spec("gather_pair", lambda x: x[IDX1, IDX2], 1, [((2, 3),), ((3, 4),), ((2, 3, 2),)], REAL,
+          lambda jax, jnp: lambda x: x[IDX1, IDX2]),
+    _spec("gather_negative", lambda x: x[np.array([-1, 0])], 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: x[np.array([-1, 0])]),
+    _spec("gather_noncontiguous", lambda x: x[IDX1, :, IDX2], 1,
+          [((2, 2, 3),), ((3, 1, 4),)], REAL, lambda jax, jnp: lambda x: x[IDX1, :, IDX2]),
+    _spec("gather_int_and_array", lambda x: x[1, IDX], 1, [((2, 3),), ((3, 4, 2),)], REAL,
+          lambda jax, jnp: lambda x: x[1, IDX]),
+    _spec("gather_slice_and_array", lambda x: x[1:, IDX], 1, [((2, 3),), ((3, 4, 2),)], REAL,
+          lambda jax, jnp: lambda x: x[1:, IDX]),
+    _spec("gather_argmax", lambda x: x[fnp.argmax(x)], 1, [((4,),), ((2,),)], distinct(),
+          lambda jax, jnp: lambda x: x[jnp.argmax(x)]),
+    # traced integer index arguments (batched under vmap). `x[i]` itself would hand a traced `i`
+    # to NumPy's indexing when vmap leaves `x` unbatched (a plain array), hence fnp.take/getitem
+    _spec("gather_traced", lambda x, i: fnp.take(x, i, axis=0), 2,
+          [((4,), (3,)), ((3, 2), (2, 2)), ((5,), ())], with_indices(1, 0),
+          lambda jax, jnp: lambda x, i: x[i]),
+    _spec("gather_traced_axis1", lambda x, i: fnp.take(x, i, axis=1), 2,
+          [((2, 4), (3,)), ((3, 2, 2), (2, 1)), ((2, 3), ())], with_indices(1, 1),
+          lambda jax, jnp: lambda x, i: x[:, i]),
+    _spec("gather_traced_pair", lambda x, i, j: fnp.getitem(x, (i, j)), 3,
+          [((3, 4), (2,), (2,)), ((2, 3, 2), (3,), (3,))],
+          lambda rng, shapes: with_indices(1, 0)(rng, shapes[:2]) + [
+              with_indices(1, 1)(rng, (shapes[0], shapes[2]))[1]],
+          lambda jax, jnp: lambda x, i, j: x[i, j]),
+    _spec("at_add_traced", lambda x, i, v: fnp.at(x)[i].add(v), 3,
+          [((4,), (3,), (3,)), ((3, 2), (2,), (2, 2)), ((3,), (), ())], with_indices(1, 0),
+          lambda jax, jnp: lambda x, i, v: x.at[i].add(v)),
+    _spec("at_set_traced", lambda x, i, v: fnp.at(x)[i].set(v), 3,
+          [((4,), (3,), (3,)), ((3, 2), (2,), (2, 2)), ((3,), (), ())],
+          with_indices(1, 0, distinct_values=True),
+          lambda jax, jnp: lambda x, i, v: x.at[i].set(v)),
+    _spec("take", lambda x: fnp.take(x, IDX, axis=0), 1, ATLEAST3, REAL,
+          lambda jax, jnp: lambda x: jnp.take(x, IDX, axis=0)),
+    _spec("at_set", lambda x, v: fnp.at(x)[SET_IDX].set(v), 2,
+          [((3,), (2,)), ((4, 2), (2, 2)), ((3, 2), ())], REAL,
+          lambda jax, jnp: lambda x, v: x.at[SET_IDX].set(v)),
+    _spec("at_add", lambda x, v: fnp.at(x)[ADD_IDX].add(v), 2,
+          [((3,), (3,)), ((4, 2), (3, 2)), ((3, 2), (2,))], REAL,
+          lambda jax, jnp: lambda x, v: x.at[ADD_IDX].add(v)),
+    _spec("at_set_slice", lambda x, v: fnp.at(x)[1:3].set(v), 2,
+          [((4,), (2,)), ((3, 2), (2, 2)), ((3,), ())], REAL,
+          lambda jax, jnp: lambda x, v: x.at[1:3].set(v)),
+    _spec("at_add_int", lambda x, v: fnp.at(x)[1].add(v), 2, [((3,), ()), ((3, 2), (2,))], REAL,
+          lambda jax, jnp: lambda x, v: x.at[1].add(v)),
+]
+
+SPECS_BY_NAME = {s.name: s for s in PRIMITIVE_SPECS}
+assert len(SPECS_BY_NAME) == len(PRIMITIVE_SPECS), "duplicate spec names"
