@@ -74,7 +74,8 @@ def get_aval(x) -> ShapedArray:
     if isinstance(x, (np.ndarray, np.generic)) or hasattr(x, "__cuda_array_interface__"):
         return ShapedArray(x.shape, x.dtype)
     if isinstance(x, (bool, int, float, complex)):  # subclasses, e.g. np.float64 is handled above
-        return ShapedArray((), _PY_SCALAR_DTYPE[next(k for k in _PY_SCALAR_DTYPE if isinstance(x, k))])
+        kind = next(k for k in _PY_SCALAR_DTYPE if isinstance(x, k))
+        return ShapedArray((), _PY_SCALAR_DTYPE[kind])
     raise TypeError(f"funcgrad: value of type {t.__name__} is not an array; expected a NumPy/CuPy "
                     f"array, a Python scalar, or a pytree of them.")
 

@@ -63,7 +63,8 @@ class MainTrace:
     __slots__ = ("level", "trace_type", "global_data", "trace", "name", "alive")
 
     def __init__(self, level: int, trace_type: type, global_data: Any, name: str):
-        self.level, self.trace_type, self.global_data, self.name = level, trace_type, global_data, name
+        self.level, self.trace_type = level, trace_type
+        self.global_data, self.name = global_data, name
         self.alive = True
         self.trace = trace_type(self)
 

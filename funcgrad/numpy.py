@@ -7,7 +7,6 @@ shape-simple. On plain NumPy arrays outside any transform, each function calls N
 from __future__ import annotations
 
 import builtins
-from typing import Any
 
 import numpy as np
 

@@ -127,7 +127,8 @@ def trace_to_jaxpr(f_flat: Callable, in_avals: list[ShapedArray], name: str = "m
         return builder.build(in_tracers, outs, check)
 
 
-def make_ir(fun: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable[..., ClosedJaxpr]:
+def make_ir(fun: Callable,
+            static_argnums: int | tuple[int, ...] = ()) -> Callable[..., ClosedJaxpr]:
     """Returns a function that stages `fun` at the given arguments and returns its IR.
 
     Examples:

@@ -5,11 +5,11 @@ is checked with the inner-product identity <v, J u> = <J^T v, u> against the for
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from .pytree import tree_flatten, tree_map, tree_unflatten
+from .pytree import tree_flatten, tree_map
 
 EPS, RTOL, ATOL = 1e-4, 1e-4, 1e-5
 

@@ -10,7 +10,6 @@ import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.core import FuncgradError
 
-
 # --- derivatives of any order ---------------------------------------------------------------
 
 def test_eighth_derivative_of_tanh_matches_closed_form():

@@ -4,9 +4,9 @@ import pytest
 
 import funcgrad as fg
 import funcgrad.numpy as fnp
-from funcgrad.ir import Eqn, Jaxpr, IRTypeError, Var, typecheck_jaxpr
 from funcgrad.avals import ShapedArray
-from funcgrad.primitives import sin_p, add_p
+from funcgrad.ir import Eqn, IRTypeError, Jaxpr, Var, typecheck_jaxpr
+from funcgrad.primitives import add_p, sin_p
 
 
 def test_golden_single_equation():

@@ -6,10 +6,19 @@ from . import elementwise, indexing, linalg, reduction, shape  # noqa: F401
 from .elementwise import *  # noqa: F401,F403
 from .indexing import gather_p, scatter_add_p, scatter_p  # noqa: F401
 from .linalg import dot_general_p  # noqa: F401
-from .reduction import (argmax_p, argmin_p, cumsum_p, reduce_max_p, reduce_min_p,  # noqa: F401
-                        reduce_sum_p)
-from .shape import (broadcast_in_dim_p, concatenate_p, convert_element_type_p,  # noqa: F401
-                    expand_dims_p, pad_p, reshape_p, rev_p, slice_p, squeeze_p, transpose_p)
+from .reduction import argmax_p, argmin_p, cumsum_p, reduce_max_p, reduce_min_p, reduce_sum_p  # noqa: F401
+from .shape import (  # noqa: F401
+    broadcast_in_dim_p,
+    concatenate_p,
+    convert_element_type_p,
+    expand_dims_p,
+    pad_p,
+    reshape_p,
+    rev_p,
+    slice_p,
+    squeeze_p,
+    transpose_p,
+)
 
 
 def all_primitives() -> list[Primitive]:

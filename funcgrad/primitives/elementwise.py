@@ -8,9 +8,18 @@ import numpy as np
 from ..avals import ShapedArray
 from ..core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, is_undefined_primal
 from .batching import broadcasting_batcher
-from .rules import (binop_abstract_eval_for, compare_abstract_eval_for, defjvp, defjvp2,
-                    deflinear, defzero_jvp, full_like, instantiate, not_linear,
-                    unop_abstract_eval)
+from .rules import (
+    binop_abstract_eval_for,
+    compare_abstract_eval_for,
+    defjvp,
+    defjvp2,
+    deflinear,
+    defzero_jvp,
+    full_like,
+    instantiate,
+    not_linear,
+    unop_abstract_eval,
+)
 
 
 def _unop(name: str, np_fn, c_expr: str | None) -> Primitive:

@@ -30,7 +30,8 @@ def gather_shape(shape, axes, idx_shapes):
     try:
         idx_shape = np.broadcast_shapes(*idx_shapes)
     except ValueError:
-        raise ShapeError(f"indexing: index arrays of shapes {idx_shapes} do not broadcast") from None
+        raise ShapeError(f"indexing: index arrays of shapes {idx_shapes} "
+                         "do not broadcast") from None
     rest = [s for i, s in enumerate(shape) if i not in axes]
     if _contiguous(axes):
         return tuple(shape[:axes[0]]) + tuple(idx_shape) + tuple(shape[axes[-1] + 1:])

@@ -244,8 +244,8 @@ def _pad_abstract_eval(x, v, *, padding_config):
 
 
 def _pad_transpose(ct, x, v, *, padding_config):
-    from .reduction import reduce_sum
     from .elementwise import sub
+    from .reduction import reduce_sum
     if type(ct) is Zero:
         return [Zero(x.aval) if is_undefined_primal(x) else None,
                 Zero(v.aval) if is_undefined_primal(v) else None]

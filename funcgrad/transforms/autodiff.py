@@ -10,8 +10,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..avals import ShapedArray, is_float
-from ..core import (FuncgradError, Tracer, UndefPrimal, Zero, get_aval_of, new_main,
-                    user_frame)
+from ..core import FuncgradError, Tracer, UndefPrimal, Zero, get_aval_of, new_main, user_frame
 from ..ir import ClosedJaxpr, eval_jaxpr
 from ..pytree import flatten_fun, tree_flatten, tree_map, tree_unflatten
 from ..staging import Builder, JaxprTrace, JaxprTracer
@@ -293,8 +292,8 @@ def _std_basis(leaves: list):
 
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """Jacobian by forward mode: one vmapped jvp over the standard basis of the inputs."""
-    from .vmap import vmap
     from ..numpy import moveaxis, reshape
+    from .vmap import vmap
 
     def jacfun(*args):
         multi, nums = _split_args("jacfwd", args, argnums)
@@ -330,8 +329,8 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """Jacobian by reverse mode: one vmapped vjp over the standard basis of the outputs."""
-    from .vmap import vmap
     from ..numpy import reshape
+    from .vmap import vmap
 
     def jacfun(*args):
         multi, nums = _split_args("jacrev", args, argnums)

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..core import NOT_APPLICABLE, FuncgradError, Primitive, Zero, find_top_trace, full_raise, user_frame
+from ..core import (
+    NOT_APPLICABLE,
+    FuncgradError,
+    Primitive,
+    Zero,
+    find_top_trace,
+    full_raise,
+    user_frame,
+)
 from ..primitives.rules import instantiate
 from ..pytree import tree_flatten, tree_unflatten
 

@@ -3,8 +3,16 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..core import (NOT_APPLICABLE, FuncgradError, Trace, Tracer, Zero, full_raise, get_aval_of,
-                    new_main, user_frame)
+from ..core import (
+    FuncgradError,
+    Trace,
+    Tracer,
+    Zero,
+    full_raise,
+    get_aval_of,
+    new_main,
+    user_frame,
+)
 
 
 class JVPTracer(Tracer):

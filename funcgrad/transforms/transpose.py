@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core import NOT_APPLICABLE, FuncgradError, UndefPrimal, Zero, bind
+from ..core import FuncgradError, UndefPrimal, Zero, bind
 from ..ir import Jaxpr, Lit, Var
 from ..primitives.rules import add_tangents
 

@@ -8,10 +8,24 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..avals import ShapedArray
-from ..core import (NOT_APPLICABLE, ConcretizationError, FuncgradError, Trace, Tracer,
-                    full_raise, get_aval_of, new_main, not_mapped, user_frame)
-from ..pytree import (keystr, tree_flatten, tree_flatten_with_path, tree_prefix_broadcast,
-                      tree_unflatten)
+from ..core import (
+    ConcretizationError,
+    FuncgradError,
+    Trace,
+    Tracer,
+    full_raise,
+    get_aval_of,
+    new_main,
+    not_mapped,
+    user_frame,
+)
+from ..pytree import (
+    keystr,
+    tree_flatten,
+    tree_flatten_with_path,
+    tree_prefix_broadcast,
+    tree_unflatten,
+)
 
 
 class BatchTracer(Tracer):
@@ -103,7 +117,8 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
             nd = get_aval_of(x).ndim
             if not isinstance(ax, int) or not -nd <= ax < nd:
                 raise FuncgradError(f"vmap: in_axes={ax} is out of range for argument "
-                                    f"args{path} of shape {get_aval_of(x).shape}, at {user_frame()}")
+                                    f"args{path} of shape {get_aval_of(x).shape}, "
+                                    f"at {user_frame()}")
             axes[i] = ax % nd
             sizes.setdefault(get_aval_of(x).shape[axes[i]], []).append(f"args{path}")
         if not sizes:
