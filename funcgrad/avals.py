@@ -24,7 +24,8 @@ def short_dtype(dtype: np.dtype) -> str:
 
 
 def is_float(dtype: np.dtype) -> bool:
-    return np.issubdtype(dtype, np.inexact)
+    kind = getattr(dtype, "kind", None)
+    return (kind if type(kind) is str else np.dtype(dtype).kind) in "fc"
 
 
 class ShapedArray:
@@ -34,8 +35,8 @@ class ShapedArray:
     array_abstraction_level = 1
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, weak_type: bool = False):
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
+        self.shape = shape if type(shape) is tuple else tuple(shape)
+        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
         self.weak_type = weak_type
 
     ndim = property(lambda self: len(self.shape))
@@ -65,12 +66,18 @@ class ShapedArray:
 
 def get_aval(x) -> ShapedArray:
     """The abstract value of a concrete array, Python scalar or tracer."""
+    t = type(x)
+    if t is np.ndarray:  # the hot case first
+        return ShapedArray(x.shape, x.dtype)
+    aval = _PY_SCALAR_AVAL.get(t)
+    if aval is not None:
+        return aval
+    if isinstance(x, np.generic):  # NumPy scalars: one shared aval per type
+        aval = _PY_SCALAR_AVAL[t] = ShapedArray((), x.dtype)
+        return aval
     aval = getattr(x, "aval", None)
     if aval is not None:
         return aval
-    t = type(x)
-    if t in _PY_SCALAR_DTYPE:
-        return ShapedArray((), _PY_SCALAR_DTYPE[t], weak_type=t is not bool)
     if isinstance(x, (np.ndarray, np.generic)) or hasattr(x, "__cuda_array_interface__"):
         return ShapedArray(x.shape, x.dtype)
     if isinstance(x, (bool, int, float, complex)):  # subclasses, e.g. np.float64 is handled above
@@ -78,6 +85,10 @@ def get_aval(x) -> ShapedArray:
         return ShapedArray((), _PY_SCALAR_DTYPE[kind])
     raise TypeError(f"funcgrad: value of type {t.__name__} is not an array; expected a NumPy/CuPy "
                     f"array, a Python scalar, or a pytree of them.")
+
+
+_PY_SCALAR_AVAL = {t: ShapedArray((), d, weak_type=t is not bool)  # avals are immutable
+                   for t, d in _PY_SCALAR_DTYPE.items()}
 
 
 def result_dtype(*avals: ShapedArray) -> tuple[np.dtype, bool]:

@@ -37,6 +37,13 @@ class Primitive:
         return bind(self, *args, **params)
 
     def bind1(self, *args: Any, **params: Any) -> Any:
+        """`bind` for a single-result primitive, returning the result itself."""
+        if _dynamic[0] is None:  # the fast path of `bind`, inlined: no tracers, nothing staged
+            for a in args:
+                if isinstance(a, Tracer):
+                    break
+            else:
+                return self.impl(*args, **params)
         return bind(self, *args, **params)[0]
 
     def __repr__(self) -> str:
@@ -45,14 +52,19 @@ class Primitive:
 
 def bind(prim: Primitive, *args: Any, **params: Any) -> list:
     """Apply `prim` to `args` under the innermost transform that owns one of them."""
-    top = _find_top_main(args)
+    top = _dynamic[0]
+    for a in args:
+        if isinstance(a, Tracer):
+            m = a._trace.main
+            if top is None or m.level > top.level:
+                top = m
     if top is None:  # fast path: plain arrays, nothing staged
         out = prim.impl(*args, **params)
         return out if prim.multiple_results else [out]
     trace = top.trace
-    tracers = [full_raise(trace, a) for a in args]
-    outs = trace.process_primitive(prim, tracers, params)
-    return outs
+    tracers = [a if isinstance(a, Tracer) and a._trace is trace else full_raise(trace, a)
+               for a in args]
+    return trace.process_primitive(prim, tracers, params)
 
 
 # --- traces -----------------------------------------------------------------------------------
@@ -354,4 +366,6 @@ def _escaped_msg(val: Tracer) -> str:
 
 
 def get_aval_of(x: Any) -> ShapedArray:
+    if type(x) is np.ndarray:
+        return ShapedArray(x.shape, x.dtype)
     return x.aval if isinstance(x, Tracer) else get_aval(x)

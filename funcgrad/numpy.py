@@ -93,8 +93,32 @@ def broadcast_to(x, shape):
     return _bcast(x, shape)
 
 
+_PY_KINDS = {float: "fc", int: "iufc", complex: "c"}  # dtype kinds a Python scalar adopts
+
+
 def _promote(op: str, *args, to_float: bool = False):
     """Common dtype (NEP 50) and broadcast shape; Python scalars stay weak literals."""
+    if len(args) == 2:  # fast paths: tracer (op) tracer of one type, tracer (op) Python scalar
+        x, y = args
+        if isinstance(x, Tracer):
+            ax = x.aval
+            if isinstance(y, Tracer):
+                ay = y.aval
+                if (ax.shape == ay.shape and ax.dtype == ay.dtype and ax.weak_type == ay.weak_type
+                        and (not to_float or ax.dtype.kind in "fc")):
+                    return [x, y]
+            elif (not ax.weak_type and not ax.shape and ax.dtype.kind in _PY_KINDS.get(type(y), "")
+                  and (not to_float or ax.dtype.kind in "fc")):
+                return [x, ax.dtype.type(y)]
+        elif isinstance(y, Tracer):
+            ay = y.aval
+            if (not ay.weak_type and not ay.shape and ay.dtype.kind in _PY_KINDS.get(type(x), "")
+                    and (not to_float or ay.dtype.kind in "fc")):
+                return [ay.dtype.type(x), y]
+    elif len(args) == 1 and isinstance(args[0], Tracer):
+        kind = args[0].aval.dtype.kind
+        if not to_float or kind in "fc":
+            return [args[0]]
     avals = [_aval(a) for a in args]
     dt, weak = result_dtype(*avals)
     if to_float and not is_float(dt):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
 from .avals import ShapedArray, get_aval
 from .core import Trace, Tracer, Zero, new_main
 from .ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var, is_scalar_literal, typecheck_jaxpr
@@ -42,7 +44,7 @@ class Builder:
     def build(self, in_tracers: list[JaxprTracer], outs: list, check: bool = True) -> ClosedJaxpr:
         """Close over the recorded equations; inline scalar constants as literals."""
         lits = {v: Lit(val) for v, val in self.consts.items()
-                if not isinstance(val, Tracer) and is_scalar_literal(val)}
+                if type(v) is Var and not isinstance(val, Tracer) and is_scalar_literal(val)}
         out_atoms = []
         for o in outs:
             if isinstance(o, JaxprTracer):
@@ -57,7 +59,7 @@ class Builder:
         out_atoms = [lits.get(x, x) for x in out_atoms]
         used = {x for e in eqns for x in e.inputs if type(x) is Var}
         used.update(x for x in out_atoms if type(x) is Var)
-        constvars = [v for v in self.consts if v in used and v not in lits]
+        constvars = [v for v in self.consts if type(v) is Var and v in used and v not in lits]
         jaxpr = Jaxpr(constvars, [t.var for t in in_tracers], eqns, out_atoms)
         if check and CHECK_IR[0]:
             typecheck_jaxpr(jaxpr)
@@ -68,7 +70,6 @@ class Builder:
 
 
 def _zeros(aval: ShapedArray):
-    import numpy as np
     return np.zeros(aval.shape, aval.dtype)
 
 
@@ -80,6 +81,11 @@ class JaxprTrace(Trace):
 
     def pure(self, val: Any) -> JaxprTracer:
         builder: Builder = self.main.global_data
+        if type(val) in _SCALAR_TYPES or is_scalar_literal(val):  # inlined into equations
+            t = JaxprTracer.__new__(JaxprTracer)
+            t._trace, t.var = self, Lit(val)
+            builder.consts[t.var] = val  # known to partial evaluation, never a constvar
+            return t
         t = builder.const_ids.get(id(val))
         if t is not None and builder.consts[t.var] is val:
             return t
@@ -103,6 +109,7 @@ class JaxprTrace(Trace):
 
 
 _UNKNOWN = object()
+_SCALAR_TYPES = frozenset({float, int, bool, complex, np.float64, np.float32})
 
 
 def _builder_new_const(self: Builder, val, orig=None) -> JaxprTracer:

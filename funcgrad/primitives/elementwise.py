@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray
-from ..core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, is_undefined_primal
+from ..core import (
+    NOT_APPLICABLE,
+    Primitive,
+    UndefPrimal,
+    Zero,
+    get_aval_of,
+    is_undefined_primal,
+)
 from .batching import broadcasting_batcher
 from .rules import (
     binop_abstract_eval_for,
@@ -69,13 +76,29 @@ deflinear(add_p, _add_transpose)
 deflinear(sub_p, _sub_transpose)
 
 
+def _add_sub_jvp(prim, negate_y):
+    def jvp(primals, tangents):  # a zero tangent passes the other through: no `add t 0.0`
+        out = prim.bind1(*primals)
+        tx, ty = tangents
+        if type(ty) is Zero:
+            return [out], [tx if type(tx) is not Zero else Zero(get_aval_of(out))]
+        if type(tx) is Zero:
+            return [out], [neg(ty) if negate_y else ty]
+        return [out], [prim.bind1(tx, ty)]
+    return jvp
+
+
+add_p.jvp = _add_sub_jvp(add_p, False)
+sub_p.jvp = _add_sub_jvp(sub_p, True)
+
+
 def _mul_transpose(ct, x, y):
-    if is_undefined_primal(x) and is_undefined_primal(y):
+    ux, uy = type(x) is UndefPrimal, type(y) is UndefPrimal
+    if ux and uy:
         raise ValueError("mul: transposing a product of two linear values (not linear)")
     if type(ct) is Zero:
-        return [Zero(x.aval) if is_undefined_primal(x) else None,
-                Zero(y.aval) if is_undefined_primal(y) else None]
-    return [mul(ct, y), None] if is_undefined_primal(x) else [None, mul(x, ct)]
+        return [Zero(x.aval) if ux else None, Zero(y.aval) if uy else None]
+    return [mul(ct, y), None] if ux else [None, mul(x, ct)]
 
 
 defjvp(mul_p, lambda x_dot, x, y: mul(x_dot, y), lambda y_dot, x, y: mul(x, y_dot))
@@ -88,12 +111,12 @@ def _div_transpose(ct, x, y):
 
 
 defjvp2(div_p, lambda x_dot, ans, x, y: div(x_dot, y),
-        lambda y_dot, ans, x, y: neg(mul(y_dot, div(ans, y))))
+        lambda y_dot, ans, x, y: mul(y_dot, neg(div(ans, y))))
 div_p.transpose = _div_transpose
 
 rem_p = _binop("rem", np.mod, None)
 defjvp(rem_p, lambda x_dot, x, y: x_dot,
-       lambda y_dot, x, y: neg(mul(y_dot, floor(div(x, y)))))
+       lambda y_dot, x, y: mul(y_dot, neg(floor(div(x, y)))))
 not_linear(rem_p)
 
 pow_p = _binop("pow", np.power, "pow({0}, {1})")
@@ -157,13 +180,13 @@ defjvp2(sqrt_p, lambda x_dot, ans, x: div(x_dot, mul(_c(2, x), ans)))
 sin_p = _unop("sin", np.sin, "sin({0})")
 defjvp(sin_p, lambda x_dot, x: mul(x_dot, cos(x)))
 cos_p = _unop("cos", np.cos, "cos({0})")
-defjvp(cos_p, lambda x_dot, x: neg(mul(x_dot, sin(x))))
+defjvp(cos_p, lambda x_dot, x: mul(x_dot, neg(sin(x))))  # one staged equation, not two
 tan_p = _unop("tan", np.tan, "tan({0})")
 defjvp2(tan_p, lambda x_dot, ans, x: mul(x_dot, add(_c(1, x), mul(ans, ans))))
 asin_p = _unop("asin", np.arcsin, "asin({0})")
 defjvp(asin_p, lambda x_dot, x: div(x_dot, sqrt(sub(_c(1, x), mul(x, x)))))
 acos_p = _unop("acos", np.arccos, "acos({0})")
-defjvp(acos_p, lambda x_dot, x: neg(div(x_dot, sqrt(sub(_c(1, x), mul(x, x))))))
+defjvp(acos_p, lambda x_dot, x: div(x_dot, neg(sqrt(sub(_c(1, x), mul(x, x))))))
 atan_p = _unop("atan", np.arctan, "atan({0})")
 defjvp(atan_p, lambda x_dot, x: div(x_dot, add(_c(1, x), mul(x, x))))
 sinh_p = _unop("sinh", np.sinh, "sinh({0})")

@@ -28,6 +28,9 @@ def _free(ndim, contract, batch):
 
 def _dot_general_impl(x, y, *, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
+    if (not lb and len(lc) == 1 and type(x) is np.ndarray and type(y) is np.ndarray
+            and x.ndim == 2 and y.ndim == 2):  # matrix products: BLAS reads transposed views
+        return np.matmul(x if lc[0] == 1 else x.T, y if rc[0] == 0 else y.T)
     if not lb:
         return np.tensordot(x, y, (lc, rc)) if lc else np.multiply.outer(x, y)
     lf, rf = _free(x.ndim, lc, lb), _free(y.ndim, rc, rb)
@@ -70,9 +73,11 @@ def _dot_general_transpose(ct, x, y, *, dimension_numbers):
         return [transpose(out, np.argsort(axes_in_x)), None]
     if type(ct) is Zero:
         return [None, Zero(y_aval)]
-    out = dot_general(ct, x, ((ct_lf, tuple(lf)), (ct_b, tuple(lb))))
+    # x first, so that for y laid out (batch, contracted, free) -- e.g. a weight matrix in x @ W
+    # -- the result is already in y's layout and needs no transpose
+    out = dot_general(x, ct, ((tuple(lf), ct_lf), (tuple(lb), ct_b)))
     rest = sorted(lc)
-    axes_in_y = list(rb) + rf + [rc[list(lc).index(c)] for c in rest]
+    axes_in_y = list(rb) + [rc[list(lc).index(c)] for c in rest] + rf
     return [None, transpose(out, np.argsort(axes_in_y))]
 
 

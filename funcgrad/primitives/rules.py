@@ -50,8 +50,7 @@ def compare_abstract_eval_for(name: str) -> Callable:
 # --- tangent helpers --------------------------------------------------------------------------
 
 def zeros_like_aval(aval: ShapedArray):
-    from .shape import full
-    return full(aval.shape, 0, aval.dtype)
+    return _S.full(aval.shape, 0, aval.dtype)
 
 
 def instantiate(t: Any) -> Any:
@@ -59,12 +58,11 @@ def instantiate(t: Any) -> Any:
 
 
 def add_tangents(x: Any, y: Any) -> Any:
-    from .elementwise import add
     if type(x) is Zero:
         return y
     if type(y) is Zero:
         return x
-    return add(x, y)
+    return _E.add_p.bind1(x, y)
 
 
 def zero_of(x: Any) -> Zero:
@@ -75,11 +73,12 @@ def defjvp(prim: Primitive, *jvp_fns: Callable | None) -> None:
     """Set prim.jvp from one linear function per argument: fn(x_dot, *primals) -> tangent."""
     def jvp(primals, tangents, **params):
         out = prim.bind1(*primals, **params)
-        t_out = Zero(get_aval_of(out))
+        t_out = None
         for fn, t in zip(jvp_fns, tangents):
             if fn is not None and type(t) is not Zero:
-                t_out = add_tangents(t_out, fn(t, *primals, **params))
-        return [out], [t_out]
+                d = fn(t, *primals, **params)
+                t_out = d if t_out is None else add_tangents(t_out, d)
+        return [out], [Zero(get_aval_of(out)) if t_out is None else t_out]
     prim.jvp = jvp
 
 
@@ -87,11 +86,12 @@ def defjvp2(prim: Primitive, *jvp_fns: Callable | None) -> None:
     """Like defjvp but each fn also sees the output: fn(x_dot, ans, *primals)."""
     def jvp(primals, tangents, **params):
         out = prim.bind1(*primals, **params)
-        t_out = Zero(get_aval_of(out))
+        t_out = None
         for fn, t in zip(jvp_fns, tangents):
             if fn is not None and type(t) is not Zero:
-                t_out = add_tangents(t_out, fn(t, out, *primals, **params))
-        return [out], [t_out]
+                d = fn(t, out, *primals, **params)
+                t_out = d if t_out is None else add_tangents(t_out, d)
+        return [out], [Zero(get_aval_of(out)) if t_out is None else t_out]
     prim.jvp = jvp
 
 
@@ -121,6 +121,10 @@ def not_linear(prim: Primitive) -> None:
 
 def full_like(x: Any, value: Any):
     """An array shaped and typed like `x`, filled with `value`."""
-    from .shape import full
     aval = get_aval_of(x)
-    return full(aval.shape, value, aval.dtype)
+    return _S.full(aval.shape, value, aval.dtype)
+
+
+# Late imports: the primitive modules import this one, and these helpers call into them.
+from . import elementwise as _E  # noqa: E402
+from . import shape as _S  # noqa: E402

@@ -105,7 +105,10 @@ transpose_p = Primitive("transpose")
 
 
 def transpose(x, permutation):
-    return transpose_p.bind1(x, permutation=tuple(int(p) for p in permutation))
+    permutation = tuple(int(p) for p in permutation)
+    if permutation == tuple(range(len(permutation))):
+        return x  # the identity permutation is not an operation
+    return transpose_p.bind1(x, permutation=permutation)
 
 
 def _transpose_abstract_eval(x, *, permutation):
