@@ -1,0 +1,80 @@
+"""The CuPy backend: the one module in funcgrad that imports CuPy (lazily, on first use).
+
+Without CuPy or without a GPU, nothing here is imported by the rest of funcgrad until a GPU is
+asked for, and then the error says what is missing.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import FuncgradError
+
+_cupy: list[Any] = []  # the imported module, once
+_kernels: dict[str, Any] = {}  # fused kernel cache: name (a hash of the source) -> kernel
+
+
+def available() -> bool:
+    """Whether CuPy imports and sees at least one CUDA device."""
+    try:
+        cp = _import()
+        return cp.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver, no device: all mean "no GPU here"
+        return False
+
+
+def _import():
+    if not _cupy:
+        import cupy  # the only CuPy import in funcgrad
+        _cupy.append(cupy)
+    return _cupy[0]
+
+
+def cupy_module():
+    """The `cupy` module, or a clear error when it cannot be used."""
+    try:
+        cp = _import()
+    except ImportError:
+        raise FuncgradError("funcgrad: a GPU was requested but CuPy is not installed. Install "
+                            "the extra: `pip install funcgrad[gpu]` (CuPy for CUDA 12), or "
+                            "keep the arrays on the CPU.") from None
+    return cp
+
+
+def num_devices() -> int:
+    return _import().cuda.runtime.getDeviceCount() if available() else 0
+
+
+def to_device(x: Any, index: int = 0):
+    cp = cupy_module()
+    if not available():
+        raise FuncgradError("funcgrad: a GPU was requested but CuPy finds no CUDA device "
+                            "(check `nvidia-smi`); use device='cpu'.")
+    with cp.cuda.Device(index):
+        return cp.asarray(x)
+
+
+def to_host(x: Any):
+    return x.get()
+
+
+def from_dlpack(x: Any):
+    return cupy_module().from_dlpack(x)
+
+
+def fused_kernel(kernel):
+    """The compiled `cupy.ElementwiseKernel` of a `fusion.FusedKernel` (compiled once, cached)."""
+    k = _kernels.get(kernel.name)
+    if k is None:
+        cp = cupy_module()
+        k = _kernels[kernel.name] = cp.ElementwiseKernel(
+            kernel.in_params, kernel.out_params, kernel.operation, kernel.name)
+    return k
+
+
+def launch(kernel, *inputs):
+    """Run a fused kernel: inputs reshaped for broadcasting, outputs allocated at full shape."""
+    cp = cupy_module()
+    args = [x.reshape(s) if s is not None else x for x, s in zip(inputs, kernel.input_shapes)]
+    outs = [cp.empty(kernel.shape, v.aval.dtype) for v in kernel.outputs]
+    fused_kernel(kernel)(*args, *outs)
+    return outs

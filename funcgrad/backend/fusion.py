@@ -1,0 +1,235 @@
+"""Fusion planning for the GPU: group maximal runs of elementwise equations into single kernels.
+
+Pure Python over the IR (no CuPy here), so the plan and the CUDA C it renders are tested on the
+CPU. `plan_fusion(jaxpr)` returns the program as a list of steps in a valid execution order:
+each step is either one `Eqn` (a reduction, a contraction, a shape op: a library call) or one
+`FusedKernel` (a group of elementwise equations, run as one `cupy.ElementwiseKernel`).
+
+Grouping rule. Equations are visited in program order. An elementwise equation (one whose
+primitive registers a C expression, plus `convert_element_type` and `integer_pow`) joins an open
+group of its output shape that produces one of its inputs; otherwise it starts a group. A group
+closes as soon as anything outside it reads one of its values, so a kernel never has to run
+both before and after another step: the kernel runs where its last member was. A
+`broadcast_in_dim` joins a group as an *input adapter* when its operand comes from outside the
+group: the kernel then reads the operand reshaped with size-1 axes and lets the elementwise
+launch broadcast it, so bias adds and softmax's row broadcasts fuse.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from ..ir import Eqn, Jaxpr, Lit, Var
+
+# C types of the dtypes a fused kernel handles (CuPy's ElementwiseKernel names them this way)
+C_TYPES = {
+    np.dtype("bool"): "bool", np.dtype("int8"): "signed char", np.dtype("uint8"): "unsigned char",
+    np.dtype("int16"): "short", np.dtype("uint16"): "unsigned short",
+    np.dtype("int32"): "int", np.dtype("uint32"): "unsigned int",
+    np.dtype("int64"): "long long", np.dtype("uint64"): "unsigned long long",
+    np.dtype("float16"): "float16", np.dtype("float32"): "float", np.dtype("float64"): "double",
+}
+_SPECIAL = ("convert_element_type", "integer_pow")
+
+
+def is_elementwise(eqn: Eqn) -> bool:
+    """Whether `eqn` can be an expression inside a fused kernel."""
+    prim = eqn.prim
+    if not (isinstance(prim.c_expr, str) or prim.name in _SPECIAL):
+        return False
+    return all(v.aval.dtype in C_TYPES for v in eqn.out_binders) and all(
+        x.aval.dtype in C_TYPES for x in eqn.inputs)
+
+
+def _is_adapter(eqn: Eqn) -> bool:
+    return eqn.prim.name == "broadcast_in_dim" and eqn.inputs[0].aval.dtype in C_TYPES
+
+
+class FusedKernel:
+    """One fused elementwise kernel: its equations, inputs, outputs and CUDA C.
+
+    Attributes:
+        name: kernel name (stable: derived from the source text).
+        eqns: member equations in program order.
+        inputs: atoms read from outside (each passed as one kernel argument).
+        input_shapes: the shape each input is reshaped to before the launch (size-1 axes added
+            for broadcast adapters); `None` when passed as is.
+        outputs: member variables read outside the kernel (each one kernel output).
+        shape: the iteration shape.
+        in_params, out_params, operation: the three strings of `cupy.ElementwiseKernel`.
+    """
+
+    def __init__(self, eqns: list[Eqn], inputs: list, input_shapes: list, outputs: list[Var],
+                 shape: tuple[int, ...], in_params: str, out_params: str, operation: str):
+        self.eqns, self.inputs, self.input_shapes, self.outputs = eqns, inputs, input_shapes, outputs
+        self.shape = shape
+        self.in_params, self.out_params, self.operation = in_params, out_params, operation
+        digest = hashlib.sha1(f"{in_params}|{out_params}|{operation}".encode()).hexdigest()[:10]
+        self.name = f"funcgrad_fused_{digest}"
+
+    @property
+    def source(self) -> str:
+        """The kernel as readable CUDA C: parameters as comments, then the per-element body."""
+        n = sum(1 for e in self.eqns if not _is_adapter(e))
+        return (f"// {self.name}: {n} primitive(s) fused, iteration shape {self.shape}\n"
+                f"// in:  {self.in_params}\n// out: {self.out_params}\n{self.operation}")
+
+    def __repr__(self) -> str:
+        return f"FusedKernel({self.name}, {len(self.eqns)} eqns, shape={self.shape})"
+
+
+class _Group:
+    __slots__ = ("eqns", "shape", "open")
+
+    def __init__(self, shape):
+        self.eqns: list[Eqn] = []
+        self.shape = shape
+        self.open = True
+
+
+def plan_fusion(jaxpr: Jaxpr) -> list[Any]:
+    """The program as steps (`Eqn` or `FusedKernel`) in a valid execution order."""
+    producer: dict[Var, _Group] = {}
+    steps: list[Any] = []  # Eqn, or _Group placeholders resolved at the end
+    last_pos: dict[int, int] = {}  # id(group) -> index in steps of its placeholder
+    for eqn in jaxpr.eqns:
+        readers = []
+        for x in eqn.inputs:
+            g = producer.get(x) if type(x) is Var else None
+            if g is not None and g not in readers:
+                readers.append(g)
+        shape = eqn.out_binders[0].aval.shape if eqn.out_binders else ()
+        group = None
+        if is_elementwise(eqn):
+            # open groups of this shape that feed this equation merge into one: being open,
+            # none of them is read from outside, so they are independent of each other
+            cands = [g for g in readers if g.open and g.shape == shape]
+            if cands:
+                group = cands[0]
+                for other in cands[1:]:
+                    group.eqns.extend(other.eqns)
+                    for e in other.eqns:
+                        for v in e.out_binders:
+                            producer[v] = group
+                    steps[last_pos.pop(id(other))] = None
+        for g in readers:  # every other group read here is consumed from outside: it closes
+            if g is not group:
+                g.open = False
+        if group is None and (_is_adapter(eqn) or is_elementwise(eqn)):
+            group = _Group(shape)  # an adapter alone waits for an elementwise reader to join
+        if group is None:
+            steps.append(eqn)
+            continue
+        group.eqns.append(eqn)
+        for v in eqn.out_binders:
+            producer[v] = group
+        if id(group) in last_pos:  # the kernel runs where its last member is
+            steps[last_pos[id(group)]] = None
+        last_pos[id(group)] = len(steps)
+        steps.append(group)
+    used_outside = _uses_outside(jaxpr, producer)
+    out: list[Any] = []
+    for s in steps:
+        if s is None:
+            continue
+        if isinstance(s, _Group):
+            if all(_is_adapter(e) for e in s.eqns):
+                out.extend(s.eqns)  # a broadcast nobody fused: a plain library call
+            else:
+                out.append(_render(s, used_outside))
+        else:
+            out.append(s)
+    return out
+
+
+def _uses_outside(jaxpr: Jaxpr, producer: dict[Var, _Group]) -> set[Var]:
+    used = {x for x in jaxpr.outvars if type(x) is Var}
+    for eqn in jaxpr.eqns:
+        g = producer.get(eqn.out_binders[0]) if eqn.out_binders else None
+        for x in eqn.inputs:
+            if type(x) is Var and x in producer and producer[x] is not g:
+                used.add(x)
+    return used
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+def _c_literal(val: Any, dtype: np.dtype) -> str:
+    val = np.asarray(val).item()
+    if dtype == np.bool_:
+        return "true" if val else "false"
+    if dtype.kind == "f":
+        r = repr(float(val))
+        if r in ("inf", "-inf", "nan"):
+            return {"inf": "(1.0/0.0)", "-inf": "(-1.0/0.0)", "nan": "(0.0/0.0)"}[r]
+        return f"(({C_TYPES[dtype]}){r})"
+    return f"(({C_TYPES[dtype]}){int(val)})"
+
+
+def _integer_pow(x: str, y: int, ctype: str) -> str:
+    if y == 0:
+        return f"(({ctype})1)"
+    if 0 < y <= 4:
+        return "(" + " * ".join([x] * y) + ")"
+    return f"(({ctype})pow((double){x}, {y}.0))"
+
+
+def _render(group: _Group, used_outside: set[Var]) -> FusedKernel:
+    names: dict[Any, str] = {}
+    inputs, input_shapes, in_params, body = [], [], [], []
+    ndim = len(group.shape)
+
+    def arg(x) -> str:
+        if type(x) is Lit:
+            return _c_literal(x.val, x.aval.dtype)
+        if x not in names:
+            names[x] = f"in{len(inputs)}"
+            inputs.append(x)
+            input_shapes.append(None if len(x.aval.shape) == ndim else
+                                (1,) * (ndim - len(x.aval.shape)) + tuple(x.aval.shape))
+            in_params.append(f"{x.aval.dtype.name} {names[x]}")
+        return names[x]
+
+    n_tmp = 0
+    for eqn in group.eqns:
+        out = eqn.out_binders[0]
+        ctype = C_TYPES[out.aval.dtype]
+        if _is_adapter(eqn):  # the operand, reshaped to the kernel's rank, broadcasts at launch
+            (x,) = eqn.inputs
+            if type(x) is Lit:
+                names[out] = _c_literal(x.val, x.aval.dtype)
+                continue
+            name = arg(x)
+            i = inputs.index(x)
+            input_shapes[i] = _adapter_shape(x.aval.shape, eqn.params["shape"],
+                                             eqn.params["broadcast_dimensions"])
+            names[out] = name
+            continue
+        args = [arg(x) if type(x) is Lit or x not in names else names[x] for x in eqn.inputs]
+        name = eqn.prim.name
+        if name == "convert_element_type":
+            expr = f"(({ctype}){args[0]})"
+        elif name == "integer_pow":
+            expr = _integer_pow(args[0], int(eqn.params["y"]), ctype)
+        else:
+            expr = eqn.prim.c_expr.format(*args)
+        tmp = f"t{n_tmp}"
+        n_tmp += 1
+        body.append(f"const {ctype} {tmp} = {expr};")
+        names[out] = tmp
+    outputs = [v for e in group.eqns for v in e.out_binders if v in used_outside]
+    out_params = []
+    for i, v in enumerate(outputs):
+        out_params.append(f"{v.aval.dtype.name} out{i}")
+        body.append(f"out{i} = {names[v]};")
+    return FusedKernel(group.eqns, inputs, input_shapes, outputs, group.shape,
+                       ", ".join(in_params), ", ".join(out_params), "\n".join(body))
+
+
+def _adapter_shape(in_shape, out_shape, dims) -> tuple[int, ...]:
+    tmp = [1] * len(out_shape)
+    for i, d in enumerate(dims):
+        tmp[d] = in_shape[i]
+    return tuple(tmp)

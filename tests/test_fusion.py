@@ -1,0 +1,228 @@
+"""The GPU fusion plan and its CUDA C, checked on the CPU (no CuPy needed).
+
+`run_plan` executes a plan with NumPy, running each fused kernel's member equations on inputs
+reshaped exactly as the GPU launch reshapes them; it must agree with the unfused program, which
+checks the execution order, the kernel inputs and outputs, and the broadcast adapters.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import funcgrad as fg
+import funcgrad.numpy as fnp
+from funcgrad import backend
+from funcgrad.backend.fusion import FusedKernel, is_elementwise, plan_fusion
+from funcgrad.core import FuncgradError, bind
+from funcgrad.ir import Lit
+
+
+def run_plan(closed, *args):
+    jaxpr = closed.jaxpr
+    env = dict(zip(jaxpr.constvars, closed.consts))
+    env.update(zip(jaxpr.invars, args))
+
+    def read(x, local=None):
+        if type(x) is Lit:
+            return x.val
+        return local[x] if local is not None and x in local else env[x]
+
+    for step in plan_fusion(jaxpr):
+        if isinstance(step, FusedKernel):
+            local = {}
+            for x, s in zip(step.inputs, step.input_shapes):  # as the launch passes them
+                local[x] = np.broadcast_to(np.reshape(env[x], s) if s is not None else env[x],
+                                           np.broadcast_shapes(np.shape(env[x]) if s is None
+                                                               else s, step.shape)
+                                           if s is not None else np.shape(env[x]))
+            for eqn in step.eqns:
+                if eqn.prim.name == "broadcast_in_dim" and type(eqn.inputs[0]) is not Lit:
+                    local[eqn.out_binders[0]] = np.broadcast_to(local[eqn.inputs[0]], step.shape)
+                    continue
+                outs = bind(eqn.prim, *[read(x, local) for x in eqn.inputs], **eqn.params)
+                local.update(zip(eqn.out_binders, outs))
+            for v in step.outputs:
+                env[v] = local[v]
+        else:
+            outs = bind(step.prim, *[read(x) for x in step.inputs], **step.params)
+            env.update(zip(step.out_binders, outs))
+    return [read(x) for x in jaxpr.outvars]
+
+
+def kernels(closed):
+    return [s for s in plan_fusion(closed.jaxpr) if isinstance(s, FusedKernel)]
+
+
+def chain20(x):
+    ops = [fnp.sin, fnp.cos, fnp.tanh, fnp.exp, lambda v: v * 0.5, lambda v: v + 1.0,
+           fnp.log1p, lambda v: v - 0.25, fnp.abs, fnp.sqrt]
+    for i in range(20):
+        x = ops[i % len(ops)](x)
+    return x
+
+
+def softmax_mlp(W, b, x):
+    h = fnp.tanh(x @ W + b)
+    z = h - fnp.max(h, axis=1, keepdims=True)
+    e = fnp.exp(z)
+    return e / fnp.sum(e, axis=1, keepdims=True)
+
+
+def sgd_step(params, x, t):
+    def loss(p):
+        W1, b1, W2, b2 = p
+        h = fnp.tanh(x @ W1 + b1)
+        z = h @ W2 + b2
+        m = fnp.max(z, axis=1, keepdims=True)
+        lse = fnp.log(fnp.sum(fnp.exp(z - m), axis=1, keepdims=True)) + m
+        return -fnp.mean(fnp.sum((z - lse) * t, axis=1))
+    g = fg.grad(loss)(params)
+    return [p - 0.1 * gp for p, gp in zip(params, g)]
+
+
+def test_twenty_primitive_chain_is_one_kernel():
+    x = np.linspace(0.1, 1.0, 7).astype(np.float32)
+    ir = fg.make_ir(chain20)(x)
+    assert sum(1 for e in ir.eqns if is_elementwise(e)) >= 20
+    ks = kernels(ir)
+    assert len(ks) == 1
+    assert len(plan_fusion(ir.jaxpr)) == 1
+    assert ks[0].source.count("const float") == 20
+    np.testing.assert_allclose(run_plan(ir, x)[0], chain20(x), rtol=1e-6)
+
+
+def test_bias_and_softmax_broadcasts_fuse():
+    r = np.random.default_rng(0)
+    args = (r.standard_normal((3, 4)).astype(np.float32), r.standard_normal(4).astype(np.float32),
+            r.standard_normal((2, 3)).astype(np.float32))
+    ir = fg.make_ir(softmax_mlp)(*args)
+    steps = plan_fusion(ir.jaxpr)
+    ks = [s for s in steps if isinstance(s, FusedKernel)]
+    # bias+tanh | sub+exp | div: the broadcasts are adapters, not kernels or copies
+    assert len(ks) == 3
+    assert not any(not isinstance(s, FusedKernel) and s.prim.name == "broadcast_in_dim"
+                   for s in steps)
+    assert ks[0].input_shapes.count((1, 4)) == 1  # the bias enters reshaped, broadcast at launch
+    np.testing.assert_allclose(run_plan(ir, *args)[0], softmax_mlp(*args), rtol=1e-6)
+
+
+def test_training_step_fuses_to_a_handful_of_kernels():
+    r = np.random.default_rng(1)
+    params = [r.standard_normal(s).astype(np.float32) * 0.1 for s in [(6, 5), (5,), (5, 3), (3,)]]
+    x = r.standard_normal((4, 6)).astype(np.float32)
+    t = np.eye(3, dtype=np.float32)[[0, 2, 1, 0]]
+    ir = fg.make_ir(sgd_step)(params, x, t)
+    n_elementwise = sum(1 for e in ir.eqns if is_elementwise(e))
+    steps = plan_fusion(ir.jaxpr)
+    ks = [s for s in steps if isinstance(s, FusedKernel)]
+    library = [s for s in steps if not isinstance(s, FusedKernel)
+               and s.prim.name in ("dot_general", "reduce_sum", "reduce_max")]
+    assert n_elementwise >= 30
+    # between two library calls (matmul, reduction) at most one kernel per iteration shape,
+    # plus one update kernel per parameter: never one kernel per primitive
+    assert len(ks) <= len(library) + len(params), (len(ks), len(library))
+    assert n_elementwise >= 2 * len(ks)
+    got = run_plan(ir, *params, x, t)
+    want = sgd_step(params, x, t)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_a_group_read_by_a_reduction_closes_and_order_stays_valid():
+    def f(x):
+        y = fnp.sin(x)
+        s = fnp.sum(y)  # reads y: the first kernel must run before the reduction
+        return fnp.cos(y) * s + y
+    x = np.linspace(0, 1, 5)
+    ir = fg.make_ir(f)(x)
+    steps = plan_fusion(ir.jaxpr)
+    kinds = [type(s).__name__ if isinstance(s, FusedKernel) else s.prim.name for s in steps]
+    assert kinds.index("reduce_sum") > kinds.index("FusedKernel")
+    assert kinds.count("FusedKernel") == 2
+    np.testing.assert_allclose(run_plan(ir, x)[0], f(x), rtol=1e-12)
+
+
+def test_independent_chains_read_by_one_equation_merge():
+    def f(x, y):
+        return fnp.exp(x) * fnp.sin(y)
+    a, b = np.ones(3), np.arange(3.0)
+    ir = fg.make_ir(f)(a, b)
+    (k,) = kernels(ir)
+    assert len(k.inputs) == 2 and len(k.outputs) == 1
+    np.testing.assert_allclose(run_plan(ir, a, b)[0], f(a, b))
+
+
+def test_rendered_source_golden():
+    x = np.ones(3, np.float32)
+    ir = fg.make_ir(lambda x: fnp.where(x > 0, x ** 3, -x).astype(np.float64))(x)
+    (k,) = kernels(ir)
+    assert k.in_params == "float32 in0"
+    assert k.out_params == "float64 out0"
+    assert k.operation == (
+        "const bool t0 = (in0 > ((float)0.0));\n"
+        "const float t1 = (in0 * in0 * in0);\n"
+        "const float t2 = (-in0);\n"
+        "const float t3 = (t0 ? t1 : t2);\n"
+        "const double t4 = ((double)t3);\n"
+        "out0 = t4;")
+    assert k.name.startswith("funcgrad_fused_") and k.name in k.source
+
+
+def test_non_finite_literals_render_as_c():
+    x = np.ones(2)
+    ir = fg.make_ir(lambda x: fnp.minimum(x, np.inf) + fnp.maximum(x, -np.inf))(x)
+    (k,) = kernels(ir)
+    assert "(1.0/0.0)" in k.operation and "(-1.0/0.0)" in k.operation
+
+
+def test_non_elementwise_steps_stay_library_calls():
+    x = np.ones((2, 3))
+    ir = fg.make_ir(lambda x: fnp.sum(x @ x.T))(x)
+    assert kernels(ir) == []
+    assert [s.prim.name for s in plan_fusion(ir.jaxpr)] == [e.prim.name for e in ir.eqns]
+
+
+# --- devices (CPU side) ------------------------------------------------------------------------
+
+def _have_cupy() -> bool:
+    try:
+        import cupy  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def test_devices_lists_the_cpu_first():
+    ds = fg.devices()
+    assert str(ds[0]) == "cpu"
+    assert all(str(d).startswith("gpu:") for d in ds[1:])
+
+
+def test_device_put_cpu_and_to_numpy_round_trip_a_tree():
+    tree = {"w": np.ones((2, 2), np.float32), "b": [1.0, None]}
+    out = fg.device_put(tree, "cpu")
+    assert isinstance(out["w"], np.ndarray) and out["b"][1] is None
+    back = fg.to_numpy(out)
+    np.testing.assert_array_equal(back["w"], tree["w"])
+
+
+@pytest.mark.skipif(_have_cupy(), reason="this checks the message shown when CuPy is absent")
+def test_asking_for_a_gpu_without_cupy_says_what_is_missing():
+    with pytest.raises(FuncgradError, match="CuPy is not installed"):
+        fg.device_put(np.ones(2), "gpu")
+
+
+def test_unknown_device_name_is_rejected():
+    with pytest.raises(FuncgradError, match="unknown device 'tpu'"):
+        fg.device_put(np.ones(2), "tpu")
+
+
+class _FakeGpuArray:
+    __cuda_array_interface__ = {}
+    device = type("Dev", (), {"id": 0})()
+
+
+def test_mixing_cpu_and_gpu_arrays_is_an_error():
+    with pytest.raises(FuncgradError, match="different devices"):
+        backend.check_same_device([np.ones(2), _FakeGpuArray()], "jit")
+    assert str(backend.check_same_device([np.ones(2), 1.0], "jit")) == "cpu"
