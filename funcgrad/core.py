@@ -37,14 +37,16 @@ class Primitive:
         return bind(self, *args, **params)
 
     def bind1(self, *args: Any, **params: Any) -> Any:
-        """`bind` for a single-result primitive, returning the result itself."""
-        if _dynamic[0] is None:  # the fast path of `bind`, inlined: no tracers, nothing staged
-            for a in args:
-                if isinstance(a, Tracer):
-                    break
-            else:
-                return self.impl(*args, **params)
-        return bind(self, *args, **params)[0]
+        """`bind` for a single-result primitive, returning the result itself (the hot path)."""
+        top = _dynamic[0]
+        for a in args:
+            if isinstance(a, Tracer):
+                m = a._trace.main
+                if top is None or m.level > top.level:
+                    top = m
+        if top is None:  # plain arrays, nothing staged: run the impl
+            return self.impl(*args, **params)
+        return _process(self, top.trace, args, params)[0]
 
     def __repr__(self) -> str:
         return self.name
@@ -52,16 +54,14 @@ class Primitive:
 
 def bind(prim: Primitive, *args: Any, **params: Any) -> list:
     """Apply `prim` to `args` under the innermost transform that owns one of them."""
-    top = _dynamic[0]
-    for a in args:
-        if isinstance(a, Tracer):
-            m = a._trace.main
-            if top is None or m.level > top.level:
-                top = m
+    top = _find_top_main(args)
     if top is None:  # fast path: plain arrays, nothing staged
         out = prim.impl(*args, **params)
         return out if prim.multiple_results else [out]
-    trace = top.trace
+    return _process(prim, top.trace, args, params)
+
+
+def _process(prim: Primitive, trace: Trace, args: tuple, params: dict) -> list:
     tracers = [a if isinstance(a, Tracer) and a._trace is trace else full_raise(trace, a)
                for a in args]
     return trace.process_primitive(prim, tracers, params)

@@ -102,9 +102,10 @@ class JaxprTrace(Trace):
             known = [builder.consts.get(t.var, _UNKNOWN) for t in tracers]
             if any(k is not _UNKNOWN for k in known):
                 return prim.partial_eval(self, tracers, known, **params)
-        avals_out = prim.abstract_eval(*[t.aval for t in tracers], **params)
+        ins = [t.var for t in tracers]
+        avals_out = prim.abstract_eval(*[v.aval for v in ins], **params)
         outs = [JaxprTracer(self, a) for a in avals_out]
-        builder.eqns.append(Eqn(prim, [t.var for t in tracers], params, [o.var for o in outs]))
+        builder.eqns.append(Eqn(prim, ins, params, [o.var for o in outs]))
         return outs
 
 

@@ -31,7 +31,7 @@ from .rules import (
 
 def _unop(name: str, np_fn, c_expr: str | None) -> Primitive:
     prim = Primitive(name)
-    prim.impl = lambda x: np_fn(x)
+    prim.impl = np_fn  # the NumPy function itself: no wrapper call per application
     prim.abstract_eval = unop_abstract_eval
     prim.batch = broadcasting_batcher(prim)
     prim.np_lowering = np_fn
@@ -41,7 +41,7 @@ def _unop(name: str, np_fn, c_expr: str | None) -> Primitive:
 
 def _binop(name: str, np_fn, c_expr: str | None, compare: bool = False) -> Primitive:
     prim = Primitive(name)
-    prim.impl = lambda x, y: np_fn(x, y)
+    prim.impl = np_fn
     prim.abstract_eval = (compare_abstract_eval_for if compare else binop_abstract_eval_for)(name)
     prim.batch = broadcasting_batcher(prim)
     prim.np_lowering = np_fn

@@ -35,8 +35,11 @@ def same_shape_dtype(prim: str, *avals: ShapedArray) -> None:
 
 def binop_abstract_eval_for(name: str) -> Callable:
     def abstract_eval(x: ShapedArray, y: ShapedArray, **_) -> list[ShapedArray]:
-        same_shape_dtype(name, x, y)
-        return [ShapedArray(x.shape, x.dtype, x.weak_type and y.weak_type)]
+        if y.shape != x.shape or y.dtype != x.dtype:
+            same_shape_dtype(name, x, y)  # raises the error
+        if x.weak_type and not y.weak_type:
+            return [y]  # avals are immutable: share the operand's
+        return [x]
     return abstract_eval
 
 

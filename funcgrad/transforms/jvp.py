@@ -39,9 +39,12 @@ class JVPTrace(Trace):
     lift = pure
 
     def process_primitive(self, prim, tracers, params):
-        primals = [t.primal for t in tracers]
-        tangents = [t.tangent for t in tracers]
-        if all(type(t) is Zero for t in tangents):
+        primals, tangents, nonzero = [], [], False
+        for t in tracers:
+            primals.append(t.primal)
+            tangents.append(t.tangent)
+            nonzero = nonzero or type(t.tangent) is not Zero
+        if not nonzero:
             outs = prim.bind(*primals, **params)
             return [JVPTracer(self, o, Zero(get_aval_of(o))) for o in outs]
         rule = prim.jvp
