@@ -226,3 +226,28 @@ def test_mixing_cpu_and_gpu_arrays_is_an_error():
     with pytest.raises(FuncgradError, match="different devices"):
         backend.check_same_device([np.ones(2), _FakeGpuArray()], "jit")
     assert str(backend.check_same_device([np.ones(2), 1.0], "jit")) == "cpu"
+
+
+# --- GPU lowering (source and kernels need no GPU) ----------------------------------------------
+
+def test_gpu_lowering_of_a_chain_is_one_launch():
+    from funcgrad.backend.cupy_codegen import lower_gpu
+    ir = fg.make_ir(chain20)(np.ones(5, np.float32))
+    low = lower_gpu(ir)
+    assert len(low.kernels) == 1
+    assert low.source.count("_launch(") == 1
+    assert sum(e.prim.name != "broadcast_in_dim" for e in low.kernels[0].eqns) == 20
+    assert low.source.startswith("def jitted(a1):")
+
+
+def test_gpu_lowering_calls_library_ops_between_kernels():
+    from funcgrad.backend.cupy_codegen import lower_gpu
+    r = np.random.default_rng(0)
+    args = (r.standard_normal((3, 4)).astype(np.float32), r.standard_normal(4).astype(np.float32),
+            r.standard_normal((2, 3)).astype(np.float32))
+    low = lower_gpu(fg.make_ir(softmax_mlp)(*args))
+    body = [ln.strip() for ln in low.source.splitlines()[1:]]
+    kinds = [("launch" if "_launch(" in ln else ln.split("= _")[1].split("_")[0])
+             for ln in body if "=" in ln]
+    assert kinds == ["dot", "launch", "reduce", "reshape", "launch", "reduce", "reshape",
+                     "launch"], kinds
