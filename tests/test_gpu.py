@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from specs import PRIMITIVE_SPECS, restrict
 
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.backend import cupy_backend
 from funcgrad.backend.fusion import FusedKernel, plan_fusion
-from specs import PRIMITIVE_SPECS, restrict
 
 pytestmark = pytest.mark.gpu
 BY_NAME = pytest.mark.parametrize("spec", PRIMITIVE_SPECS, ids=[s.name for s in PRIMITIVE_SPECS])

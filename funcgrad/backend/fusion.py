@@ -63,7 +63,8 @@ class FusedKernel:
 
     def __init__(self, eqns: list[Eqn], inputs: list, input_shapes: list, outputs: list[Var],
                  shape: tuple[int, ...], in_params: str, out_params: str, operation: str):
-        self.eqns, self.inputs, self.input_shapes, self.outputs = eqns, inputs, input_shapes, outputs
+        self.eqns, self.inputs, self.input_shapes = eqns, inputs, input_shapes
+        self.outputs = outputs
         self.shape = shape
         self.in_params, self.out_params, self.operation = in_params, out_params, operation
         digest = hashlib.sha1(f"{in_params}|{out_params}|{operation}".encode()).hexdigest()[:10]
