@@ -139,7 +139,10 @@ def _promote(op: str, *args, to_float: bool = False):
 
 def _unary(prim, np_fn, name, float_only=True):
     def f(x):
-        if _plain(x):
+        if isinstance(x, Tracer):
+            if not float_only or x.aval.dtype.kind in "fc":  # nothing to promote
+                return prim.bind1(x)
+        elif core._dynamic[0] is None:
             return np_fn(x)
         (x,) = _promote(name, x, to_float=float_only)
         return prim.bind1(x)
@@ -150,8 +153,8 @@ def _unary(prim, np_fn, name, float_only=True):
 
 def _binary(prim, np_fn, name, to_float=False):
     def f(x, y):
-        if _plain(x, y):
-            return np_fn(x, y)
+        if core._dynamic[0] is None and not isinstance(x, Tracer) and not isinstance(y, Tracer):
+            return np_fn(x, y)  # plain arrays: NumPy itself
         x, y = _promote(name, x, y, to_float=to_float)
         return prim.bind1(x, y)
     f.__name__ = name
@@ -577,10 +580,14 @@ def _same_dtype(x, y):
 def _mm_promote(x, y):
     ax, ay = _aval(x), _aval(y)
     dt, _ = result_dtype(ax, ay)
-    if not isinstance(x, Tracer) or ax.dtype != dt:
-        x = astype(asarray(x), dt)
-    if not isinstance(y, Tracer) or ay.dtype != dt:
-        y = astype(asarray(y), dt)
+    if not isinstance(x, Tracer):
+        x = np.asarray(x, dtype=dt)  # no copy when the dtype already matches
+    elif ax.dtype != dt:
+        x = astype(x, dt)
+    if not isinstance(y, Tracer):
+        y = np.asarray(y, dtype=dt)
+    elif ay.dtype != dt:
+        y = astype(y, dt)
     return x, y
 
 

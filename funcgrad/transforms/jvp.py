@@ -16,16 +16,20 @@ from ..core import (
 
 
 class JVPTracer(Tracer):
-    __slots__ = ("primal", "tangent")
+    __slots__ = ("primal", "tangent", "_aval")
 
     def __init__(self, trace: Trace, primal, tangent):
         self._trace = trace
         self.primal = primal
         self.tangent = tangent
+        self._aval = None
 
     @property
     def aval(self):
-        return get_aval_of(self.primal)
+        aval = self._aval
+        if aval is None:
+            aval = self._aval = get_aval_of(self.primal)
+        return aval
 
     def concrete_value(self):
         p = self.primal
