@@ -7,6 +7,7 @@ import numpy as np
 
 from ..avals import ShapedArray
 from ..core import NOT_APPLICABLE, Primitive, Zero, get_aval_of
+from . import elementwise as _E
 from .batching import moveaxis
 from .rules import ShapeError, deflinear, defzero_jvp, full_like
 from .shape import broadcast_in_dim
@@ -56,16 +57,16 @@ reduce_sum_p.np_lowering = "reduce_sum"
 def _reduce_chooser_jvp(prim):
     # the tangent is the average of the tangents at the positions that attain the extremum
     def jvp(primals, tangents, *, axes):
-        from .elementwise import div, eq, mul, select
         (x,), (x_dot,) = primals, tangents
         ans = prim.bind1(x, axes=axes)
         if type(x_dot) is Zero:
             return [ans], [Zero(get_aval_of(ans))]
         shape = get_aval_of(x).shape
-        location = select(eq(x, broadcast_in_dim(ans, shape, _kept_dims(len(shape), axes))),
-                          full_like(x, 1), full_like(x, 0))
-        counts = reduce_sum(location, axes)
-        return [ans], [div(reduce_sum(mul(x_dot, location), axes), counts)]
+        kept = _kept_dims(len(shape), axes)
+        location = _E.select(_E.eq(x, broadcast_in_dim(ans, shape, kept)),
+                             full_like(x, 1), full_like(x, 0))
+        weights = _E.div(location, broadcast_in_dim(reduce_sum(location, axes), shape, kept))
+        return [ans], [reduce_sum(_E.mul(x_dot, weights), axes)]  # weights are known: 2 eqns
     return jvp
 
 

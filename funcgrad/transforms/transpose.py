@@ -28,9 +28,11 @@ def backward_pass(jaxpr: Jaxpr, consts: list, args: list, cts_out: list) -> list
 
     linear_eqns = []
     for eqn in jaxpr.eqns:
-        if any(type(x) is Var and x in linear for x in eqn.inputs):
-            linear_eqns.append(eqn)
-            linear.update(eqn.out_binders)
+        for x in eqn.inputs:
+            if type(x) is Var and x in linear:
+                linear_eqns.append(eqn)
+                linear.update(eqn.out_binders)
+                break
         else:
             outs = bind(eqn.prim, *[read_primal(x) for x in eqn.inputs], **eqn.params)
             primal_env.update(zip(eqn.out_binders, outs))
@@ -47,19 +49,25 @@ def backward_pass(jaxpr: Jaxpr, consts: list, args: list, cts_out: list) -> list
             write_ct(v, ct)
 
     for eqn in reversed(linear_eqns):
-        cts = [ct_env.pop(v, None) for v in eqn.out_binders]
-        if all(ct is None for ct in cts):
-            continue
-        cts = [Zero(v.aval) if ct is None else ct for v, ct in zip(eqn.out_binders, cts)]
-        invals = [UndefPrimal(x.aval) if type(x) is Var and x in linear else read_primal(x)
-                  for x in eqn.inputs]
-        rule = eqn.prim.transpose
+        prim, outs = eqn.prim, eqn.out_binders
+        if prim.multiple_results:
+            cts = [ct_env.pop(v, None) for v in outs]
+            if all(ct is None for ct in cts):
+                continue
+            ct = [Zero(v.aval) if ct is None else ct for v, ct in zip(outs, cts)]
+        else:
+            ct = ct_env.pop(outs[0], None)
+            if ct is None:
+                continue
+        invals = [UndefPrimal(x.aval) if type(x) is Var and x in linear else
+                  (x.val if type(x) is Lit else primal_env[x]) for x in eqn.inputs]
+        rule = prim.transpose
         if rule is None or isinstance(rule, str):
-            raise FuncgradError(f"reverse mode: {eqn.prim.name} is not linear in its tangent "
+            raise FuncgradError(f"reverse mode: {prim.name} is not linear in its tangent "
                                 f"inputs and has no transpose rule")
-        cts_in = rule(cts if eqn.prim.multiple_results else cts[0], *invals, **eqn.params)
+        cts_in = rule(ct, *invals, **eqn.params)
         for x, ct in zip(eqn.inputs, cts_in):
-            if type(x) is Var and x in linear:
-                write_ct(x, ct)
+            if ct is not None and type(x) is Var and type(ct) is not Zero and x in linear:
+                ct_env[x] = add_tangents(ct_env[x], ct) if x in ct_env else ct
     return [ct_env.get(v, Zero(v.aval)) if type(a) is UndefPrimal else None
             for v, a in zip(jaxpr.invars, args)]
