@@ -95,6 +95,8 @@ def result_dtype(*avals: ShapedArray) -> tuple[np.dtype, bool]:
     """NEP 50 promotion over avals; weak ones count only by kind. Returns (dtype, weak)."""
     strong = [a.dtype for a in avals if not a.weak_type]
     if len(strong) == len(avals):
+        if len(strong) == 2 and strong[0] == strong[1]:
+            return strong[0], False
         return np.result_type(*strong), False
     weak_reps = [_weak_rep(a.dtype) for a in avals if a.weak_type]
     if not strong:

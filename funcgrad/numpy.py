@@ -67,8 +67,30 @@ def astype(x, dtype):
         S.convert_element_type(x, dtype)
 
 
+def _broadcast_pair(a: tuple, b: tuple) -> tuple:
+    """NumPy's broadcast of two shapes (numpy.broadcast_shapes costs ~3x more)."""
+    if a == b:
+        return a
+    n = len(a) - len(b)
+    if n > 0:
+        b = (1,) * n + b
+    elif n < 0:
+        a = (1,) * -n + a
+    out = []
+    for x, y in zip(a, b):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise ValueError
+    return tuple(out)
+
+
 def _broadcast_shapes(op: str, *shapes):
     try:
+        if len(shapes) == 2:
+            return _broadcast_pair(tuple(shapes[0]), tuple(shapes[1]))
         return np.broadcast_shapes(*shapes)
     except ValueError:
         raise FuncgradError(

@@ -32,6 +32,12 @@ def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
         for i, d in enumerate(broadcast_dimensions):
             tmp[d] = x.shape[i]
         x = x.reshape(tmp)
+    if type(x) is np.ndarray and x.flags.c_contiguous:
+        # a read-only stride-0 view, built directly (numpy.broadcast_to costs ~2x more)
+        strides = tuple(0 if n != m else s for n, m, s in zip(x.shape, shape, x.strides))
+        out = np.ndarray(shape, x.dtype, x, 0, strides)
+        out.flags.writeable = False
+        return out
     return _xp(x).broadcast_to(x, shape)
 
 
@@ -91,7 +97,8 @@ def _reshape_abstract_eval(x, *, new_sizes):
     return [ShapedArray(new_sizes, x.dtype, x.weak_type)]
 
 
-reshape_p.impl = lambda x, *, new_sizes: _xp(x).reshape(x, new_sizes)
+reshape_p.impl = lambda x, *, new_sizes: (x.reshape(new_sizes) if hasattr(x, "reshape")
+                                           else np.reshape(x, new_sizes))
 reshape_p.abstract_eval = _reshape_abstract_eval
 deflinear(reshape_p, lambda ct, x, *, new_sizes: [
     Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
@@ -118,7 +125,8 @@ def _transpose_abstract_eval(x, *, permutation):
     return [ShapedArray(tuple(x.shape[p] for p in permutation), x.dtype, x.weak_type)]
 
 
-transpose_p.impl = lambda x, *, permutation: _xp(x).transpose(x, permutation)
+transpose_p.impl = lambda x, *, permutation: (
+    x.transpose(permutation) if hasattr(x, "transpose") else np.transpose(x, permutation))
 transpose_p.abstract_eval = _transpose_abstract_eval
 deflinear(transpose_p, lambda ct, x, *, permutation: [
     Zero(x.aval) if type(ct) is Zero else transpose(ct, np.argsort(permutation))])
