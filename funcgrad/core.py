@@ -45,7 +45,10 @@ class Primitive:
                 if top is None or m.level > top.level:
                     top = m
         if top is None:  # plain arrays, nothing staged: run the impl
-            return self.impl(*args, **params)
+            out = self.impl(*args, **params)
+            if DEBUG_NANS[0]:
+                check_nans(self, [out])
+            return out
         return _process(self, top.trace, args, params)[0]
 
     def __repr__(self) -> str:
@@ -57,7 +60,10 @@ def bind(prim: Primitive, *args: Any, **params: Any) -> list:
     top = _find_top_main(args)
     if top is None:  # fast path: plain arrays, nothing staged
         out = prim.impl(*args, **params)
-        return out if prim.multiple_results else [out]
+        outs = out if prim.multiple_results else [out]
+        if DEBUG_NANS[0]:
+            check_nans(prim, outs)
+        return outs
     return _process(prim, top.trace, args, params)
 
 
@@ -65,6 +71,28 @@ def _process(prim: Primitive, trace: Trace, args: tuple, params: dict) -> list:
     tracers = [a if isinstance(a, Tracer) and a._trace is trace else full_raise(trace, a)
                for a in args]
     return trace.process_primitive(prim, tracers, params)
+
+
+# --- NaN checking (`fg.debug_nans`) -----------------------------------------------------------
+
+DEBUG_NANS = [False]  # switched by funcgrad.debug.debug_nans; checked after every concrete impl
+NAN_SOURCE: dict = {}  # staged Var -> the user's line that created it (only while debugging)
+NAN_CONTEXT: list = [None]  # while reverse mode runs: the forward line being differentiated
+
+
+def check_nans(prim: Primitive, outs: list) -> None:
+    """Raise FloatingPointError if a floating-point output of `prim` holds a NaN."""
+    for o in outs:
+        dtype = getattr(o, "dtype", None)
+        if dtype is None or dtype.kind not in "fc" or not bool(o.__ne__(o).any()):
+            continue
+        where = NAN_CONTEXT[0]
+        detail = (f"\nin reverse mode, while differentiating the operation created at\n  {where}"
+                  if where else "")
+        raise FloatingPointError(
+            f"funcgrad.debug_nans: `{prim.name}` produced NaN ({o.dtype}{list(o.shape)}), at "
+            f"{user_frame()}{detail}\nCheck that operation's inputs (log/sqrt of negative "
+            f"values, 0/0, inf-inf); fnp.where can guard it (guard both branches for gradients).")
 
 
 # --- traces -----------------------------------------------------------------------------------

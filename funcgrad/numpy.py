@@ -27,8 +27,9 @@ ndarray, dtype, finfo, iinfo = np.ndarray, np.dtype, np.finfo, np.iinfo
 
 
 def _plain(*args) -> bool:
-    """True when no argument is traced and nothing is being staged: call NumPy directly."""
-    if core._dynamic[0] is not None:
+    """True when no argument is traced and nothing is being staged: call NumPy directly
+    (unless `fg.debug_nans` is on: then every operation goes through its checked primitive)."""
+    if core._dynamic[0] is not None or core.DEBUG_NANS[0]:
         return False
     for a in args:
         if isinstance(a, Tracer):
@@ -164,7 +165,7 @@ def _unary(prim, np_fn, name, float_only=True):
         if isinstance(x, Tracer):
             if not float_only or x.aval.dtype.kind in "fc":  # nothing to promote
                 return prim.bind1(x)
-        elif core._dynamic[0] is None:
+        elif core._dynamic[0] is None and not core.DEBUG_NANS[0]:
             return np_fn(x)
         (x,) = _promote(name, x, to_float=float_only)
         return prim.bind1(x)
@@ -175,7 +176,8 @@ def _unary(prim, np_fn, name, float_only=True):
 
 def _binary(prim, np_fn, name, to_float=False):
     def f(x, y):
-        if core._dynamic[0] is None and not isinstance(x, Tracer) and not isinstance(y, Tracer):
+        if (core._dynamic[0] is None and not isinstance(x, Tracer)
+                and not isinstance(y, Tracer) and not core.DEBUG_NANS[0]):
             return np_fn(x, y)  # plain arrays: NumPy itself
         x, y = _promote(name, x, y, to_float=to_float)
         return prim.bind1(x, y)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .avals import ShapedArray, get_aval
-from .core import Trace, Tracer, Zero, new_main
+from .core import DEBUG_NANS, NAN_SOURCE, Trace, Tracer, Zero, new_main, user_frame
 from .ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var, is_scalar_literal, typecheck_jaxpr
 from .pytree import flatten_fun, tree_flatten
 
@@ -106,6 +106,10 @@ class JaxprTrace(Trace):
         avals_out = prim.abstract_eval(*[v.aval for v in ins], **params)
         outs = [JaxprTracer(self, a) for a in avals_out]
         builder.eqns.append(Eqn(prim, ins, params, [o.var for o in outs]))
+        if DEBUG_NANS[0]:  # remember the user's line, to name it if reverse mode makes a NaN
+            if len(NAN_SOURCE) > 100_000:
+                NAN_SOURCE.clear()
+            NAN_SOURCE[outs[0].var] = user_frame()
         return outs
 
 

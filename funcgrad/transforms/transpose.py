@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core import FuncgradError, UndefPrimal, Zero, bind
+from ..core import DEBUG_NANS, NAN_CONTEXT, NAN_SOURCE, FuncgradError, UndefPrimal, Zero, bind
 from ..ir import Jaxpr, Lit, Var
 from ..primitives.rules import add_tangents
 
@@ -48,6 +48,15 @@ def backward_pass(jaxpr: Jaxpr, consts: list, args: list, cts_out: list) -> list
         if type(v) is Var and v in linear:
             write_ct(v, ct)
 
+    try:
+        _transpose_eqns(linear_eqns, linear, primal_env, ct_env)
+    finally:
+        NAN_CONTEXT[0] = None
+    return [ct_env.get(v, Zero(v.aval)) if type(a) is UndefPrimal else None
+            for v, a in zip(jaxpr.invars, args)]
+
+
+def _transpose_eqns(linear_eqns: list, linear: set, primal_env: dict, ct_env: dict) -> None:
     for eqn in reversed(linear_eqns):
         prim, outs = eqn.prim, eqn.out_binders
         if prim.multiple_results:
@@ -65,9 +74,9 @@ def backward_pass(jaxpr: Jaxpr, consts: list, args: list, cts_out: list) -> list
         if rule is None or isinstance(rule, str):
             raise FuncgradError(f"reverse mode: {prim.name} is not linear in its tangent "
                                 f"inputs and has no transpose rule")
+        if DEBUG_NANS[0]:  # name the forward line if this equation's derivative makes a NaN
+            NAN_CONTEXT[0] = NAN_SOURCE.get(outs[0])
         cts_in = rule(ct, *invals, **eqn.params)
         for x, ct in zip(eqn.inputs, cts_in):
             if ct is not None and type(x) is Var and type(ct) is not Zero and x in linear:
                 ct_env[x] = add_tangents(ct_env[x], ct) if x in ct_env else ct
-    return [ct_env.get(v, Zero(v.aval)) if type(a) is UndefPrimal else None
-            for v, a in zip(jaxpr.invars, args)]
