@@ -69,6 +69,8 @@ def _pp_atom(x, name: _Namer) -> str:
 
 def _pp_eqn(eqn, name: _Namer, indent: int) -> list[str]:
     from .ir import ClosedJaxpr, Jaxpr
+    if callable(eqn.prim.pp_rule):  # higher-order primitives print their sub-programs
+        return eqn.prim.pp_rule(eqn, name, indent)
     lhs = " ".join(f"{name(v)}:{v.aval.str_short()}" for v in eqn.out_binders)
     subs = {k: v for k, v in eqn.params.items() if isinstance(v, (Jaxpr, ClosedJaxpr))}
     params = {k: v for k, v in eqn.params.items() if k not in subs and not k.startswith("_")}
