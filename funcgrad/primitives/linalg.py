@@ -39,7 +39,10 @@ def _dot_general_impl(x, y, *, dimension_numbers):
     k = int(np.prod([x.shape[i] for i in lc], dtype=np.int64))
     xm = np.transpose(x, (*lb, *lf, *lc)).reshape(-1, int(np.prod(lfs, dtype=np.int64)), k)
     ym = np.transpose(y, (*rb, *rc, *rf)).reshape(-1, k, int(np.prod(rfs, dtype=np.int64)))
-    return np.matmul(xm, ym).reshape(*bshape, *lfs, *rfs)
+    # contracting over size 1 (batched outer products, e.g. per-example weight gradients):
+    # a broadcast multiply is several times faster than a matmul with k = 1
+    out = xm * ym if k == 1 else np.matmul(xm, ym)
+    return out.reshape(*bshape, *lfs, *rfs)
 
 
 def _dot_general_abstract_eval(x, y, *, dimension_numbers):
