@@ -1,0 +1,531 @@
+"""`jit`: stage a function once per abstract signature, optimise its IR, lower it to NumPy source.
+
+The pieces:
+- `Jitted`, the callable `jit` returns. Its compile cache maps a key
+  (argument tree structure, shape/dtype/weak type of every leaf, static argument values, device,
+  transform depth) to an optimised program (`passes.optimize`) and its generated code
+  (`backend.numpy_codegen`). The cache is a bounded LRU held by the object. Wrappers of the
+  same function with the same options share it through a table keyed weakly on the function,
+  so `jit(f)(x)` inside a loop compiles once; nothing in it refers to the function, so
+  `del f` frees it.
+- `jit_p`, the call primitive that carries a program in its params. Called under another
+  transform, a jitted function binds `jit_p`, and the rules below build a new program for the
+  transformed call (jvp, batching, partial evaluation for `grad`, transposition), each compiled
+  once and cached beside the program it came from. Outer staging keeps the call; `optimize`
+  inlines it.
+
+Examples:
+    >>> import funcgrad as fg, funcgrad.numpy as fnp, numpy as np
+    >>> f = fg.jit(lambda x: fnp.sin(x) * 2.0)
+    >>> f(np.zeros(2))
+    array([0., 0.])
+    >>> [e.prim.name for e in f.lower(np.zeros(2)).ir.eqns]
+    ['sin', 'broadcast_in_dim', 'mul']
+"""
+from __future__ import annotations
+
+import inspect
+import itertools
+import warnings
+import weakref
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .. import core
+from ..avals import ShapedArray
+from ..core import NOT_APPLICABLE, FuncgradError, Primitive, Tracer, Zero, get_aval_of, user_frame
+from ..ir import ClosedJaxpr, Eqn, Jaxpr, typecheck_jaxpr
+from ..pytree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
+from ..staging import _UNKNOWN, CHECK_IR, JaxprTracer, trace_to_jaxpr
+from . import ir_transforms as irt
+from .passes import optimize
+
+CACHE_SIZE = 64  # entries per jitted function (least recently used evicted first)
+RETRACE_WARN = 8  # warn (once) when a function has been traced more often than this
+
+
+# --- compiled programs, cached beside the program ---------------------------------------------
+
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_derived: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def compile_closed(closed: ClosedJaxpr, donate: tuple[bool, ...] = ()):
+    """The generated NumPy code for an optimised program (compiled once per program object)."""
+    from ..backend.numpy_codegen import compile_jaxpr
+    per = _compiled.get(closed)
+    if per is None:
+        per = _compiled[closed] = {}
+    c = per.get(donate)
+    if c is None:
+        c = per[donate] = compile_jaxpr(closed, donate)
+    return c
+
+
+def _derive(closed: ClosedJaxpr, key: tuple, build: Callable[[], Any]) -> Any:
+    per = _derived.get(closed)
+    if per is None:
+        per = _derived[closed] = {}
+    got = per.get(key)
+    if got is None:
+        got = per[key] = build()
+    return got
+
+
+# --- the call primitive -----------------------------------------------------------------------
+
+jit_p = Primitive("jit", multiple_results=True)
+
+
+def _jit_impl(*args, jaxpr: ClosedJaxpr, name: str):
+    return compile_closed(jaxpr).fn(*args)
+
+
+def _jit_jvp(primals, tangents, *, jaxpr, name):
+    nonzeros = tuple(type(t) is not Zero for t in tangents)
+
+    def build():
+        jvp_closed, out_nz = irt.jvp_jaxpr(jaxpr, nonzeros, instantiate=False)
+        return optimize(jvp_closed), out_nz
+    jvp_closed, out_nz = _derive(jaxpr, ("jvp", nonzeros), build)
+    outs = jit_p.bind(*primals, *[t for t in tangents if type(t) is not Zero],
+                      jaxpr=jvp_closed, name=f"jvp({name})")
+    n = len(jaxpr.out_avals)
+    it = iter(outs[n:])
+    t_out = [next(it) if nz else Zero(a) for nz, a in zip(out_nz, jaxpr.out_avals)]
+    return outs[:n], t_out
+
+
+def _jit_batch(size, xs, bdims, *, jaxpr, name):
+    from ..primitives.batching import moveaxis
+    in_batched = tuple(b is not core.not_mapped for b in bdims)
+    xs = [moveaxis(x, b, 0) if b is not core.not_mapped and b != 0 else x
+          for x, b in zip(xs, bdims)]
+
+    def build():
+        batched, out_b = irt.batch_jaxpr(jaxpr, size, in_batched, instantiate=False)
+        return optimize(batched), out_b
+    batched, out_b = _derive(jaxpr, ("batch", size, in_batched), build)
+    outs = jit_p.bind(*xs, jaxpr=batched, name=f"vmap({name})")
+    return outs, [0 if b else core.not_mapped for b in out_b]
+
+
+def _jit_partial_eval(trace, tracers, known, *, jaxpr, name):
+    """Some inputs known (values), some unknown (staged): run the known part now as one
+    compiled call, stage one `jit` call on the residuals and the unknown inputs."""
+    unknowns = tuple(k is _UNKNOWN for k in known)
+    if not any(unknowns):
+        return jit_p.bind(*known, jaxpr=jaxpr, name=name)
+
+    def build():
+        k, u, out_uk, n_res = irt.partial_eval_jaxpr(jaxpr, unknowns, instantiate=False)
+        return optimize(k), optimize(u), out_uk, n_res
+    k_closed, u_closed, out_uk, n_res = _derive(jaxpr, ("pe", unknowns), build)
+    k_outs = jit_p.bind(*[k for k in known if k is not _UNKNOWN], jaxpr=k_closed,
+                        name=f"known({name})")
+    n_known = len(k_outs) - n_res
+    residuals = k_outs[n_known:]
+    in_tracers = [trace.pure(r) for r in residuals]
+    in_tracers += [t for t, u in zip(tracers, unknowns) if u]
+    builder = trace.main.global_data
+    outs = [JaxprTracer(trace, a) for a in u_closed.out_avals]
+    builder.eqns.append(Eqn(jit_p, [t.var for t in in_tracers],
+                            {"jaxpr": u_closed, "name": f"unknown({name})"},
+                            [o.var for o in outs]))
+    it_k, it_u = iter(k_outs[:n_known]), iter(outs)
+    return [next(it_u) if uk else next(it_k) for uk in out_uk]
+
+
+def _jit_transpose(cts, *invals, jaxpr, name):
+    linear = tuple(core.is_undefined_primal(x) for x in invals)
+
+    def build():
+        return optimize(irt.transpose_jaxpr(jaxpr, linear))
+    t_closed = _derive(jaxpr, ("transpose", linear), build)
+    out_avals = jaxpr.out_avals
+    cts = [np.zeros(a.shape, a.dtype) if type(c) is Zero else c for c, a in zip(cts, out_avals)]
+    nl = [x for x, lin in zip(invals, linear) if not lin]
+    outs = iter(jit_p.bind(*nl, *cts, jaxpr=t_closed, name=f"transpose({name})"))
+    return [next(outs) if lin else None for lin in linear]
+
+
+jit_p.impl = _jit_impl
+jit_p.abstract_eval = lambda *avals, jaxpr, name: list(jaxpr.out_avals)
+jit_p.jvp = _jit_jvp
+jit_p.transpose = _jit_transpose
+jit_p.batch = _jit_batch
+jit_p.partial_eval = _jit_partial_eval
+jit_p.np_lowering = "jit"  # a nested call: `optimize` inlines it; codegen calls it otherwise
+jit_p.c_expr = NOT_APPLICABLE
+
+
+# --- the cache key ------------------------------------------------------------------------------
+
+def _leaf_key(x) -> tuple:
+    if type(x) is np.ndarray:
+        return (x.shape, x.dtype, False)
+    a = get_aval_of(x)
+    return (a.shape, a.dtype, a.weak_type)
+
+
+def _leaf_str(k: tuple) -> str:
+    return ShapedArray(k[0], k[1]).str_short() + (" (weak)" if k[2] else "")
+
+
+_MSG_UNHASHABLE = """\
+funcgrad.jit: static argument {which} of {fn} has an unhashable value of type {tname}: {val!r}
+  at {where}
+Static arguments are part of the compile-cache key, so they must be hashable (and are compared by
+value, never by identity). Fixes:
+  - pass a tuple instead of a list, or a frozen dataclass / namedtuple instead of a dict;
+  - or, if it is an array, do not mark it static: pass it as an ordinary (traced) argument."""
+
+
+class _Entry:
+    """One compiled signature: the optimised program, its code, the output tree structure,
+    outer-transform tracers it closes over (None if none) and which inputs are donated."""
+    __slots__ = ("closed", "compiled", "out_tree", "hoisted", "donate", "raw", "key", "single",
+                 "tick")
+
+    def __init__(self, closed, compiled, out_tree, hoisted, donate, raw):
+        self.closed, self.compiled, self.out_tree = closed, compiled, out_tree
+        self.hoisted, self.donate, self.raw = hoisted, donate, raw
+        self.key, self.tick = None, 0
+        mark = object()
+        self.single = out_tree.num_leaves == 1 and tree_unflatten(out_tree, [mark]) is mark
+
+
+class Lowered:
+    """What `jit(f).lower(*args)` returns: the optimised IR and the generated source."""
+
+    def __init__(self, ir: ClosedJaxpr, source: str, raw_ir: ClosedJaxpr):
+        self.ir, self.source, self.raw_ir = ir, source, raw_ir
+
+    def __repr__(self) -> str:
+        return f"Lowered(ir=<{len(self.ir.eqns)} equations>)\n{self.source}"
+
+
+_clock = itertools.count()  # recency clock for least-recently-used eviction
+_shared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # user function -> caches
+
+
+def _shared_cache(fun: Callable, options: tuple) -> tuple[dict, dict]:
+    """The caches of `fun` under `options`, shared by every `jit(fun, **options)`, so that
+    `jit(f)(x)` written inside a loop compiles once. Held weakly: the table never keeps `fun`
+    alive (the entries refer to programs and generated code, not to `fun`)."""
+    try:
+        per_fun = _shared.get(fun)
+        if per_fun is None:
+            per_fun = _shared[fun] = {}
+        return per_fun.setdefault(options, ({}, {}))
+    except TypeError:  # not weak-referenceable (a builtin, a ufunc): caches of its own
+        return {}, {}
+
+
+def _hoist_tracer_consts(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list]:
+    """Constants that are tracers of an outer transform become leading inputs."""
+    j = closed.jaxpr
+    tv, tvals, cv, cvals = [], [], [], []
+    for v, c in zip(j.constvars, closed.consts):
+        (tv if isinstance(c, Tracer) else cv).append(v)
+        (tvals if isinstance(c, Tracer) else cvals).append(c)
+    if not tv:
+        return closed, []
+    return ClosedJaxpr(Jaxpr(cv, [*tv, *j.invars], j.eqns, j.outvars), cvals), tvals
+
+
+class Jitted:
+    """A function compiled per abstract signature; see `jit`."""
+
+    def __init__(self, fun: Callable, static_argnums: Sequence[int], static_argnames: Sequence[str],
+                 device: Any, donate_argnums: Sequence[int]):
+        self.fun = fun
+        self.static_argnums = tuple(static_argnums)
+        self.static_argnames = tuple(static_argnames)
+        self.donate_argnums = tuple(donate_argnums)
+        from ..backend import as_device
+        self.device = str(as_device(device))
+        if self.device != "cpu":
+            raise FuncgradError(f"funcgrad.jit: device={device!r} is not supported by the NumPy "
+                                f"code generator; use device=None or 'cpu'.")
+        # key -> _Entry, and (shape, dtype, ...) of all-ndarray positional calls -> _Entry; shared
+        # by every `jit` of the same function with the same options, through a weak-keyed table
+        self._cache, self._fast = _shared_cache(fun, (self.static_argnums, self.static_argnames,
+                                                      self.device, self.donate_argnums))
+        self._last_key: tuple | None = None
+        self._last_paths: list[str] = []
+        self._miss_text = "no cache miss yet: the function has not been traced."
+        self._n_traces = 0
+        self._warned = False
+        try:
+            params = list(inspect.signature(fun).parameters)
+        except (TypeError, ValueError):
+            params = []
+        self._arg_names = params
+        self._static_pos = set(self.static_argnums) | {params.index(n) for n in
+                                                       self.static_argnames if n in params}
+        self._static_names = set(self.static_argnames) | {params[i] for i in self.static_argnums
+                                                          if 0 <= i < len(params)}
+        self.__name__ = getattr(fun, "__name__", "jitted")
+        self.__qualname__ = getattr(fun, "__qualname__", self.__name__)
+        self.__doc__ = getattr(fun, "__doc__", None)
+        self.__wrapped__ = fun
+        self._plain = not (self._static_pos or self._static_names or self.donate_argnums)
+
+    # --- calling ------------------------------------------------------------------------------
+    def _split(self, args: tuple, kwargs: dict):
+        static_pos = self._static_pos
+        n = len(args)
+        statics = []
+        for i in sorted(static_pos):
+            j = i % n if n and -n <= i < n else None
+            if j is not None:
+                statics.append((j, args[j]))
+        dyn = tuple(a for i, a in enumerate(args) if (i not in static_pos and i - n not in
+                                                      static_pos))
+        skw = tuple(sorted((k, v) for k, v in kwargs.items() if k in self._static_names))
+        dkw = {k: v for k, v in kwargs.items() if k not in self._static_names}
+        static = tuple(statics) + skw
+        for which, val in static:
+            try:
+                hash(val)
+            except TypeError:
+                raise FuncgradError(_MSG_UNHASHABLE.format(
+                    which=repr(which), fn=self.__name__, tname=type(val).__name__, val=val,
+                    where=user_frame())) from None
+        return dyn, dkw, static
+
+    def _key(self, args, kwargs):
+        dyn, dkw, static = self._split(args, kwargs)
+        leaves, in_tree = tree_flatten((dyn, dkw))
+        static_key = tuple((w, type(v), v) for w, v in static)
+        key = (in_tree, tuple(_leaf_key(x) for x in leaves), static_key, self.device,
+               len(core.trace_stack))  # the transform depth: closures may hold its tracers
+        return key, leaves, in_tree, static
+
+    def _get(self, key, leaves, in_tree, static, args, kwargs) -> _Entry:
+        tick = next(_clock)
+        entry = self._cache.get(key)
+        if entry is not None:
+            entry.tick = tick
+            self._last_key = key
+            return entry
+        self._record_miss(key, args, kwargs)
+        entry = self._trace(in_tree, leaves, static, args)
+        entry.key = key
+        if entry.hoisted is None:  # programs closing over outer tracers are never reused
+            self._cache[key] = entry
+            entry.tick = tick
+            if len(self._cache) > CACHE_SIZE:  # evict the least recently used entry
+                victim = min(self._cache, key=lambda k: self._cache[k].tick)
+                del self._cache[victim]
+                for k in [k for k, e in self._fast.items() if e.key is victim]:
+                    del self._fast[k]
+        self._last_key = key
+        return entry
+
+    def _trace(self, in_tree, leaves, static, args) -> _Entry:
+        fun = self.fun
+        static_pos = {w: v for w, v in static if isinstance(w, int)}
+        static_kw = {w: v for w, v in static if isinstance(w, str)}
+        n = len(args)
+        out_store = []
+
+        def f_flat(*flat):
+            dyn, dkw = tree_unflatten(in_tree, flat)
+            it = iter(dyn)
+            full = [static_pos[i] if i in static_pos else next(it) for i in range(n)]
+            out = fun(*full, **dkw, **static_kw)
+            out_leaves, out_tree = tree_flatten(out)
+            out_store.append(out_tree)
+            return out_leaves
+
+        raw = trace_to_jaxpr(f_flat, [get_aval_of(x) for x in leaves], name="jit")
+        closed, hoisted = _hoist_tracer_consts(raw)
+        closed = optimize(closed)
+        if CHECK_IR[0]:
+            typecheck_jaxpr(closed.jaxpr)
+        donate = tuple([False] * len(hoisted) + self._donate_mask(in_tree, n))
+        compiled = compile_closed(closed, donate if any(donate) else ())
+        self._n_traces += 1
+        return _Entry(closed, compiled, out_store[-1], hoisted or None, donate, raw)
+
+    def _donate_mask(self, in_tree, n) -> list[bool]:
+        if not self.donate_argnums:
+            return [False] * in_tree.num_leaves
+        mask = []
+        dyn_pos = [i for i in range(n) if i not in self._static_pos]
+        dyn_tree, _ = tree_unflatten(in_tree, list(range(in_tree.num_leaves)))
+        donated = {i % n for i in self.donate_argnums if n}
+        for pos, sub in zip(dyn_pos, dyn_tree):
+            k = len(tree_flatten(sub)[0])
+            mask += [pos in donated] * k
+        mask += [False] * (in_tree.num_leaves - len(mask))
+        return mask
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fast = not kwargs and self._plain and core._dynamic[0] is None and len(
+            core.trace_stack) == 1
+        if fast:  # the common case: plain arrays at top level, no static or donated args
+            fk = []
+            for a in args:
+                if type(a) is not np.ndarray:
+                    fast = False
+                    break
+                fk.append(a.shape)
+                fk.append(a.dtype)
+            if fast:
+                fk = tuple(fk)
+                entry = self._fast.get(fk)
+                if entry is not None:
+                    self._last_key = entry.key
+                    entry.tick = next(_clock)
+                    outs = entry.compiled.fn(*args)
+                    return outs[0] if entry.single else tree_unflatten(entry.out_tree, outs)
+        key, leaves, in_tree, static = self._key(args, kwargs)
+        entry = self._get(key, leaves, in_tree, static, args, kwargs)
+        if fast and entry.hoisted is None:
+            self._fast[fk] = entry
+        hoisted = entry.hoisted
+        if hoisted is None and core._dynamic[0] is None and not any(
+                isinstance(x, Tracer) for x in leaves):
+            if self.donate_argnums:
+                leaves = self._donated(leaves, entry)
+            outs = entry.compiled.fn(*leaves)
+        else:
+            outs = jit_p.bind(*(hoisted or []), *leaves, jaxpr=entry.closed,
+                              name=self.__name__)
+        return tree_unflatten(entry.out_tree, outs)
+
+    def _donated(self, leaves, entry) -> list:
+        """Donated leaves must be writeable C-contiguous arrays not shared with other args."""
+        mask = entry.donate
+        out = list(leaves)
+        for i, d in enumerate(mask):
+            x = out[i]
+            if d and not (type(x) is np.ndarray and x.flags.writeable and x.flags.c_contiguous
+                          and not any(y is x for j, y in enumerate(out) if j != i)):
+                out[i] = np.array(x)
+        return out
+
+    # --- introspection ------------------------------------------------------------------------
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        """Trace (or fetch from the cache) and return the optimised IR and generated source."""
+        key, leaves, in_tree, static = self._key(args, kwargs)
+        entry = self._get(key, leaves, in_tree, static, args, kwargs)
+        return Lowered(entry.closed, entry.compiled.source, entry.raw)
+
+    def clear_cache(self) -> None:
+        """Forget every compiled signature."""
+        self._cache.clear()
+        self._fast.clear()
+        self._last_key = None
+
+    def cache_size(self) -> int:  # the number of compiled signatures
+        return len(self._cache)
+
+    def explain_cache_miss(self) -> str:
+        """Why the most recent trace happened: which part of the cache key changed."""
+        return self._miss_text
+
+    def _paths(self, args, kwargs) -> list[str]:
+        dyn, dkw, _ = self._split(args, kwargs)
+        names = [self._arg_names[i] if i < len(self._arg_names) else f"args[{i}]"
+                 for i in range(len(args)) if i not in self._static_pos]
+        paths = []
+        for name, a in zip(names, dyn):
+            paths += [name + keystr(p) for p, _ in tree_flatten_with_path(a)[0]]
+        for k, v in dkw.items():
+            paths += [k + keystr(p) for p, _ in tree_flatten_with_path(v)[0]]
+        return paths
+
+    def _record_miss(self, key, args, kwargs) -> None:
+        try:
+            paths = self._paths(args, kwargs)
+        except Exception:  # noqa: BLE001  (names are a nicety)
+            paths = []
+        old = self._last_key
+        if old is None:
+            text = f"{self.__name__}: first call, traced for {self._sig(key, paths)}"
+        else:
+            text = f"{self.__name__}: cache miss (traced again) because\n  " + "\n  ".join(
+                self._diff(old, key, self._last_paths, paths))
+        self._miss_text = text
+        self._last_paths = paths
+        if self._n_traces + 1 > RETRACE_WARN and not self._warned and old is not None:
+            self._warned = True
+            warnings.warn(f"funcgrad.jit: {self.__name__} has been traced "
+                          f"{self._n_traces + 1} times with changing arguments; each trace "
+                          f"re-stages and recompiles it. Latest change:\n{text}\nKeep shapes, "
+                          f"dtypes and static arguments fixed between calls (pad batches, "
+                          f"pass Python numbers as arrays, or mark fewer arguments static).",
+                          RuntimeWarning, stacklevel=4)
+
+    def _sig(self, key, paths) -> str:
+        leaves = key[1]
+        names = paths if len(paths) == len(leaves) else [f"leaf {i}" for i in range(len(leaves))]
+        parts = [f"{n}: {_leaf_str(k)}" for n, k in zip(names, leaves)]
+        parts += [f"static {w}={v!r}" for w, _, v in key[2]]
+        return ", ".join(parts) or "no arguments"
+
+    def _diff(self, old, new, old_paths, new_paths) -> list[str]:
+        out = []
+        if old[0] != new[0]:
+            out.append(f"the argument tree structure changed: {old[0]} -> {new[0]}")
+        else:
+            names = new_paths if len(new_paths) == len(new[1]) else [
+                f"leaf {i}" for i in range(len(new[1]))]
+            for n, a, b in zip(names, old[1], new[1]):
+                if a[:2] != b[:2]:
+                    what = " and ".join(w for w, i in (("shape", 0), ("dtype", 1)) if a[i] != b[i])
+                    out.append(f"argument {n}: {what} {_leaf_str(a)} -> {_leaf_str(b)}")
+                elif a[2] != b[2]:
+                    out.append(f"argument {n}: weak type {_leaf_str(a)} -> {_leaf_str(b)} "
+                               f"(a Python scalar vs an array)")
+        olds, news = {w: (t, v) for w, t, v in old[2]}, {w: (t, v) for w, t, v in new[2]}
+        for w in sorted(set(olds) | set(news), key=str):
+            if olds.get(w) != news.get(w):
+                name = self._arg_names[w] if isinstance(w, int) and w < len(
+                    self._arg_names) else w
+                a, b = olds.get(w, (None, None))[1], news.get(w, (None, None))[1]
+                out.append(f"static argument {name}: {a!r} -> {b!r}")
+        if old[3] != new[3]:
+            out.append(f"device: {old[3]} -> {new[3]}")
+        if old[4] != new[4]:
+            out.append(f"called under {new[4] - 1} enclosing transform(s) instead of "
+                       f"{old[4] - 1} (jit retraces per transform depth)")
+        return out or ["the key matched an entry that had been evicted or cleared "
+                       f"(cache size {CACHE_SIZE}) or was never cached"]
+
+    def __repr__(self) -> str:
+        return f"<jitted {self.__name__}>"
+
+
+def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = (), device: Any = None,
+        donate_argnums: int | Sequence[int] = ()) -> Jitted:
+    """Compile `fun` per abstract signature: stage it to IR, optimise, generate NumPy code.
+
+    Args:
+        fun: a pure function of arrays and pytrees of arrays.
+        static_argnums / static_argnames: arguments that are Python values (sizes, flags,
+            callables); they must be hashable, are compared by value, and a new value retraces.
+        device: None or "cpu" (the NumPy backend).
+        donate_argnums: arguments whose buffers the compiled code may overwrite (the caller
+            promises not to use them after the call).
+
+    Returns:
+        A callable with `.lower(*args)` (`.ir`, `.source`), `.explain_cache_miss()` and
+        `.clear_cache()`.
+
+    Examples:
+        >>> import funcgrad as fg, funcgrad.numpy as fnp, numpy as np
+        >>> f = fg.jit(lambda x, n: x ** n, static_argnums=1)
+        >>> f(np.arange(3.0), 2)
+        array([0., 1., 4.])
+    """
+    as_tuple = lambda v: (v,) if isinstance(v, (int, str)) else tuple(v)  # noqa: E731
+    return Jitted(fun, as_tuple(static_argnums), as_tuple(static_argnames), device,
+                  as_tuple(donate_argnums))
+
