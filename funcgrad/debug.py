@@ -10,7 +10,8 @@ class debug_nans:
     The error names the primitive and the line of user code that ran it; when the NaN appears in
     reverse mode, it also names the forward line whose derivative produced it. Use it as a switch
     (`fg.debug_nans(True)`, `fg.debug_nans(False)`) or a context manager that restores the
-    previous setting. Inside `jit`, NaNs are checked when the compiled program's outputs return.
+    previous setting. While it is on, `jit`-compiled functions run op by op (jit never changes
+    values), so a NaN inside one is also caught at its own line.
 
     Examples:
         >>> import funcgrad as fg, funcgrad.numpy as fnp

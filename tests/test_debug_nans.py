@@ -69,3 +69,14 @@ def test_clean_computations_are_unaffected():
         g = fg.grad(lambda x: fnp.sum(fnp.tanh(x) ** 2))(np.linspace(-1, 1, 5))
     np.testing.assert_allclose(g, 2 * np.tanh(np.linspace(-1, 1, 5)) /
                                np.cosh(np.linspace(-1, 1, 5)) ** 2, rtol=1e-12)
+
+
+def test_jitted_functions_run_op_by_op_while_debugging():
+    @fg.jit
+    def f(x):
+        return fnp.log(x) * 2.0
+
+    assert np.isnan(f(np.array([-1.0]))[0])  # compiled: no check
+    with fg.debug_nans(), pytest.raises(FloatingPointError) as e:
+        f(np.array([-1.0]))
+    assert "return fnp.log(x) * 2.0" in str(e.value)

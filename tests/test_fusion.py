@@ -251,3 +251,23 @@ def test_gpu_lowering_calls_library_ops_between_kernels():
              for ln in body if "=" in ln]
     assert kinds == ["dot", "launch", "reduce", "reshape", "launch", "reduce", "reshape",
                      "launch"], kinds
+
+
+def test_jit_lowers_for_the_gpu_without_a_gpu():
+    x = np.ones((4, 3), np.float32)
+    lo = fg.jit(chain20, device="gpu").lower(x)
+    assert len(lo.kernels) == 1 and "funcgrad_fused_" in lo.kernels[0].source
+    assert "_launch(" in lo.source
+    assert fg.jit(chain20).lower(x).kernels == []  # the CPU path has no kernels
+
+
+@pytest.mark.skipif(_have_cupy(), reason="checks the message shown when CuPy is absent")
+def test_running_gpu_code_without_cupy_says_so():
+    f = fg.jit(chain20, device="gpu")
+    with pytest.raises(FuncgradError, match="CuPy is not installed"):
+        f(np.ones(3, np.float32))
+
+
+def test_jit_rejects_arguments_on_two_devices():
+    with pytest.raises(FuncgradError, match="different devices"):
+        fg.jit(lambda a, b: a)(np.ones(2), _FakeGpuArray())

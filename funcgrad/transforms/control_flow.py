@@ -35,6 +35,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..avals import ShapedArray
+from ..core import DEBUG_NANS as _DEBUG_NANS
 from ..core import (
     NOT_APPLICABLE,
     ConcretizationError,
@@ -85,6 +86,12 @@ def _maybe_concrete(x: Any) -> Any:
 
 
 def _call(closed: ClosedJaxpr, args: Sequence) -> list:
+    """Run a sub-program: as compiled NumPy code on concrete values (loop bodies run many
+    times), interpreted under whatever transform owns traced ones."""
+    if _dynamic[0] is None and not _DEBUG_NANS[0] and not any(isinstance(a, Tracer)
+                                                              for a in args):
+        from .jit import compile_closed
+        return compile_closed(closed).fn(*args)
     return eval_jaxpr(closed.jaxpr, closed.consts, list(args))
 
 

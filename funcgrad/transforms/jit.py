@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import core
 from ..avals import ShapedArray
+from ..backend import check_same_device
 from ..core import NOT_APPLICABLE, FuncgradError, Primitive, Tracer, Zero, get_aval_of, user_frame
 from ..ir import ClosedJaxpr, Eqn, Jaxpr, typecheck_jaxpr
 from ..pytree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
@@ -51,15 +52,21 @@ _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _derived: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def compile_closed(closed: ClosedJaxpr, donate: tuple[bool, ...] = ()):
-    """The generated NumPy code for an optimised program (compiled once per program object)."""
-    from ..backend.numpy_codegen import compile_jaxpr
+def compile_closed(closed: ClosedJaxpr, donate: tuple[bool, ...] = (), gpu: bool = False):
+    """The generated code for an optimised program (compiled once per program object): NumPy
+    source for the CPU, or, with `gpu`, source launching fused CuPy kernels."""
     per = _compiled.get(closed)
     if per is None:
         per = _compiled[closed] = {}
-    c = per.get(donate)
+    key = "gpu" if gpu else donate
+    c = per.get(key)
     if c is None:
-        c = per[donate] = compile_jaxpr(closed, donate)
+        if gpu:
+            from ..backend.cupy_codegen import lower_gpu
+            c = per[key] = lower_gpu(closed)
+        else:
+            from ..backend.numpy_codegen import compile_jaxpr
+            c = per[key] = compile_jaxpr(closed, donate)
     return c
 
 
@@ -79,7 +86,8 @@ jit_p = Primitive("jit", multiple_results=True)
 
 
 def _jit_impl(*args, jaxpr: ClosedJaxpr, name: str):
-    return compile_closed(jaxpr).fn(*args)
+    gpu = any(hasattr(a, "__cuda_array_interface__") for a in args)
+    return compile_closed(jaxpr, gpu=gpu).fn(*args)
 
 
 def _jit_jvp(primals, tangents, *, jaxpr, name):
@@ -197,10 +205,13 @@ class _Entry:
 
 
 class Lowered:
-    """What `jit(f).lower(*args)` returns: the optimised IR and the generated source."""
+    """What `jit(f).lower(*args)` returns: the optimised IR (`.ir`), the generated source
+    (`.source`) and, for the GPU, the fused kernels (`.kernels`, each with its CUDA C in
+    `.source`; empty on the CPU)."""
 
-    def __init__(self, ir: ClosedJaxpr, source: str, raw_ir: ClosedJaxpr):
+    def __init__(self, ir: ClosedJaxpr, source: str, raw_ir: ClosedJaxpr, kernels=()):
         self.ir, self.source, self.raw_ir = ir, source, raw_ir
+        self.kernels = list(kernels)
 
     def __repr__(self) -> str:
         return f"Lowered(ir=<{len(self.ir.eqns)} equations>)\n{self.source}"
@@ -221,6 +232,23 @@ def _shared_cache(fun: Callable, options: tuple) -> tuple[dict, dict]:
         return per_fun.setdefault(options, ({}, {}))
     except TypeError:  # not weak-referenceable (a builtin, a ufunc): caches of its own
         return {}, {}
+
+
+class _OnDevice:
+    """GPU code behind a jitted call: host (NumPy) arguments are moved to the device first
+    (the caller asked for `device="gpu"`); device arrays pass through."""
+
+    __slots__ = ("compiled", "index", "source", "kernels")
+
+    def __init__(self, compiled, index: int):
+        self.compiled, self.index = compiled, index
+        self.source, self.kernels = compiled.source, compiled.kernels
+
+    def fn(self, *args):
+        from ..backend import cupy_backend
+        args = [a if hasattr(a, "__cuda_array_interface__") else
+                cupy_backend.to_device(a, self.index) for a in args]
+        return self.compiled.fn(*args)
 
 
 def _hoist_tracer_consts(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list]:
@@ -245,10 +273,8 @@ class Jitted:
         self.static_argnames = tuple(static_argnames)
         self.donate_argnums = tuple(donate_argnums)
         from ..backend import as_device
-        self.device = str(as_device(device))
-        if self.device != "cpu":
-            raise FuncgradError(f"funcgrad.jit: device={device!r} is not supported by the NumPy "
-                                f"code generator; use device=None or 'cpu'.")
+        # None: follow the arguments (GPU arrays in -> GPU code); "cpu"/"gpu[:i]": fixed
+        self.device = None if device is None else str(as_device(device))
         # key -> _Entry, and (shape, dtype, ...) of all-ndarray positional calls -> _Entry; shared
         # by every `jit` of the same function with the same options, through a weak-keyed table
         self._cache, self._fast = _shared_cache(fun, (self.static_argnums, self.static_argnames,
@@ -300,7 +326,8 @@ class Jitted:
         dyn, dkw, static = self._split(args, kwargs)
         leaves, in_tree = tree_flatten((dyn, dkw))
         static_key = tuple((w, type(v), v) for w, v in static)
-        key = (in_tree, tuple(_leaf_key(x) for x in leaves), static_key, self.device,
+        device = self.device or str(check_same_device(leaves, f"jit({self.__name__})"))
+        key = (in_tree, tuple(_leaf_key(x) for x in leaves), static_key, device,
                len(core.trace_stack))  # the transform depth: closures may hold its tracers
         return key, leaves, in_tree, static
 
@@ -312,7 +339,7 @@ class Jitted:
             self._last_key = key
             return entry
         self._record_miss(key, args, kwargs)
-        entry = self._trace(in_tree, leaves, static, args)
+        entry = self._trace(in_tree, leaves, static, args, key[3])
         entry.key = key
         if entry.hoisted is None:  # programs closing over outer tracers are never reused
             self._cache[key] = entry
@@ -325,7 +352,7 @@ class Jitted:
         self._last_key = key
         return entry
 
-    def _trace(self, in_tree, leaves, static, args) -> _Entry:
+    def _trace(self, in_tree, leaves, static, args, device: str = "cpu") -> _Entry:
         fun = self.fun
         static_pos = {w: v for w, v in static if isinstance(w, int)}
         static_kw = {w: v for w, v in static if isinstance(w, str)}
@@ -347,7 +374,10 @@ class Jitted:
         if CHECK_IR[0]:
             typecheck_jaxpr(closed.jaxpr)
         donate = tuple([False] * len(hoisted) + self._donate_mask(in_tree, n))
-        compiled = compile_closed(closed, donate if any(donate) else ())
+        if device.startswith("gpu"):
+            compiled = _OnDevice(compile_closed(closed, gpu=True), int(device[4:] or 0))
+        else:
+            compiled = compile_closed(closed, donate if any(donate) else ())
         self._n_traces += 1
         return _Entry(closed, compiled, out_store[-1], hoisted or None, donate, raw)
 
@@ -365,6 +395,8 @@ class Jitted:
         return mask
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if core.DEBUG_NANS[0]:  # run op by op, so the first NaN is found with its own line
+            return self.fun(*args, **kwargs)
         fast = not kwargs and self._plain and core._dynamic[0] is None and len(
             core.trace_stack) == 1
         if fast:  # the common case: plain arrays at top level, no static or donated args
@@ -414,7 +446,8 @@ class Jitted:
         """Trace (or fetch from the cache) and return the optimised IR and generated source."""
         key, leaves, in_tree, static = self._key(args, kwargs)
         entry = self._get(key, leaves, in_tree, static, args, kwargs)
-        return Lowered(entry.closed, entry.compiled.source, entry.raw)
+        return Lowered(entry.closed, entry.compiled.source, entry.raw,
+                       getattr(entry.compiled, "kernels", ()))
 
     def clear_cache(self) -> None:
         """Forget every compiled signature."""
@@ -511,7 +544,10 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
         fun: a pure function of arrays and pytrees of arrays.
         static_argnums / static_argnames: arguments that are Python values (sizes, flags,
             callables); they must be hashable, are compared by value, and a new value retraces.
-        device: None or "cpu" (the NumPy backend).
+        device: None (follow the arguments: CuPy arrays run on the GPU, NumPy arrays on the
+            CPU; mixing them is an error), "cpu", or "gpu"/"gpu:<i>" (NumPy arguments are moved
+            to the device). Lowering for the GPU needs no GPU: `.lower(x).kernels` shows the
+            fused kernels anywhere.
         donate_argnums: arguments whose buffers the compiled code may overwrite (the caller
             promises not to use them after the call).
 
