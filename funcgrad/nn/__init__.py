@@ -22,6 +22,17 @@ Optimizers live in `funcgrad.nn.optim`.
 from __future__ import annotations
 
 from . import initializers as initializers
+from .conv import (
+    AvgPool2d,
+    Conv2d,
+    MaxPool2d,
+    avg_pool2d,
+    col2im,
+    conv2d,
+    get_conv_outsize,
+    im2col,
+    max_pool2d,
+)
 from .functional import (
     accuracy,
     gelu,
@@ -49,11 +60,14 @@ from .layers import (
     summary,
 )
 from .module import Module
+from .recurrent import LSTM, RNN
 
 __all__ = ["Module", "Linear", "MLP", "Sequential", "Flatten", "Dropout", "BatchNorm",
            "LayerNorm", "Embedding", "initializers", "relu", "leaky_relu", "sigmoid", "tanh",
            "gelu", "softmax", "log_softmax", "mean_squared_error", "softmax_cross_entropy",
-           "sigmoid_cross_entropy", "accuracy", "one_hot", "summary", "count_params", "optim"]
+           "sigmoid_cross_entropy", "accuracy", "one_hot", "summary", "count_params", "optim",
+           "Conv2d", "MaxPool2d", "AvgPool2d", "conv2d", "max_pool2d", "avg_pool2d", "im2col",
+           "col2im", "get_conv_outsize", "RNN", "LSTM"]
 
 try:  # funcgrad/nn/optim.py (the functional optimizers)
     from . import optim as optim  # noqa: E402
