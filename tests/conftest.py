@@ -2,6 +2,11 @@
 import os
 import sys
 
+# One BLAS thread: on a small shared machine OpenBLAS's worker threads can make small matrix
+# products orders of magnitude slower (set before NumPy loads, unless the caller chose).
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
 import numpy as np
 import pytest
 
