@@ -122,3 +122,22 @@ def test_scripts_have_docstring_and_main(path):
     mod = load(path.stem)
     assert mod.__doc__ and "Deep Learning from Scratch 3" in mod.__doc__
     assert callable(mod.main)
+
+
+def _load_with_examples_on_path(name, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # the script imports its sibling step51_mnist
+    return load(name)
+
+
+def test_mnist_gpu_example_runs_on_the_cpu(monkeypatch):
+    res = _load_with_examples_on_path("mnist_gpu", monkeypatch).main(
+        model="relu", epochs=2, limit=1000, devices=("cpu",))
+    (seconds1, acc1), (seconds2, acc2) = res["cpu"]
+    assert seconds1 > 0 and acc2 > 0.6  # 20 Adam steps on 1,000 real digits
+
+
+@pytest.mark.gpu
+def test_mnist_gpu_example_trains_on_the_gpu_like_on_the_cpu(monkeypatch):
+    res = _load_with_examples_on_path("mnist_gpu", monkeypatch).main(
+        model="relu", epochs=1, limit=1000, devices=("cpu", "gpu"))
+    assert abs(res["cpu"][0][1] - res["gpu"][0][1]) < 0.02  # same data order, same init
