@@ -5,6 +5,8 @@ from Python scalars) takes the dtype of whatever strong value it meets.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _SHORT = {
@@ -40,7 +42,7 @@ class ShapedArray:
         self.weak_type = weak_type
 
     ndim = property(lambda self: len(self.shape))
-    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
+    size = property(lambda self: math.prod(self.shape))
 
     def update(self, shape=None, dtype=None, weak_type=None) -> ShapedArray:
         return ShapedArray(self.shape if shape is None else shape,

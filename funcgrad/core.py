@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -155,21 +154,30 @@ trace_stack: list[MainTrace] = [MainTrace(0, EvalTrace, None, "eval")]
 _dynamic: list[MainTrace | None] = [None]  # the staging main that captures everything, if any
 
 
-@contextmanager
-def new_main(trace_type: type, global_data: Any = None, name: str = "",
-             dynamic: bool = False) -> Iterator[MainTrace]:
-    """Push a transform onto the trace stack for the duration of the `with` block."""
-    main = MainTrace(len(trace_stack), trace_type, global_data, name or trace_type.__name__)
-    trace_stack.append(main)
-    prev_dynamic = _dynamic[0]
-    if dynamic:
-        _dynamic[0] = main
-    try:
-        yield main
-    finally:
-        _dynamic[0] = prev_dynamic
+class new_main:
+    """`with new_main(TraceType, data) as main:` pushes a transform onto the trace stack for
+    the duration of the block (a class, not a generator: it runs on every transform call)."""
+
+    __slots__ = ("main", "dynamic", "prev_dynamic")
+
+    def __init__(self, trace_type: type, global_data: Any = None, name: str = "",
+                 dynamic: bool = False):
+        self.main = MainTrace(len(trace_stack), trace_type, global_data,
+                              name or trace_type.__name__)
+        self.dynamic = dynamic
+
+    def __enter__(self) -> MainTrace:
+        main = self.main
+        trace_stack.append(main)
+        self.prev_dynamic = _dynamic[0]
+        if self.dynamic:
+            _dynamic[0] = main
+        return main
+
+    def __exit__(self, *exc) -> None:
+        _dynamic[0] = self.prev_dynamic
         trace_stack.pop()
-        main.alive = False
+        self.main.alive = False
 
 
 def _find_top_main(args) -> MainTrace | None:

@@ -7,6 +7,7 @@ shape-simple. On plain NumPy arrays outside any transform, each function calls N
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
@@ -323,7 +324,7 @@ def mean(x, axis=None, dtype=None, keepdims=False):
         return np.mean(x, axis=axis, dtype=dtype, keepdims=keepdims)
     aval = _aval(x)
     axes = canonical_axes(axis, aval.ndim)
-    n = int(np.prod([aval.shape[a] for a in axes], dtype=np.int64))
+    n = math.prod([aval.shape[a] for a in axes])
     if not is_float(aval.dtype):
         x = astype(x, dtype or np.float64)
     return divide(sum(x, axes, keepdims=keepdims), float(n))
@@ -334,7 +335,7 @@ def var(x, axis=None, ddof=0, keepdims=False):
         return np.var(x, axis=axis, ddof=ddof, keepdims=keepdims)
     aval = _aval(x)
     axes = canonical_axes(axis, aval.ndim)
-    n = int(np.prod([aval.shape[a] for a in axes], dtype=np.int64))
+    n = math.prod([aval.shape[a] for a in axes])
     centered = subtract(x, mean(x, axes, keepdims=True))
     return divide(sum(square(centered), axes, keepdims=keepdims), float(n - ddof))
 
@@ -382,7 +383,7 @@ def prod(x, axis=None, keepdims=False):
     axes = canonical_axes(axis, aval.ndim)
     rest = [i for i in range(aval.ndim) if i not in axes]
     moved = transpose(x, rest + list(axes))
-    n = int(np.prod([aval.shape[a] for a in axes], dtype=np.int64))
+    n = math.prod([aval.shape[a] for a in axes])
     flat = reshape(moved, tuple(aval.shape[i] for i in rest) + (n,))
     out = ones(flat.shape[:-1], aval.dtype) if n == 0 else flat[..., 0]
     for i in range(1, n):
@@ -438,11 +439,11 @@ def reshape(x, newshape, *more):
     aval = _aval(x)
     newshape = list(newshape)
     if -1 in newshape:
-        known = int(np.prod([s for s in newshape if s != -1], dtype=np.int64))
+        known = math.prod([s for s in newshape if s != -1])
         newshape[newshape.index(-1)] = aval.size // known if known else 0
     if tuple(newshape) == aval.shape:
         return x
-    if int(np.prod(newshape, dtype=np.int64)) != aval.size:
+    if math.prod(newshape) != aval.size:
         raise FuncgradError(f"reshape: cannot reshape {aval.str_short()} (size {aval.size}) into "
                             f"shape {tuple(newshape)}, at {user_frame()}")
     return S.reshape(x, newshape)

@@ -5,6 +5,8 @@ batch dims, then lhs's free dims, then rhs's free dims, each in operand order.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..avals import ShapedArray
@@ -36,9 +38,9 @@ def _dot_general_impl(x, y, *, dimension_numbers):
     lf, rf = _free(x.ndim, lc, lb), _free(y.ndim, rc, rb)
     bshape = [x.shape[i] for i in lb]
     lfs, rfs = [x.shape[i] for i in lf], [y.shape[i] for i in rf]
-    k = int(np.prod([x.shape[i] for i in lc], dtype=np.int64))
-    xm = np.transpose(x, (*lb, *lf, *lc)).reshape(-1, int(np.prod(lfs, dtype=np.int64)), k)
-    ym = np.transpose(y, (*rb, *rc, *rf)).reshape(-1, k, int(np.prod(rfs, dtype=np.int64)))
+    k = math.prod([x.shape[i] for i in lc])
+    xm = np.transpose(x, (*lb, *lf, *lc)).reshape(-1, math.prod(lfs), k)
+    ym = np.transpose(y, (*rb, *rc, *rf)).reshape(-1, k, math.prod(rfs))
     # contracting over size 1 (batched outer products, e.g. per-example weight gradients):
     # a broadcast multiply is several times faster than a matmul with k = 1
     out = xm * ym if k == 1 else np.matmul(xm, ym)

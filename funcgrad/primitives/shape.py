@@ -4,6 +4,8 @@ batching (the batching helpers they share live in batching.py and are imported l
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..avals import ShapedArray, is_float
@@ -92,7 +94,7 @@ def reshape(x, new_sizes):
 
 
 def _reshape_abstract_eval(x, *, new_sizes):
-    if int(np.prod(new_sizes, dtype=np.int64)) != x.size:
+    if math.prod(new_sizes) != x.size:
         raise ShapeError(f"reshape: cannot reshape {x.str_short()} into shape {new_sizes}")
     return [ShapedArray(new_sizes, x.dtype, x.weak_type)]
 

@@ -5,6 +5,7 @@ funcgrad writes no VJP rules: every primitive has a jvp rule, linear ones a tran
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -279,7 +280,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
 
 def _std_basis(leaves: list):
     """Identity rows for the flattened inputs: an (n, *shape) array per leaf."""
-    sizes = [int(np.prod(get_aval_of(x).shape, dtype=np.int64)) for x in leaves]
+    sizes = [math.prod(get_aval_of(x).shape) for x in leaves]
     n = sum(sizes)
     dtype = np.result_type(*[get_aval_of(x).dtype for x in leaves])
     eye = np.eye(n, dtype=dtype)
@@ -318,7 +319,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             parts, start = [], 0
             for x in leaves:
                 xs = get_aval_of(x).shape
-                s = int(np.prod(xs, dtype=np.int64))
+                s = math.prod(xs)
                 parts.append(reshape(col[..., start:start + s], out_shape + xs))
                 start += s
             tree = tree_unflatten(in_tree, parts)
@@ -359,7 +360,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         outs, start = [], 0
         for k, yl in enumerate(y_leaves):
             ys = get_aval_of(yl).shape
-            s = int(np.prod(ys, dtype=np.int64))
+            s = math.prod(ys)
             outs.append(for_out(k, start, s, ys))
             start += s
         return tree_unflatten(y_tree, outs)
