@@ -39,7 +39,9 @@ import funcgrad as fg
 from funcgrad import data, nn
 from funcgrad.nn import optim
 
-DEFAULT_ROOT = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+DEFAULT_ROOT = pathlib.Path(os.environ.get(  # $FUNCGRAD_MNIST, else ../shared/data/mnist
+    "FUNCGRAD_MNIST",
+    pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"))
 
 
 def load_split(root):

@@ -31,8 +31,9 @@ import funcgrad.numpy as fnp
 from funcgrad import data, nn
 from funcgrad.nn import optim
 
-DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
-                            "data", "mnist")
+DEFAULT_ROOT = os.environ.get(  # $FUNCGRAD_MNIST, else ../shared/data/mnist
+    "FUNCGRAD_MNIST", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                   "shared", "data", "mnist"))
 
 
 def make_model():

@@ -12,6 +12,22 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+
+def _find_mnist():
+    """The folder with the real MNIST IDX files: $FUNCGRAD_MNIST, else ../shared/data/mnist next
+    to the repository, else this machine's /work/shared/data/mnist. Tests and examples read
+    $FUNCGRAD_MNIST, so a clone anywhere finds the data."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for p in (os.environ.get("FUNCGRAD_MNIST"), os.path.join(repo, "..", "shared", "data", "mnist"),
+              "/work/shared/data/mnist"):
+        if p and os.path.isfile(os.path.join(p, "t10k-images-idx3-ubyte.gz")):
+            return os.path.abspath(p)
+    return None
+
+
+if _find_mnist():
+    os.environ["FUNCGRAD_MNIST"] = _find_mnist()
+
 from funcgrad.transforms import autodiff  # noqa: E402
 
 autodiff.CHECK_LINEAR[0] = True

@@ -314,9 +314,9 @@ def test_docstring_examples_run():
 def test_step58_cnn_example_learns():
     import os
     import sys
-    root = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
+    root = os.environ.get("FUNCGRAD_MNIST", "")  # set by conftest when the data is found
     if not os.path.exists(os.path.join(root, "t10k-images-idx3-ubyte.gz")):
-        pytest.skip("the MNIST test set is not in ../shared/data/mnist")
+        pytest.skip("the MNIST test set is not in ../shared/data/mnist ($FUNCGRAD_MNIST)")
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
     try:
         import step58_cnn as ex

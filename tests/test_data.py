@@ -12,9 +12,7 @@ from hypothesis import strategies as st
 import funcgrad as fg
 from funcgrad import data
 
-MNIST_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
-if not os.path.isdir(MNIST_DIR):
-    MNIST_DIR = "/work/shared/data/mnist"
+MNIST_DIR = os.environ.get("FUNCGRAD_MNIST", "")  # set by conftest when the data is found
 HAVE_MNIST = os.path.isfile(os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz"))
 
 

@@ -20,7 +20,9 @@ import pytest
 from funcgrad.core import FuncgradError
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-MNIST_ROOT = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+MNIST_ROOT = pathlib.Path(os.environ.get(  # conftest sets it when the data is found
+    "FUNCGRAD_MNIST",
+    pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"))
 have_mnist = pytest.mark.skipif(
     not (MNIST_ROOT / "t10k-images-idx3-ubyte.gz").exists(),
     reason=f"the real MNIST test set is not in {MNIST_ROOT}")
