@@ -145,7 +145,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
 
         primals_out, f_vjp = vjp_flat(f_flat, leaves, name="grad")
         aval = _scalar_check(primals_out[0])
-        cts = [np.ones((), aval.dtype)] + [Zero(get_aval_of(p)) for p in primals_out[1:]]
+        cts = [aval.dtype.type(1)] + [Zero(get_aval_of(p)) for p in primals_out[1:]]
         grads = tree_unflatten(in_tree, [_materialize(g) for g in f_vjp(cts)])
         grads = grads if multi else grads[0]
         value = _materialize(primals_out[0])
