@@ -271,3 +271,10 @@ def test_running_gpu_code_without_cupy_says_so():
 def test_jit_rejects_arguments_on_two_devices():
     with pytest.raises(FuncgradError, match="different devices"):
         fg.jit(lambda a, b: a)(np.ones(2), _FakeGpuArray())
+
+
+def test_dlpack_in_shares_memory_on_the_cpu():
+    x = np.arange(6.0).reshape(2, 3)
+    y = backend.from_dlpack(x)
+    assert isinstance(y, np.ndarray) and np.shares_memory(x, y)
+    np.testing.assert_array_equal(fg.grad(lambda a: fnp.sum(a ** 2))(y), 2 * x)

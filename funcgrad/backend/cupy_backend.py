@@ -61,6 +61,12 @@ def from_dlpack(x: Any):
     return cupy_module().from_dlpack(x)
 
 
+def scatter_add_into(out, index, updates) -> None:
+    """`out[index] += updates` with repeated indices accumulating (NumPy's `add.at`)."""
+    import cupyx
+    cupyx.scatter_add(out, index, updates)
+
+
 def fused_kernel(kernel):
     """The compiled `cupy.ElementwiseKernel` of a `fusion.FusedKernel` (compiled once, cached)."""
     k = _kernels.get(kernel.name)

@@ -15,7 +15,13 @@ from .rules import ShapeError, instantiate, zeros_like_aval
 from .shape import broadcast_in_dim, transpose
 
 
-def _index_tuple(ndim, axes, indices):
+def _index_tuple(ndim, axes, indices, like=None):
+    """The NumPy index selecting `indices` along `axes`; for GPU arrays (`like`) the index
+    arrays move to the device too, as CuPy indexes with its own arrays."""
+    if like is not None and hasattr(like, "__cuda_array_interface__"):
+        from ..backend import get_array_module
+        xp = get_array_module(like)
+        indices = [xp.asarray(i) for i in indices]
     idx = [slice(None)] * ndim
     for a, i in zip(axes, indices):
         idx[a] = i
@@ -115,7 +121,7 @@ def _gather_batch(size, xs, bdims, *, axes):
     return [out if perm is None else transpose(out, perm)], [0]
 
 
-gather_p.impl = lambda x, *idx, axes: x[_index_tuple(x.ndim, axes, idx)]
+gather_p.impl = lambda x, *idx, axes: x[_index_tuple(x.ndim, axes, idx, like=x)]
 gather_p.abstract_eval = _gather_abstract_eval
 gather_p.jvp = _gather_jvp
 gather_p.transpose = _gather_transpose
@@ -159,7 +165,12 @@ def scatter_add(x, updates, indices, axes):
 
 def _scatter_add_impl(x, u, *idx, axes):
     out = x.copy()
-    np.add.at(out, _index_tuple(x.ndim, axes, idx), u)
+    index = _index_tuple(x.ndim, axes, idx, like=x)
+    if hasattr(out, "__cuda_array_interface__"):
+        from ..backend import cupy_backend
+        cupy_backend.scatter_add_into(out, index, u)
+    else:
+        np.add.at(out, index, u)
     return out
 
 
@@ -196,7 +207,7 @@ def scatter(x, updates, indices, axes):
 
 def _scatter_impl(x, u, *idx, axes):
     out = x.copy()
-    out[_index_tuple(x.ndim, axes, idx)] = u
+    out[_index_tuple(x.ndim, axes, idx, like=x)] = u
     return out
 
 
