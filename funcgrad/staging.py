@@ -104,8 +104,13 @@ class JaxprTrace(Trace):
                 return prim.partial_eval(self, tracers, known, **params)
         ins = [t.var for t in tracers]
         avals_out = prim.abstract_eval(*[v.aval for v in ins], **params)
-        outs = [JaxprTracer(self, a) for a in avals_out]
-        builder.eqns.append(Eqn(prim, ins, params, [o.var for o in outs]))
+        if len(avals_out) == 1:  # the common case, without the list comprehensions
+            out = JaxprTracer(self, avals_out[0])
+            outs = [out]
+            builder.eqns.append(Eqn(prim, ins, params, [out.var]))
+        else:
+            outs = [JaxprTracer(self, a) for a in avals_out]
+            builder.eqns.append(Eqn(prim, ins, params, [o.var for o in outs]))
         if DEBUG_NANS[0]:  # remember the user's line, to name it if reverse mode makes a NaN
             if len(NAN_SOURCE) > 100_000:
                 NAN_SOURCE.clear()
