@@ -272,6 +272,7 @@ class DataLoader:
         if k.shape != (2,) or k.dtype != np.uint32:
             _raise(f"DataLoader: key must be fg.random.key(seed) or an int seed, got "
                    f"{k.dtype}{list(k.shape)}, at {where}")
+        fgr.note_consumed(k, "DataLoader")
         return k
 
     def __len__(self) -> int:

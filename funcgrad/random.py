@@ -21,6 +21,7 @@ independent stream per key.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -141,6 +142,33 @@ def _check_key(k, fn: str):
         raise FuncgradError(_MSG_KEY.format(fn=fn, got=got, where=user_frame(), extra=extra))
     return k if isinstance(k, Tracer) or hasattr(k, "__cuda_array_interface__") \
         else np.asarray(k)
+
+
+# --- reuse of a consumed key (cheap check, concrete keys only) ---------------------------------
+_CONSUMED: dict[bytes, str] = {}  # key bytes -> which helper consumed it, and where
+
+
+def note_consumed(k, helper: str) -> None:
+    """Record that `helper` (a kind of consumer: "nn init", "Dropout", "DataLoader") drew
+    randomness from the concrete key `k`; warn when a *different* helper already did, because
+    then two supposedly independent streams are the same numbers (e.g. the initialisation and
+    the data order, or the initialisation and the dropout masks). Repeated use by the same
+    helper (re-running a notebook cell) is not reported; traced keys (inside jit/vmap) are not
+    checked at all."""
+    if isinstance(k, Tracer) or hasattr(k, "__cuda_array_interface__"):
+        return
+    b = np.asarray(k).tobytes()
+    prev = _CONSUMED.get(b)
+    where = user_frame()
+    if prev is not None and not prev.startswith(helper + " ("):
+        warnings.warn(
+            f"fg.random: a key was consumed by {prev}, and is used again by {helper} at "
+            f"{where}. Both then draw the same random numbers. Split the key instead: "
+            f"`key, k_init, k_data = fg.random.split(key, 3)` (one new key per use).",
+            RuntimeWarning, stacklevel=3)
+    if len(_CONSUMED) > 10_000:
+        _CONSUMED.clear()
+    _CONSUMED[b] = f"{helper} (at {where})"
 
 
 def key(seed) -> np.ndarray:

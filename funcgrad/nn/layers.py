@@ -205,6 +205,7 @@ class Dropout(Module):
         if not train or self.rate == 0.0:
             return x
         need_key(self, key, train)
+        fgr.note_consumed(key, "Dropout")
         if self.rate == 1.0:
             return x * 0
         keep = fgr.bernoulli(key, 1.0 - self.rate, get_aval_of(x).shape)

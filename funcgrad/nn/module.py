@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import random as fgr
 from ..core import FuncgradError, user_frame
 
 __all__ = ["Module"]
@@ -64,6 +65,7 @@ class Module:
 
     def init(self, key, x) -> dict:
         """Parameters (a nested dict of arrays) for the input sample ``x``."""
+        fgr.note_consumed(key, "nn init")
         if self.has_state:
             raise FuncgradError(
                 f"{self!r} keeps running statistics (state), which `init` would drop, at "
