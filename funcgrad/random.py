@@ -232,8 +232,10 @@ _FOLD_TAG = np.uint32(0x85EBCA6B)  # separates fold_in's derived keys from split
 def fold_in(k, data):
     """A new key derived from ``k`` and an integer ``data`` (e.g. a step or layer index).
 
-    ``fold_in(k, i)`` for different ``i`` gives independent keys: the key ``k ^ [tag, i]``
-    generates two fresh words. ``data`` may be traced (its low 32 bits are used).
+    ``fold_in(k, i)`` for different ``i`` gives independent keys: ``k`` is first hashed to two
+    pseudo-random words, which are mixed with ``[tag, i]`` and hashed again. (Mixing ``k``
+    itself would make ``fold_in(key(a), b) == fold_in(key(b), a)``, since ``key(s)`` is
+    ``[0, s]``.) ``data`` may be traced (its low 32 bits are used).
     """
     k = _check_key(k, "fold_in")
     if isinstance(data, Tracer):
@@ -244,8 +246,9 @@ def fold_in(k, data):
             raise FuncgradError(f"fg.random.fold_in: data must be an integer, got {data!r}, "
                                 f"at {user_frame()}")
         d = np.uint32(int(data) & _MASK32)
-    mixed = fnp.bitwise_xor(k, fnp.stack([fnp.full((), _FOLD_TAG, _U32), fnp.astype(d, _U32)]))
-    return random_bits_p.bind1(mixed, shape=(2,))
+    hashed = random_bits_p.bind1(k, shape=(2,))
+    tag = fnp.stack([fnp.full((), _FOLD_TAG, _U32), fnp.astype(d, _U32)])
+    return random_bits_p.bind1(fnp.bitwise_xor(hashed, tag), shape=(2,))
 
 
 # --- bits -> floats ---------------------------------------------------------------------------

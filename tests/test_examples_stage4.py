@@ -148,9 +148,11 @@ def test_step51_mnist_quick_runs(capsys):
 @have_mnist
 @pytest.mark.slow
 def test_step51_relu_adam_reaches_95_percent():
-    # the issue asks for >= 95 % on the held-out 2,000 within 10 epochs; measured 94.6 % after
-    # epoch 1, 96.2 % after epoch 2 and 97.4 % after epoch 10 (seed 0); two epochs keep it short
-    res = load("step51_mnist").main(model="relu", epochs=2)
+    # the issue asks for >= 95 % on the held-out 2,000 within 10 epochs; measured (seed 0)
+    # 92.6 % after epoch 1, 95.05 % after 2, 95.95 % after 3 and 96.95 % after 10; three epochs
+    # keep it short with a margin (epoch 2 sits at the threshold, where BLAS summation order
+    # can move one digit)
+    res = load("step51_mnist").main(model="relu", epochs=3)
     assert (res["n_train"], res["n_eval"]) == (8000, 2000)
     assert max(r["test_accuracy"] for r in res["relu"]["history"]) >= 0.95
 

@@ -360,3 +360,15 @@ def test_docstring_examples_run():
     import doctest
     res = doctest.testmod(fgr)
     assert res.failed == 0 and res.attempted > 0
+
+
+def test_fold_in_is_not_symmetric_in_seed_and_data():
+    # key(s) is [0, s]: mixing the key itself with [tag, d] made fold_in(key(a), b) equal
+    # fold_in(key(b), a), so a DataLoader seeded 0 replayed seed 1's order one epoch later
+    for a, b in [(0, 1), (0, 2), (3, 7)]:
+        assert not np.array_equal(fg.random.fold_in(fg.random.key(a), b),
+                                  fg.random.fold_in(fg.random.key(b), a))
+    from funcgrad import data
+    order = lambda seed, epoch: data.DataLoader(  # noqa: E731
+        (np.arange(50),), 50, key=fg.random.key(seed)).order(epoch)
+    assert not np.array_equal(order(0, 1), order(1, 0))
