@@ -617,3 +617,20 @@ def test_scan_matches_unrolled_python_loop(length, reverse, dim, seed):
         h0, xs)
     want = fg.grad(loss(unrolled), argnums=(0, 1))(h0, xs)
     close(got, want)
+
+
+def test_vmap_of_grad_of_while_loop_with_a_body_undefined_after_the_exit():
+    # the body runs on finished examples' frozen carry, where sqrt(10 - c) is NaN; those values
+    # must not leak into the reverse pass (they did: 0 * NaN in the body's transpose)
+    def w(x, a):
+        return fg.while_loop(lambda c: c < 10.0, lambda c: c * 2 + a * fnp.sqrt(10.0 - c), x)
+
+    xs = np.array([1.0, 5.0, 9.0, 12.0])
+    with np.errstate(invalid="ignore"):
+        got = fg.vmap(fg.grad(w, argnums=(0, 1)), in_axes=(0, None))(xs, 0.5)
+        loop = [fg.grad(w, argnums=(0, 1))(x, 0.5) for x in xs]
+        fwd = fg.vmap(fg.jacfwd(w), in_axes=(0, None))(xs, 0.5)
+    np.testing.assert_allclose(got[0], [g[0] for g in loop], rtol=1e-12)
+    np.testing.assert_allclose(got[1], [g[1] for g in loop], rtol=1e-12)
+    np.testing.assert_allclose(got[0], fwd, rtol=1e-12)
+    assert np.all(np.isfinite(got[0])) and np.all(np.isfinite(got[1]))

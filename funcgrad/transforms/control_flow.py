@@ -876,12 +876,13 @@ def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_n
         if not go:
             break
         outs = _call(kbody, [*k_bc, *k_carry])
+        res = outs[n_k:]
         if mask is None:
             k_carry = outs[:n_k]
         else:  # finished examples keep their carry
             from .. import numpy as fnp
             k_carry = [fnp.where(mask, n, o) for n, o in zip(outs[:n_k], k_carry)]
-        residuals.append(outs[n_k:])
+        residuals.append(res)
         masks.append(np.True_ if mask is None else mask)
     trips = len(residuals)
     if trips == 0:
@@ -903,11 +904,17 @@ def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_n
                 res[j] = v
             for j, v in zip(per_iter, rit):
                 res[j] = v
-            new = _call(ubody, [*res, *ubc, *uc])
             if not masked:
-                return new
+                return _call(ubody, [*res, *ubc, *uc])
+            # finished examples: the body ran on their frozen carry, where it may be undefined
+            # (NaN residuals). Select their tangent inputs away *before* the body as well as
+            # its outputs after, so that in the transpose the body's (NaN) cotangents are
+            # selected away too instead of being multiplied by a zero cotangent
             from .. import numpy as fnp
-            return [fnp.where(rit[n_pi], n, o) for n, o in zip(new, uc)]
+            m = rit[n_pi]
+            off = [fnp.where(m, v, fnp.zeros_like(v)) for v in (*ubc, *uc)]
+            new = _call(ubody, [*res, *off])
+            return [fnp.where(m, n, o) for n, o in zip(new, uc)]
 
         inv_avals = [ubody.in_avals[j] for j in inv]
         sbody = trace_to_jaxpr(scan_body, [*inv_avals, *ubody.in_avals[n_res:], *res_avals],
