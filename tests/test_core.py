@@ -217,3 +217,10 @@ def test_at_updates_functional(rng):
     assert g.shape == (4,)
     tr = fg.grad(lambda x: fnp.sum(x.at[0].mul(3.0)))(np.ones(2))
     np.testing.assert_array_equal(tr, [3.0, 1.0])
+
+
+def test_custom_vjp_bwd_with_a_wrong_shape_is_a_clear_error():
+    c = fg.custom_vjp(lambda x: x * 2)
+    c.defvjp(lambda x: (x * 2, None), lambda r, g: (fnp.ones(5),))
+    with pytest.raises(fg.FuncgradError, match=r"shape \(5,\) for input leaf 0 of shape \(3,\)"):
+        fg.grad(lambda x: fnp.sum(c(x)))(np.ones(3))

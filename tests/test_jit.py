@@ -394,3 +394,30 @@ def test_nestings_with_jit_match_eager(names):
     want = fg.vmap(build(False))(xs)
     np.testing.assert_allclose(fg.vmap(build(True))(xs), want, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fg.jit(fg.vmap(build(True)))(xs), want, rtol=1e-10, atol=1e-12)
+
+
+def test_jit_on_methods_and_non_array_arguments():
+    class Scaled:
+        def __init__(self, k):
+            self.k = k
+
+        def __call__(self, x):
+            return x * self.k
+
+        apply = fg.jit(__call__, static_argnums=0)
+
+        @fg.jit
+        def plain(self, x):
+            return x * 2.0
+
+    s = Scaled(3.0)
+    np.testing.assert_allclose(s.apply(np.ones(2)), [3.0, 3.0])
+    with pytest.raises(fg.FuncgradError, match="argument self is a Scaled, not an array"):
+        s.plain(np.ones(2))
+
+
+def test_static_argument_specs_are_checked():
+    with pytest.raises(fg.FuncgradError, match="static_argnums=3 is out of range"):
+        fg.jit(lambda x: x, static_argnums=3)
+    with pytest.raises(fg.FuncgradError, match="static_argnames='zz' is not a parameter"):
+        fg.jit(lambda x: x, static_argnames="zz")

@@ -12,6 +12,7 @@ from ..core import (
     Zero,
     find_top_trace,
     full_raise,
+    get_aval_of,
     user_frame,
 )
 from ..primitives.rules import instantiate
@@ -107,7 +108,18 @@ class custom_vjp:
             if not isinstance(cts_in, tuple) or len(cts_in) != len(args):
                 raise FuncgradError(f"custom_vjp bwd of {self.__name__} must return a tuple with "
                                     f"one cotangent per argument ({len(args)}), at {user_frame()}")
-            return tree_flatten(cts_in, is_leaf=lambda x: x is None)[0]
+            flat = tree_flatten(cts_in, is_leaf=lambda x: x is None)[0]
+            for i, (ct, x) in enumerate(zip(flat, leaves)):
+                if ct is None or type(ct) is Zero:
+                    continue
+                want, got = get_aval_of(x), get_aval_of(ct)
+                if got.shape != want.shape:
+                    raise FuncgradError(
+                        f"custom_vjp bwd of {self.__name__} returned a cotangent of shape "
+                        f"{got.shape} for input leaf {i} of shape {want.shape}, at "
+                        f"{user_frame()}\nEach cotangent must have its input's shape (return "
+                        f"None for inputs without a gradient).")
+            return flat
 
         trace = find_top_trace(leaves)
         outs = trace.process_custom_vjp(fun_flat, fwd_flat, bwd_flat,

@@ -268,6 +268,7 @@ class Jitted:
 
     def __init__(self, fun: Callable, static_argnums: Sequence[int], static_argnames: Sequence[str],
                  device: Any, donate_argnums: Sequence[int]):
+        _check_static_spec(fun, static_argnums, static_argnames)
         self.fun = fun
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
@@ -327,9 +328,27 @@ class Jitted:
         leaves, in_tree = tree_flatten((dyn, dkw))
         static_key = tuple((w, type(v), v) for w, v in static)
         device = self.device or str(check_same_device(leaves, f"jit({self.__name__})"))
-        key = (in_tree, tuple(_leaf_key(x) for x in leaves), static_key, device,
+        try:
+            leaf_keys = tuple(_leaf_key(x) for x in leaves)
+        except TypeError:
+            self._not_an_array(args, kwargs, leaves)
+        key = (in_tree, leaf_keys, static_key, device,
                len(core.trace_stack))  # the transform depth: closures may hold its tracers
         return key, leaves, in_tree, static
+
+    def _not_an_array(self, args, kwargs, leaves) -> None:
+        paths = self._paths(args, kwargs)
+        for i, x in enumerate(leaves):
+            try:
+                _leaf_key(x)
+            except TypeError:
+                name = paths[i] if i < len(paths) else f"leaf {i}"
+                raise FuncgradError(
+                    f"jit({self.__name__}): argument {name} is a {type(x).__name__}, not an "
+                    f"array, at {user_frame()}\nPass Python values that select code (sizes, "
+                    f"flags, objects, `self` of a method) as static arguments: "
+                    f"`fg.jit(f, static_argnums=...)` or `static_argnames=...`; or make the "
+                    f"object a pytree (`fg.tree_util.register_dataclass`).") from None
 
     def _get(self, key, leaves, in_tree, static, args, kwargs) -> _Entry:
         tick = next(_clock)
@@ -533,6 +552,35 @@ class Jitted:
 
     def __repr__(self) -> str:
         return f"<jitted {self.__name__}>"
+
+    def __get__(self, obj, objtype=None):
+        """As a method: the instance is the first argument (static, or a registered pytree)."""
+        if obj is None:
+            return self
+        import functools
+        return functools.partial(self, obj)
+
+
+def _check_static_spec(fun: Callable, static_argnums, static_argnames) -> None:
+    """Static argument positions and names must exist in `fun`'s signature (when it has one)."""
+    try:
+        sig = inspect.signature(fun)
+    except (TypeError, ValueError):
+        return
+    ps = list(sig.parameters.values())
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in ps):
+        return
+    n = len(ps)
+    for i in static_argnums:
+        if not -n <= i < n:
+            raise FuncgradError(f"jit: static_argnums={i} is out of range for "
+                                f"{getattr(fun, '__name__', 'fun')}{sig} ({n} parameter(s)), "
+                                f"at {user_frame()}")
+    names = {p.name for p in ps}
+    for s in static_argnames:
+        if s not in names:
+            raise FuncgradError(f"jit: static_argnames={s!r} is not a parameter of "
+                                f"{getattr(fun, '__name__', 'fun')}{sig}, at {user_frame()}")
 
 
 def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
