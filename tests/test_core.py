@@ -224,3 +224,9 @@ def test_custom_vjp_bwd_with_a_wrong_shape_is_a_clear_error():
     c.defvjp(lambda x: (x * 2, None), lambda r, g: (fnp.ones(5),))
     with pytest.raises(fg.FuncgradError, match=r"shape \(5,\) for input leaf 0 of shape \(3,\)"):
         fg.grad(lambda x: fnp.sum(c(x)))(np.ones(3))
+
+
+def test_vmap_out_axes_out_of_range_is_an_error():
+    with pytest.raises(fg.FuncgradError, match="out_axes=3 is out of range"):
+        fg.vmap(lambda x: x * 2, out_axes=3)(np.ones((2, 3)))
+    assert fg.vmap(lambda x: x * 2, out_axes=-1)(np.ones((2, 3))).shape == (3, 2)

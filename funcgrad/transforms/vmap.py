@@ -144,12 +144,18 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
             if oa is None:
                 if b is not not_mapped:
                     raise FuncgradError("vmap: out_axes=None for an output that depends on the "
-                                        "mapped inputs")
+                                        f"mapped inputs, at {user_frame()}\nGive that output "
+                                        "an axis (e.g. out_axes=0), or compute it outside vmap.")
                 final.append(o)
                 continue
             if b is not_mapped:
                 from ..primitives.batching import bdim_at_front
                 o, b = bdim_at_front(o, b, size), 0
+            nd = get_aval_of(o).ndim
+            if not isinstance(oa, int) or not -nd <= oa < nd:
+                raise FuncgradError(f"vmap: out_axes={oa!r} is out of range for an output of "
+                                    f"shape {get_aval_of(o).shape} (batched), at {user_frame()}"
+                                    f"\nUse an axis in [-{nd}, {nd}).")
             final.append(_moveaxis(o, b, oa))
         return tree_unflatten(out_tree, final)
 
