@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from typing import Any, Callable
 
 import numpy as np
 
 from .avals import ShapedArray, get_aval
+
+_new_object = object.__new__
 
 NOT_APPLICABLE = "not applicable"  # marks a rule slot that cannot exist (e.g. transpose of sin)
 
@@ -48,7 +51,15 @@ class Primitive:
             if DEBUG_NANS[0]:
                 check_nans(self, [out])
             return out
-        return _process(self, top.trace, args, params)[0]
+        # `_process`, inlined; a plain loop, as a comprehension costs an extra frame on 3.11
+        trace = top.live_trace  # (the `trace` property, without its call on the hot path)
+        if trace is None:
+            trace = top.trace
+        tracers = []
+        for a in args:
+            tracers.append(a if isinstance(a, Tracer) and a._trace is trace
+                           else full_raise(trace, a))
+        return trace.process_primitive(self, tracers, params)[0]
 
     def __repr__(self) -> str:
         return self.name
@@ -99,13 +110,25 @@ def check_nans(prim: Primitive, outs: list) -> None:
 class MainTrace:
     """One active transform on the trace stack. `level` orders transforms by nesting."""
 
-    __slots__ = ("level", "trace_type", "global_data", "trace", "name", "alive")
+    __slots__ = ("level", "trace_type", "global_data", "live_trace", "_trace_ref", "name",
+                 "alive")
 
     def __init__(self, level: int, trace_type: type, global_data: Any, name: str):
         self.level, self.trace_type = level, trace_type
         self.global_data, self.name = global_data, name
         self.alive = True
-        self.trace = trace_type(self)
+        # The main holds its trace strongly only while active (`new_main.__exit__` drops that
+        # reference); afterwards only weakly, through the tracers that still hold the trace.
+        # Otherwise main <-> trace is a reference cycle, and every finished transform -- for
+        # eager `grad`, its whole linear program and constant arrays -- would wait for the
+        # cyclic garbage collector instead of being freed when the call returns.
+        trace = self.live_trace = trace_type(self)
+        self._trace_ref = weakref.ref(trace)
+
+    @property
+    def trace(self) -> Trace:
+        trace = self.live_trace
+        return trace if trace is not None else self._trace_ref()
 
     def __repr__(self) -> str:
         return f"MainTrace({self.level}, {self.trace_type.__name__}, {self.name})"
@@ -114,7 +137,7 @@ class MainTrace:
 class Trace:
     """Base of all traces: knows how to box values and interpret primitives at its level."""
 
-    __slots__ = ("main",)
+    __slots__ = ("main", "__weakref__")  # MainTrace refers to its trace weakly once done
 
     def __init__(self, main: MainTrace):
         self.main = main
@@ -178,6 +201,7 @@ class new_main:
         _dynamic[0] = self.prev_dynamic
         trace_stack.pop()
         self.main.alive = False
+        self.main.live_trace = None  # see MainTrace.__init__
 
 
 def _find_top_main(args) -> MainTrace | None:
@@ -402,6 +426,8 @@ def _escaped_msg(val: Tracer) -> str:
 
 
 def get_aval_of(x: Any) -> ShapedArray:
-    if type(x) is np.ndarray:
-        return ShapedArray(x.shape, x.dtype)
+    if type(x) is np.ndarray:  # the hot case: fill the slots directly, skipping __init__'s checks
+        aval = _new_object(ShapedArray)
+        aval.shape, aval.dtype, aval.weak_type = x.shape, x.dtype, False
+        return aval
     return x.aval if isinstance(x, Tracer) else get_aval(x)

@@ -128,9 +128,12 @@ def _promote(op: str, *args, to_float: bool = False):
             ax = x.aval
             if isinstance(y, Tracer):
                 ay = y.aval
-                if (ax.shape == ay.shape and ax.dtype == ay.dtype and ax.weak_type == ay.weak_type
+                if (ax.dtype == ay.dtype and ax.weak_type == ay.weak_type
                         and (not to_float or ax.dtype.kind in "fc")):
-                    return [x, y]
+                    if ax.shape == ay.shape:
+                        return [x, y]
+                    shape = _broadcast_shapes(op, ax.shape, ay.shape)  # same dtype: broadcast
+                    return [_bcast(x, shape), _bcast(y, shape)]
             elif (not ax.weak_type and not ax.shape and ax.dtype.kind in _PY_KINDS.get(type(y), "")
                   and (not to_float or ax.dtype.kind in "fc")):
                 return [x, ax.dtype.type(y)]
@@ -304,7 +307,7 @@ def _keep(x, out, axes, keepdims):
     if not keepdims:
         return out
     shape = tuple(1 if i in axes else s for i, s in enumerate(_aval(x).shape))
-    return reshape(out, shape)
+    return S.reshape(out, shape) if shape != _aval(out).shape else out  # sizes agree
 
 
 def sum(x, axis=None, dtype=None, keepdims=False):  # noqa: A001
@@ -314,7 +317,7 @@ def sum(x, axis=None, dtype=None, keepdims=False):  # noqa: A001
     axes = canonical_axes(axis, aval.ndim)
     if dtype is not None:
         x = astype(x, dtype)
-    elif aval.dtype.kind in "bu" or aval.dtype in (np.int8, np.int16, np.int32):
+    elif aval.dtype.kind in "bu" or (aval.dtype.kind == "i" and aval.dtype.itemsize < 8):
         x = astype(x, np.int64)
     return _keep(x, R.reduce_sum(x, axes), axes, keepdims)
 
@@ -791,6 +794,15 @@ def getitem(x, idx):
     if _plain(x, *(idx if isinstance(idx, tuple) else (idx,))):
         return np.asarray(x)[idx]
     aval = _aval(x)
+    if (type(idx) is tuple and idx and len(idx) == aval.ndim
+            and builtins.all(type(i) is np.ndarray and i.dtype.kind in "iu" for i in idx)):
+        # fast path, `x[rows, cols]`: one concrete integer array per axis is a plain gather
+        # (what the general code below reduces it to, without its per-axis bookkeeping)
+        ind = []
+        for i, n in zip(idx, aval.shape):
+            i = i.astype(np.int64)  # a copy: the program must not see later changes to `idx`
+            ind.append(np.where(i < 0, i + n, i) if i.size and i.min() < 0 else i)
+        return I.gather(x, ind, tuple(range(aval.ndim)))
     idx = _normalize_index(idx, aval.ndim)
     expanded = []  # boolean masks become integer arrays (needs concrete values)
     for i in idx:

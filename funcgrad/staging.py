@@ -11,7 +11,16 @@ from typing import Any, Callable
 import numpy as np
 
 from .avals import ShapedArray, get_aval
-from .core import DEBUG_NANS, NAN_SOURCE, Trace, Tracer, Zero, new_main, user_frame
+from .core import (
+    DEBUG_NANS,
+    NAN_SOURCE,
+    Trace,
+    Tracer,
+    Zero,
+    get_aval_of,
+    new_main,
+    user_frame,
+)
 from .ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var, is_scalar_literal, typecheck_jaxpr
 from .pytree import flatten_fun, tree_flatten
 
@@ -56,10 +65,12 @@ class Builder:
         if lits:
             eqns = [e._replace(inputs=[lits.get(x, x) if type(x) is Var else x for x in e.inputs])
                     for e in eqns]
-        out_atoms = [lits.get(x, x) for x in out_atoms]
-        used = {x for e in eqns for x in e.inputs if type(x) is Var}
-        used.update(x for x in out_atoms if type(x) is Var)
-        constvars = [v for v in self.consts if type(v) is Var and v in used and v not in lits]
+            out_atoms = [lits.get(x, x) for x in out_atoms]
+        constvars = [v for v in self.consts if type(v) is Var and v not in lits]
+        if constvars:  # keep only the constants that are read (a scalar-only program has none)
+            used = {x for e in eqns for x in e.inputs if type(x) is Var}
+            used.update(x for x in out_atoms if type(x) is Var)
+            constvars = [v for v in constvars if v in used]
         jaxpr = Jaxpr(constvars, [t.var for t in in_tracers], eqns, out_atoms)
         if check and CHECK_IR[0]:
             typecheck_jaxpr(jaxpr)
@@ -81,7 +92,9 @@ class JaxprTrace(Trace):
 
     def pure(self, val: Any) -> JaxprTracer:
         builder: Builder = self.main.global_data
-        if type(val) in _SCALAR_TYPES or is_scalar_literal(val):  # inlined into equations
+        tv = type(val)
+        if (tv in _SCALAR_TYPES or not (tv is np.ndarray and val.ndim)
+                and is_scalar_literal(val)):  # inlined into equations
             t = JaxprTracer.__new__(JaxprTracer)
             t._trace, t.var = self, Lit(val)
             builder.consts[t.var] = val  # known to partial evaluation, never a constvar
@@ -89,7 +102,7 @@ class JaxprTrace(Trace):
         t = builder.const_ids.get(id(val))
         if t is not None and builder.consts[t.var] is val:
             return t
-        t = JaxprTracer(self, get_aval(val))
+        t = JaxprTracer(self, get_aval_of(val) if tv is np.ndarray else get_aval(val))
         builder.consts[t.var] = val
         builder.const_ids[id(val)] = t
         return t
@@ -102,12 +115,19 @@ class JaxprTrace(Trace):
             known = [builder.consts.get(t.var, _UNKNOWN) for t in tracers]
             if any(k is not _UNKNOWN for k in known):
                 return prim.partial_eval(self, tracers, known, **params)
-        ins = [t.var for t in tracers]
-        avals_out = prim.abstract_eval(*[v.aval for v in ins], **params)
-        if len(avals_out) == 1:  # the common case, without the list comprehensions
-            out = JaxprTracer(self, avals_out[0])
+        ins, avals_in = [], []
+        for t in tracers:  # a plain loop: cheaper than comprehensions on short lists
+            v = t.var
+            ins.append(v)
+            avals_in.append(v.aval)
+        avals_out = prim.abstract_eval(*avals_in, **params)
+        if len(avals_out) == 1:  # the common case, built with the C-level constructors
+            var = _new(Var)
+            var.aval = avals_out[0]
+            out = _new(JaxprTracer)
+            out._trace, out.var = self, var
             outs = [out]
-            builder.eqns.append(Eqn(prim, ins, params, [out.var]))
+            builder.eqns.append(_new_tuple(Eqn, (prim, ins, params, [var])))
         else:
             outs = [JaxprTracer(self, a) for a in avals_out]
             builder.eqns.append(Eqn(prim, ins, params, [o.var for o in outs]))
@@ -119,6 +139,7 @@ class JaxprTrace(Trace):
 
 
 _UNKNOWN = object()
+_new, _new_tuple = object.__new__, tuple.__new__  # skip the Python-level __init__/__new__
 _SCALAR_TYPES = frozenset({float, int, bool, complex, np.float64, np.float32})
 
 

@@ -64,12 +64,14 @@ div_p = _binop("div", np.true_divide, "({0} / {1})")
 
 
 def _add_transpose(ct, x, y):
-    return [ct if is_undefined_primal(x) else None, ct if is_undefined_primal(y) else None]
+    return [ct if type(x) is UndefPrimal else None, ct if type(y) is UndefPrimal else None]
 
 
 def _sub_transpose(ct, x, y):
+    if type(y) is not UndefPrimal:
+        return [ct if type(x) is UndefPrimal else None, None]
     neg_ct = ct if type(ct) is Zero else neg(ct)
-    return [ct if is_undefined_primal(x) else None, neg_ct if is_undefined_primal(y) else None]
+    return [ct if type(x) is UndefPrimal else None, neg_ct]
 
 
 deflinear(add_p, _add_transpose)

@@ -33,8 +33,10 @@ def _contiguous(axes):
 
 
 def gather_shape(shape, axes, idx_shapes):
-    try:
-        idx_shape = np.broadcast_shapes(*idx_shapes)
+    try:  # equal index shapes (the common case) skip numpy.broadcast_shapes, which is slow
+        idx_shape = (tuple(idx_shapes[0])
+                     if idx_shapes and all(s == idx_shapes[0] for s in idx_shapes)
+                     else np.broadcast_shapes(*idx_shapes))
     except ValueError:
         raise ShapeError(f"indexing: index arrays of shapes {idx_shapes} "
                          "do not broadcast") from None

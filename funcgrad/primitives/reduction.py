@@ -9,15 +9,21 @@ from ..avals import ShapedArray
 from ..core import NOT_APPLICABLE, Primitive, Zero, get_aval_of
 from . import elementwise as _E
 from .batching import moveaxis
-from .rules import ShapeError, deflinear, defzero_jvp, full_like
-from .shape import broadcast_in_dim
+from .rules import ShapeError, deflinear, defzero_jvp
+from .shape import broadcast_in_dim, convert_element_type
 
 
 def _reduced_aval(x: ShapedArray, axes, dtype=None) -> ShapedArray:
-    if any(not 0 <= a < x.ndim for a in axes):
-        raise ShapeError(f"reduction over axes {axes} is out of range for {x.str_short()}")
-    return ShapedArray(tuple(s for i, s in enumerate(x.shape) if i not in axes),
+    shape = x.shape
+    ndim = len(shape)
+    for a in axes:
+        if not 0 <= a < ndim:
+            raise ShapeError(f"reduction over axes {axes} is out of range for {x.str_short()}")
+    return ShapedArray(tuple([s for i, s in enumerate(shape) if i not in axes]),
                        dtype or x.dtype, x.weak_type if dtype is None else False)
+
+
+_add_reduce, _max_reduce, _min_reduce = np.add.reduce, np.maximum.reduce, np.minimum.reduce
 
 
 def _kept_dims(ndim, axes):
@@ -46,8 +52,10 @@ def _reduce_sum_transpose(ct, x, *, axes):
     return [broadcast_in_dim(ct, x.aval.shape, _kept_dims(x.aval.ndim, axes))]
 
 
-# array methods: NumPy's function forms add a dispatch layer that costs as much as a small sum
-reduce_sum_p.impl = lambda x, *, axes: (x.sum(axis=axes) if hasattr(x, "sum")
+# the ufunc reductions themselves: NumPy's function forms (and, less so, the array methods)
+# add Python dispatch layers that cost as much as a small sum
+reduce_sum_p.impl = lambda x, *, axes: (_add_reduce(x, axes) if type(x) is np.ndarray
+                                        else x.sum(axis=axes) if hasattr(x, "sum")
                                         else np.sum(x, axis=axes))
 reduce_sum_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
 deflinear(reduce_sum_p, _reduce_sum_transpose)
@@ -65,15 +73,16 @@ def _reduce_chooser_jvp(prim):
             return [ans], [Zero(get_aval_of(ans))]
         shape = get_aval_of(x).shape
         kept = _kept_dims(len(shape), axes)
-        location = _E.select(_E.eq(x, broadcast_in_dim(ans, shape, kept)),
-                             full_like(x, 1), full_like(x, 0))
+        location = convert_element_type(_E.eq(x, broadcast_in_dim(ans, shape, kept)),
+                                        get_aval_of(x).dtype)  # 1 where x attains ans, else 0
         weights = _E.div(location, broadcast_in_dim(reduce_sum(location, axes), shape, kept))
         return [ans], [reduce_sum(_E.mul(x_dot, weights), axes)]  # weights are known: 2 eqns
     return jvp
 
 
 reduce_max_p = Primitive("reduce_max")
-reduce_max_p.impl = lambda x, *, axes: (x.max(axis=axes) if hasattr(x, "max")
+reduce_max_p.impl = lambda x, *, axes: (_max_reduce(x, axes) if type(x) is np.ndarray
+                                        else x.max(axis=axes) if hasattr(x, "max")
                                         else np.max(x, axis=axes))
 reduce_max_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
 reduce_max_p.jvp = _reduce_chooser_jvp(reduce_max_p)
@@ -82,7 +91,8 @@ reduce_max_p.batch = _reduce_batch(reduce_max_p)
 reduce_max_p.np_lowering = "reduce_max"
 
 reduce_min_p = Primitive("reduce_min")
-reduce_min_p.impl = lambda x, *, axes: (x.min(axis=axes) if hasattr(x, "min")
+reduce_min_p.impl = lambda x, *, axes: (_min_reduce(x, axes) if type(x) is np.ndarray
+                                        else x.min(axis=axes) if hasattr(x, "min")
                                         else np.min(x, axis=axes))
 reduce_min_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
 reduce_min_p.jvp = _reduce_chooser_jvp(reduce_min_p)

@@ -74,6 +74,17 @@ def zero_of(x: Any) -> Zero:
 
 def defjvp(prim: Primitive, *jvp_fns: Callable | None) -> None:
     """Set prim.jvp from one linear function per argument: fn(x_dot, *primals) -> tangent."""
+    if len(jvp_fns) == 1 and jvp_fns[0] is not None:  # unary: no loop over the arguments
+        (fn,) = jvp_fns
+
+        def jvp1(primals, tangents, **params):
+            out = prim.bind1(*primals, **params)
+            t = tangents[0]
+            return [out], [Zero(get_aval_of(out)) if type(t) is Zero
+                           else fn(t, *primals, **params)]
+        prim.jvp = jvp1
+        return
+
     def jvp(primals, tangents, **params):
         out = prim.bind1(*primals, **params)
         t_out = None
@@ -87,6 +98,17 @@ def defjvp(prim: Primitive, *jvp_fns: Callable | None) -> None:
 
 def defjvp2(prim: Primitive, *jvp_fns: Callable | None) -> None:
     """Like defjvp but each fn also sees the output: fn(x_dot, ans, *primals)."""
+    if len(jvp_fns) == 1 and jvp_fns[0] is not None:  # unary: no loop over the arguments
+        (fn,) = jvp_fns
+
+        def jvp1(primals, tangents, **params):
+            out = prim.bind1(*primals, **params)
+            t = tangents[0]
+            return [out], [Zero(get_aval_of(out)) if type(t) is Zero
+                           else fn(t, out, *primals, **params)]
+        prim.jvp = jvp1
+        return
+
     def jvp(primals, tangents, **params):
         out = prim.bind1(*primals, **params)
         t_out = None
@@ -111,6 +133,10 @@ def deflinear(prim: Primitive, transpose: Callable) -> None:
     """A primitive linear in all its (array) arguments: jvp applies it to the tangents."""
     def jvp(primals, tangents, **params):
         out = prim.bind1(*primals, **params)
+        if len(tangents) == 1:  # unary (most linear primitives): no generator, no map
+            t = tangents[0]
+            return [out], [Zero(get_aval_of(out)) if type(t) is Zero
+                           else prim.bind1(t, **params)]
         if all(type(t) is Zero for t in tangents):
             return [out], [Zero(get_aval_of(out))]
         return [out], [prim.bind1(*map(instantiate, tangents), **params)]

@@ -28,7 +28,19 @@ def broadcast_in_dim(x, shape, broadcast_dimensions):
 
 
 def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
-    x = np.asarray(x) if not hasattr(x, "reshape") else x
+    if type(x) is not np.ndarray and (isinstance(x, np.generic) or not hasattr(x, "reshape")):
+        x = np.asarray(x)  # NumPy and Python scalars: a 0-d array
+    if type(x) is np.ndarray and x.flags.c_contiguous:
+        # a read-only view with stride 0 along the new and the stretched axes, built directly
+        # (no reshape first; numpy.broadcast_to costs several times more)
+        strides = [0] * len(shape)
+        xs, xst = x.shape, x.strides
+        for i, d in enumerate(broadcast_dimensions):
+            if xs[i] == shape[d]:
+                strides[d] = xst[i]
+        out = np.ndarray(shape, x.dtype, x, 0, tuple(strides))
+        out.flags.writeable = False
+        return out
     if x.ndim != len(shape):
         tmp = [1] * len(shape)
         for i, d in enumerate(broadcast_dimensions):
@@ -55,9 +67,10 @@ def _broadcast_in_dim_transpose(ct, x, *, shape, broadcast_dimensions):
     if type(ct) is Zero:
         return [Zero(x.aval)]
     from .reduction import reduce_sum
-    new_dims = tuple(d for d in range(len(shape)) if d not in broadcast_dimensions)
-    expanded = tuple(i for i, d in enumerate(broadcast_dimensions)
-                     if x.aval.shape[i] == 1 and shape[d] != 1)
+    new_dims = tuple([d for d in range(len(shape)) if d not in broadcast_dimensions])
+    x_shape = x.aval.shape
+    expanded = tuple([i for i, d in enumerate(broadcast_dimensions)
+                      if x_shape[i] == 1 and shape[d] != 1])
     out = reduce_sum(ct, new_dims) if new_dims else ct
     if expanded:
         out = reduce_sum(out, expanded)

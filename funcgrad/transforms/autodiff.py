@@ -34,7 +34,9 @@ def linearize_flat(f: Callable, primals: list, name: str = "linearize") -> tuple
         tangents_out = [t if type(t) is Zero or (isinstance(t, JaxprTracer) and t._trace.main
                                                  is main) else trace.pure(t)
                         for t in tangents_out]
-        return primals_out, builder.build(tangents_in, tangents_out, check=CHECK_LINEAR[0])
+        closed = builder.build(tangents_in, tangents_out, check=CHECK_LINEAR[0])
+        builder.const_ids.clear()  # its tracers point back at the builder: a reference cycle
+        return primals_out, closed
 
 
 def vjp_flat(f: Callable, primals: list, name: str = "vjp") -> tuple[list, Callable]:
@@ -124,6 +126,12 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
         (array(8.), array(12.))
     """
     def value_and_grad_f(*args: Any, **kwargs: Any):
+        if type(argnums) is int and not has_aux and -len(args) <= argnums < len(args):
+            a = args[argnums]
+            if _is_float_leaf(a):
+                return _value_and_grad_leaf(fun, args, argnums % len(args), kwargs, False)
+            if type(a) is tuple and a and all(_is_float_leaf(x) for x in a):
+                return _value_and_grad_leaf(fun, args, argnums % len(args), kwargs, True)
         multi, nums = _split_args("grad", args, argnums)
         leaves, in_tree = tree_flatten(tuple(args[i] for i in nums))
         _check_float_inputs("grad", leaves, argnums)
@@ -156,6 +164,33 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(fun, '__name__', 'fun')})"
     return value_and_grad_f
+
+
+_FLOAT_SCALAR_TYPES = frozenset({float, np.float64, np.float32})
+
+
+def _is_float_leaf(x) -> bool:
+    """Whether `x` is a single floating-point array or scalar (a pytree leaf of its own)."""
+    t = type(x)
+    return t in _FLOAT_SCALAR_TYPES or (t is np.ndarray and x.dtype.kind in "fc")
+
+
+def _value_and_grad_leaf(fun: Callable, args: tuple, i: int, kwargs: dict, is_tuple: bool):
+    """`value_and_grad` when the differentiated argument is one float array (or a plain tuple
+    of them, `is_tuple`) and there is no aux output: the same computation as the general path
+    without the pytree flattening and unflattening, a noticeable share of a small eager grad."""
+    def f_flat(*xs):
+        full = list(args)
+        full[i] = xs if is_tuple else xs[0]
+        return [fun(*full, **kwargs)]
+
+    primals_out, lin = linearize_flat(f_flat, list(args[i]) if is_tuple else [args[i]], "grad")
+    out = primals_out[0]
+    aval = _scalar_check(out)
+    gs = backward_pass(lin.jaxpr, lin.consts, [UndefPrimal(v.aval) for v in lin.jaxpr.invars],
+                       [aval.dtype.type(1)])
+    return _materialize(out), (tuple([_materialize(g) for g in gs]) if is_tuple
+                               else _materialize(gs[0]))
 
 
 def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:

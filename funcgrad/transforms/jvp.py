@@ -14,6 +14,8 @@ from ..core import (
     user_frame,
 )
 
+_new = object.__new__
+
 
 class JVPTracer(Tracer):
     __slots__ = ("primal", "tangent", "_aval")
@@ -37,18 +39,24 @@ class JVPTracer(Tracer):
 
 
 class JVPTrace(Trace):
-    def pure(self, val):
-        return JVPTracer(self, val, Zero(get_aval_of(val)))
+    def pure(self, val):  # a constant: a zero tangent (slots filled directly: a hot path)
+        zero = _new(Zero)
+        zero.aval = get_aval_of(val)
+        t = _new(JVPTracer)
+        t._trace, t.primal, t.tangent, t._aval = self, val, zero, None
+        return t
 
     lift = pure
 
     def process_primitive(self, prim, tracers, params):
         primals, tangents, nonzero = [], [], False
-        for t in tracers:
+        for t in tracers:  # a plain loop: cheaper than comprehensions on short lists
             primals.append(t.primal)
-            tangents.append(t.tangent)
-            nonzero = nonzero or type(t.tangent) is not Zero
-        if not nonzero:
+            t = t.tangent
+            tangents.append(t)
+            if type(t) is not Zero:
+                nonzero = True
+        if not nonzero:  # no input carries a tangent: just apply the primitive
             outs = prim.bind(*primals, **params)
             return [JVPTracer(self, o, Zero(get_aval_of(o))) for o in outs]
         rule = prim.jvp
@@ -56,6 +64,10 @@ class JVPTrace(Trace):
             raise FuncgradError(f"`{self.main.name}`: primitive {prim.name} has no derivative "
                                 f"rule, at {user_frame()}")
         primals_out, tangents_out = rule(primals, tangents, **params)
+        if len(primals_out) == 1:  # the common case: no zip, no comprehension, no __init__
+            t = _new(JVPTracer)
+            t._trace, t.primal, t.tangent, t._aval = self, primals_out[0], tangents_out[0], None
+            return [t]
         return [JVPTracer(self, p, t) for p, t in zip(primals_out, tangents_out)]
 
     def process_custom_jvp(self, fun, jvp, tracers):
