@@ -258,7 +258,18 @@ class Tracer:
 
     __slots__ = ("_trace",)
     __array_priority__ = 1000
-    __array_ufunc__ = None  # so `np.ndarray * tracer` defers to Tracer.__rmul__
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy ufuncs on traced values (`np.sin(x)`, `ndarray * x`) run as their
+        `funcgrad.numpy` twins; anything else (`out=`, `.reduce`, ...) says what to write."""
+        fn = _ops.get("ufunc:" + ufunc.__name__) if method == "__call__" and not kwargs else None
+        if fn is None:
+            raise TypeError(
+                f"funcgrad: numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method}"
+                f"{' with ' + ', '.join(kwargs) if kwargs else ''} cannot take a traced value "
+                f"({self.aval.str_short()}), at {user_frame()}\nUse funcgrad.numpy instead "
+                f"(`import funcgrad.numpy as fnp`), e.g. `fnp.{ufunc.__name__}(...)`.")
+        return fn(*inputs)
 
     @property
     def aval(self) -> ShapedArray:
@@ -285,11 +296,16 @@ class Tracer:
         """The concrete value behind this tracer, or a teaching error when there is none."""
         raise ConcretizationError(concretization_msg(self))
 
+    def numeric_value(self) -> Any:
+        """The value as a plain number/array (`float()`, `np.asarray()`, `.item()`): like
+        `concrete_value`, but refused where that would silently drop a derivative."""
+        return self.concrete_value()
+
     def __bool__(self):
         return bool(self.concrete_value())
 
     def __float__(self):
-        return float(self.concrete_value())
+        return float(self.numeric_value())
 
     def __int__(self):
         return int(self.concrete_value())
@@ -298,10 +314,10 @@ class Tracer:
         return int(self.concrete_value())
 
     def __complex__(self):
-        return complex(self.concrete_value())
+        return complex(self.numeric_value())
 
     def __array__(self, dtype=None, copy=None):
-        return np.asarray(self.concrete_value(), dtype=dtype)
+        return np.asarray(self.numeric_value(), dtype=dtype)
 
     def __setitem__(self, idx, val):
         raise TypeError(_MSG_SETITEM.format(where=user_frame(), aval=self.aval.str_short()))
@@ -311,7 +327,7 @@ class Tracer:
                         "Python values through `static_argnums` instead.")
 
     def item(self):
-        return self.concrete_value().item()
+        return np.asarray(self.numeric_value()).item()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}<{self.aval.str_short()}>({self._trace.main.name})"
@@ -392,6 +408,15 @@ def user_frame() -> str:
         f = f.f_back
     return "<unknown>"
 
+
+_MSG_DROPS_DERIVATIVE = """\
+funcgrad: a value that `{name}` is differentiating ({aval}) was turned into a plain number or
+NumPy array (`float()`, `complex()`, `np.asarray()`, `.item()`, or a NumPy function that
+converts its input), which would silently drop its derivative.
+  at {where}
+Keep it a traced value and use funcgrad.numpy (`fnp.sin(x)`, not `math.sin(x)`). To use its
+value as a constant on purpose, write `fg.stop_gradient(x)` first. Comparisons are fine and
+keep their derivatives: write `if abs(x) < tol:` rather than `if abs(float(x)) < tol:`."""
 
 _MSG_SETITEM = """\
 funcgrad arrays are immutable: item assignment `x[idx] = v` on a traced value of type {aval}

@@ -988,4 +988,11 @@ Tracer.__rtruediv__ = lambda self, other: divide(other, self)
 Tracer.__neg__ = negative
 del _name
 
+# NumPy ufuncs called on tracers (`np.sin(x)`, `ndarray * x`) dispatch to these (see
+# `Tracer.__array_ufunc__`): every ufunc whose name fnp defines
+for _name in dir(np):
+    if isinstance(getattr(np, _name), np.ufunc) and callable(globals().get(_name)):
+        core._ops["ufunc:" + getattr(np, _name).__name__] = globals()[_name]
+del _name
+
 from . import linalg  # noqa: E402,F401  (fnp.linalg)

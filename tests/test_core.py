@@ -230,3 +230,31 @@ def test_vmap_out_axes_out_of_range_is_an_error():
     with pytest.raises(fg.FuncgradError, match="out_axes=3 is out of range"):
         fg.vmap(lambda x: x * 2, out_axes=3)(np.ones((2, 3)))
     assert fg.vmap(lambda x: x * 2, out_axes=-1)(np.ones((2, 3))).shape == (3, 2)
+
+
+@pytest.mark.parametrize("f, x", [
+    (lambda a: math.sin(a), 1.0),
+    (lambda a: fnp.sum(np.asarray(a) * a), np.ones(2)),
+    (lambda a: a[0].item() * a[0], np.array([1.0, 2.0])),
+    (lambda a: a * complex(a).real, 2.0),
+], ids=["math.sin", "np.asarray", "item", "complex"])
+def test_converting_a_differentiated_value_to_a_number_is_refused(f, x):
+    # it used to return the primal silently, so the derivative through it was lost
+    with pytest.raises(fg.ConcretizationError, match="would silently drop its derivative"):
+        fg.grad(f)(x)
+    with pytest.raises(fg.ConcretizationError):
+        fg.grad(fg.grad(lambda a: a * float(a) ** 2))(2.0)
+
+
+def test_stop_gradient_bool_and_int_still_give_numbers():
+    assert fg.grad(lambda a: a * float(fg.stop_gradient(a)) ** 2)(2.0) == 4.0
+    assert fg.grad(lambda a: a * 2.0 if a > 0 else -a)(3.0) == 2.0
+    assert fg.grad(lambda a: a * int(a))(3.0) == 3.0
+
+
+def test_numpy_ufuncs_on_traced_values_run_as_fnp():
+    np.testing.assert_allclose(fg.grad(lambda a: np.sin(a))(1.0), np.cos(1.0))
+    np.testing.assert_allclose(fg.grad(lambda a: fnp.sum(np.arange(3.0) * a))(2.0), 3.0)
+    np.testing.assert_allclose(fg.jit(lambda a: np.exp(a) + np.ones(2))(np.zeros(2)), [2.0, 2.0])
+    with pytest.raises(TypeError, match="numpy.add.reduce cannot take a traced value"):
+        fg.grad(lambda a: np.add.reduce(a))(np.ones(2))

@@ -34,7 +34,7 @@ def test_newton_while_loop_trajectory_and_derivatives():
     # the same derivative through an unrolled Python loop (runs eagerly under grad)
     def unrolled(x0):
         x, total = x0, x0
-        while abs(float(mod.df(x))) > mod.TOL:
+        while abs(mod.df(x)) > mod.TOL:  # a comparison on the traced value (not float())
             x = x - mod.df(x) / mod.d2f(x)
             total = total + x
         return total

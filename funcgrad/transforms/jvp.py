@@ -37,6 +37,14 @@ class JVPTracer(Tracer):
         p = self.primal
         return p.concrete_value() if isinstance(p, Tracer) else p
 
+    def numeric_value(self):
+        if type(self.tangent) is not Zero:  # the number would be a constant: no derivative
+            from ..core import _MSG_DROPS_DERIVATIVE, ConcretizationError
+            raise ConcretizationError(_MSG_DROPS_DERIVATIVE.format(
+                name=self._trace.main.name, aval=self.aval.str_short(), where=user_frame()))
+        p = self.primal
+        return p.numeric_value() if isinstance(p, Tracer) else p
+
 
 class JVPTrace(Trace):
     def pure(self, val):  # a constant: a zero tangent (slots filled directly: a hot path)

@@ -44,6 +44,11 @@ class BatchTracer(Tracer):
         shape = aval.shape[:self.batch_dim] + aval.shape[self.batch_dim + 1:]
         return ShapedArray(shape, aval.dtype, aval.weak_type)
 
+    def numeric_value(self):
+        if self.batch_dim is not_mapped and isinstance(self.val, Tracer):
+            return self.val.numeric_value()
+        return self.concrete_value()
+
     def concrete_value(self):
         if self.batch_dim is not_mapped:
             v = self.val
