@@ -156,6 +156,13 @@ def test_vmap_cond_batched_predicate_gathers_rows_per_branch():
     assert sorted(SEEN) == [("f", 2), ("t", 3)]
 
 
+def test_vmap_cond_over_an_empty_batch():
+    f = lambda x: fg.cond(x > 0, lambda x: x * 2.0, lambda x: -x, x)  # noqa: E731
+    for g in (fg.vmap(f), fg.vmap(fg.grad(f)), fg.jit(fg.vmap(f))):
+        out = g(np.zeros((0,)))
+        assert out.shape == (0,) and out.dtype == np.float64
+
+
 def test_vmap_cond_vs_jax_and_composition():
     xs = RNG.standard_normal((6, 3))
     close(fg.vmap(f_cond, in_axes=(0, None))(xs, W3), jax.vmap(j_cond, in_axes=(0, None))(xs, W3))

@@ -258,3 +258,17 @@ def test_numpy_ufuncs_on_traced_values_run_as_fnp():
     np.testing.assert_allclose(fg.jit(lambda a: np.exp(a) + np.ones(2))(np.zeros(2)), [2.0, 2.0])
     with pytest.raises(TypeError, match="numpy.add.reduce cannot take a traced value"):
         fg.grad(lambda a: np.add.reduce(a))(np.ones(2))
+
+
+@pytest.mark.parametrize("f", [
+    lambda a: fnp.sum(fnp.stack([a, 2.0 * a])),
+    lambda a: fnp.sum(a[None] * 3.0),
+    lambda a: fnp.sum(fnp.moveaxis(fnp.stack([a, a]), 0, 0)),
+    lambda a: fnp.sum(fnp.pad(fnp.expand_dims(a, 0), 1) * a),
+], ids=["stack", "None-index", "moveaxis", "pad"])
+def test_shape_ops_on_a_python_float_argument(f):
+    # the primal of a Python float stays a float under grad/jvp: shape ops must accept it
+    expected = (f(2.0 + 1e-6) - f(2.0 - 1e-6)) / 2e-6
+    np.testing.assert_allclose(fg.grad(f)(2.0), expected, rtol=1e-6)
+    np.testing.assert_allclose(fg.jvp(f, (2.0,), (1.0,))[1], expected, rtol=1e-6)
+    np.testing.assert_allclose(fg.jit(fg.grad(f))(2.0), expected, rtol=1e-6)

@@ -186,8 +186,8 @@ squeeze_p.batch = lambda size, xs, bdims, *, dimensions: (
     [squeeze(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
 squeeze_p.np_lowering = "squeeze"
 
-expand_dims_p.impl = lambda x, *, dimensions: _xp(x).reshape(
-    x, _expand_dims_shape(x.shape, dimensions))
+expand_dims_p.impl = lambda x, *, dimensions: _xp(x).reshape(  # np.shape: Python scalars too
+    x, _expand_dims_shape(np.shape(x), dimensions))
 expand_dims_p.abstract_eval = lambda x, *, dimensions: [
     ShapedArray(_expand_dims_shape(x.shape, dimensions), x.dtype, x.weak_type)]
 deflinear(expand_dims_p, lambda ct, x, *, dimensions: [
@@ -250,6 +250,7 @@ def pad(x, padding_value, padding_config):
 
 def _pad_impl(x, v, *, padding_config):
     xp = _xp(x)
+    x = xp.asarray(x)  # Python scalars too
     shape = tuple(lo + hi + n + max(0, n - 1) * it
                   for (lo, hi, it), n in zip(padding_config, x.shape))
     out = xp.full(shape, v, dtype=x.dtype)

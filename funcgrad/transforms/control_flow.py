@@ -330,7 +330,7 @@ def _cond_batch_gather(size, iv, ops, in_b, branches):
     from ..primitives.shape import concatenate
     iv = np.clip(iv.astype(np.int64), 0, len(branches) - 1)
     groups = [(k, np.flatnonzero(iv == k)) for k in range(len(branches))]
-    groups = [(k, rows) for k, rows in groups if rows.size]
+    groups = [(k, rows) for k, rows in groups if rows.size] or groups[:1]  # size 0: branch 0
     if len(groups) == 1:
         outs = _run_batched(branches[groups[0][0]], size, ops, in_b)
         return outs, [0] * len(outs)
