@@ -268,7 +268,7 @@ def test_numpy_ufuncs_on_traced_values_run_as_fnp():
 ], ids=["stack", "None-index", "moveaxis", "pad"])
 def test_shape_ops_on_a_python_float_argument(f):
     # the primal of a Python float stays a float under grad/jvp: shape ops must accept it
-    expected = (f(2.0 + 1e-6) - f(2.0 - 1e-6)) / 2e-6
+    expected = (f(np.float64(2.0 + 1e-6)) - f(np.float64(2.0 - 1e-6))) / 2e-6
     np.testing.assert_allclose(fg.grad(f)(2.0), expected, rtol=1e-6)
     np.testing.assert_allclose(fg.jvp(f, (2.0,), (1.0,))[1], expected, rtol=1e-6)
     np.testing.assert_allclose(fg.jit(fg.grad(f))(2.0), expected, rtol=1e-6)
