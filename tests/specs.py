@@ -409,6 +409,132 @@ PRIMITIVE_SPECS: list[Spec] = [
           lambda jax, jnp: lambda x, v: x.at[1:3].set(v)),
     _spec("at_add_int", lambda x, v: fnp.at(x)[1].add(v), 2, [((3,), ()), ((3, 2), (2,))], REAL,
           lambda jax, jnp: lambda x, v: x.at[1].add(v)),
+    # --- NumPy surface, session 3: elementwise, cumprod, sorting, diagonals, stacking ---------
+    _unary("positive", fnp.positive, "positive"),
+    _unary("exp2", fnp.exp2, "exp2"),
+    _unary("log2", fnp.log2, "log2", domain=POSITIVE),
+    _unary("log10", fnp.log10, "log10", domain=POSITIVE),
+    _unary("cbrt", fnp.cbrt, "cbrt", domain=away_from_zero(0.3, 2.0)),
+    _binary("fmax", fnp.fmax, "fmax", domain=apart()),
+    _binary("fmin", fnp.fmin, "fmin", domain=apart()),
+    _binary("logaddexp", fnp.logaddexp, "logaddexp", domain=uniform(-3.0, 3.0)),
+    _unary("nan_to_num", fnp.nan_to_num, "nan_to_num"),
+    _spec("cumprod", lambda x: fnp.cumprod(x, axis=0), 1, NONSCALAR + [((5, 2),)],
+          away_from_zero(0.5, 1.5), lambda jax, jnp: lambda x: jnp.cumprod(x, axis=0)),
+    _spec("cumprod_last", lambda x: fnp.cumprod(x, axis=-1), 1, [((2, 7),), ((3,),), ((1, 4),)],
+          away_from_zero(0.5, 1.5), lambda jax, jnp: lambda x: jnp.cumprod(x, axis=-1)),
+    _spec("cumprod_flat", fnp.cumprod, 1, NONSCALAR, away_from_zero(0.5, 1.5),
+          lambda jax, jnp: jnp.cumprod),
+    # exact zeros in the input: a product of entries, smooth everywhere (no division by x)
+    _spec("cumprod_zeros", lambda x: fnp.cumprod(x, axis=-1), 1, [((6,),), ((2, 5),)],
+          lambda rng, shapes: [np.where(rng.random(s) < 0.3, 0.0, rng.uniform(0.5, 1.5, s))
+                               for s in shapes],
+          lambda jax, jnp: lambda x: jnp.cumprod(x, axis=-1)),
+    _spec("sort", fnp.sort, 1, NONSCALAR + [((5,),)], distinct(), lambda jax, jnp: jnp.sort),
+    _spec("sort_axis0", lambda x: fnp.sort(x, axis=0), 1, [((4, 2),), ((3,),), ((3, 2, 2),)],
+          distinct(), lambda jax, jnp: lambda x: jnp.sort(x, axis=0)),
+    _spec("sort_flat", lambda x: fnp.sort(x, axis=None), 1, [((2, 3),), ((4,),)], distinct(),
+          lambda jax, jnp: lambda x: jnp.sort(x, axis=None)),
+    _spec("take_along_axis", lambda x, i: fnp.take_along_axis(x, i, axis=0), 2,
+          [((4,), (3,)), ((3, 2), (2, 2)), ((3, 2), (5, 1))], with_indices(1, 0),
+          lambda jax, jnp: lambda x, i: jnp.take_along_axis(x, i, axis=0)),
+    _spec("take_along_axis_last", lambda x, i: fnp.take_along_axis(x, i, axis=-1), 2,
+          [((2, 3), (2, 4)), ((1, 4), (3, 2))], with_indices(1, -1),
+          lambda jax, jnp: lambda x, i: jnp.take_along_axis(x, i, axis=-1)),
+    _spec("diag_vector", fnp.diag, 1, [((3,),), ((1,),)], REAL, lambda jax, jnp: jnp.diag),
+    _spec("diag_vector_k", lambda x: fnp.diag(x, 1) + fnp.diag(x[::-1], -1), 1,
+          [((3,),), ((2,),)], REAL,
+          lambda jax, jnp: lambda x: jnp.diag(x, 1) + jnp.diag(x[::-1], -1)),
+    _spec("diag_matrix", lambda x: fnp.diag(x, -1), 1, MATRIX, REAL,
+          lambda jax, jnp: lambda x: jnp.diag(x, -1)),
+    _spec("diagonal", lambda x: fnp.diagonal(x, 1, 0, 2), 1,
+          [((3, 2, 4),), ((2, 1, 2),), ((4, 3, 2),)], REAL,
+          lambda jax, jnp: lambda x: jnp.diagonal(x, 1, 0, 2)),
+    _spec("trace", fnp.trace, 1, MATRIX, REAL, lambda jax, jnp: jnp.trace),
+    _spec("trace_offset", lambda x: fnp.trace(x, -1, 1, 2), 1, [((2, 3, 3),), ((1, 4, 2),)],
+          REAL, lambda jax, jnp: lambda x: jnp.trace(x, -1, 1, 2)),
+    _spec("roll", lambda x: fnp.roll(x, 2), 1, NONSCALAR, REAL,
+          lambda jax, jnp: lambda x: jnp.roll(x, 2)),
+    _spec("roll_axes", lambda x: fnp.roll(x, (1, -1), axis=(0, -1)), 1,
+          [((3, 2),), ((2, 3, 4),), ((1, 5),)], REAL,
+          lambda jax, jnp: lambda x: jnp.roll(x, (1, -1), axis=(0, -1))),
+    _spec("tril", lambda x: fnp.tril(x, -1), 1, MATRIX + [((2, 3, 3),)], REAL,
+          lambda jax, jnp: lambda x: jnp.tril(x, -1)),
+    _spec("triu", fnp.triu, 1, MATRIX + [((2, 3, 3),)], REAL, lambda jax, jnp: jnp.triu),
+    _spec("broadcast_arrays", lambda x, y: fnp.stack(fnp.broadcast_arrays(x, y)), 2, BINARY,
+          REAL, lambda jax, jnp: lambda x, y: jnp.stack(jnp.broadcast_arrays(x, y))),
+    _spec("vstack", lambda x, y: fnp.vstack([x, y, x]), 2,
+          [((3,), (3,)), ((2, 3), (1, 3)), ((), ())], REAL,
+          lambda jax, jnp: lambda x, y: jnp.vstack([x, y, x])),
+    _spec("hstack", lambda x, y: fnp.hstack([x, y]), 2,
+          [((3,), (2,)), ((2, 3), (2, 1)), ((), ())], REAL,
+          lambda jax, jnp: lambda x, y: jnp.hstack([x, y])),
+    _spec("atleast_2d", fnp.atleast_2d, 1, UNARY, REAL, lambda jax, jnp: jnp.atleast_2d),
+    _spec("atleast_3d", fnp.atleast_3d, 1, UNARY + [((2, 3),)], REAL,
+          lambda jax, jnp: jnp.atleast_3d),
+]
+
+
+# --- linear algebra: fnp.linalg and fg.scipy.linalg (primitives/decompositions.py) ---------------
+
+def well_conditioned(rng, shapes) -> list[np.ndarray]:
+    """Square matrices n I + noise with a random sign per row (negative determinants too);
+    non-square arguments (right-hand sides) uniform in [-2, 2)."""
+    out = []
+    for s in shapes:
+        if len(s) < 2 or s[-1] != s[-2]:
+            out.append(rng.uniform(-2.0, 2.0, s))
+            continue
+        signs = rng.choice([-1.0, 1.0], tuple(s[:-1]) + (1,))
+        out.append((rng.uniform(-1.0, 1.0, s) + s[-1] * np.eye(s[-1])) * signs)
+    return out
+
+
+def separated_spectrum(rng, shapes) -> list[np.ndarray]:
+    """Symmetric matrices with eigenvalues at least 1 apart (eigh's derivative needs gaps)."""
+    out = []
+    for s in shapes:
+        n = s[-1]
+        q, _ = np.linalg.qr(rng.standard_normal(s))
+        w = np.arange(n) * 1.5 + rng.uniform(-0.25, 0.25, tuple(s[:-1]))
+        out.append((q * w[..., None, :]) @ np.swapaxes(q, -1, -2))
+    return out
+
+
+def _spd(m, a):  # a @ a.T + n I: symmetric positive definite, for any a (m: fnp or jnp)
+    n = a.shape[-1]
+    return m.matmul(a, m.swapaxes(a, -1, -2)) + n * np.eye(n)
+
+
+def _sym(m, a):
+    return (a + m.swapaxes(a, -1, -2)) * 0.5
+
+
+SQUARE = [((3, 3),), ((2, 2, 2),), ((1, 1),)]
+PRIMITIVE_SPECS += [
+    _spec("linalg_solve", lambda a, b: fnp.linalg.solve(a, b), 2,
+          [((3, 3), (3, 2)), ((3, 3), (3,)), ((2, 3, 3), (2, 3, 1)), ((2, 2, 2), (2, 3)),
+           ((2, 2), (3, 2, 1))], well_conditioned,
+          lambda jax, jnp: jnp.linalg.solve),
+    _spec("linalg_inv", lambda a: fnp.linalg.inv(a), 1, SQUARE, well_conditioned,
+          lambda jax, jnp: jnp.linalg.inv),
+    _spec("linalg_det", lambda a: fnp.linalg.det(a), 1, SQUARE, well_conditioned,
+          lambda jax, jnp: jnp.linalg.det),
+    _spec("linalg_slogdet", lambda a: fnp.linalg.slogdet(a)[1], 1, SQUARE, well_conditioned,
+          lambda jax, jnp: lambda a: jnp.linalg.slogdet(a)[1]),
+    _spec("linalg_cholesky", lambda a: fnp.linalg.cholesky(_spd(fnp, a)), 1, SQUARE, REAL,
+          lambda jax, jnp: lambda a: jnp.linalg.cholesky(_spd(jnp, a))),
+    _spec("linalg_eigh_values", lambda a: fnp.linalg.eigh(_sym(fnp, a))[0], 1, SQUARE,
+          separated_spectrum, lambda jax, jnp: lambda a: jnp.linalg.eigh(_sym(jnp, a))[0]),
+    _spec("linalg_eigh_vectors_sq", lambda a: fnp.linalg.eigh(_sym(fnp, a))[1] ** 2, 1,
+          SQUARE, separated_spectrum,
+          lambda jax, jnp: lambda a: jnp.linalg.eigh(_sym(jnp, a))[1] ** 2),
+    _spec("solve_triangular", lambda a, b: fg.scipy.linalg.solve_triangular(a, b, lower=True),
+          2, [((3, 3), (3, 2)), ((3, 3), (3,)), ((2, 2, 2), (2, 2, 3))], well_conditioned,
+          lambda jax, jnp: lambda a, b: jax.scipy.linalg.solve_triangular(a, b, lower=True)),
+    _spec("solve_triangular_trans", lambda a, b: fg.scipy.linalg.solve_triangular(a, b, trans=1),
+          2, [((3, 3), (3, 2)), ((2, 2), (2,))], well_conditioned,
+          lambda jax, jnp: lambda a, b: jax.scipy.linalg.solve_triangular(a, b, trans=1)),
 ]
 
 SPECS_BY_NAME = {s.name: s for s in PRIMITIVE_SPECS}

@@ -71,6 +71,11 @@ LINEAR_EXAMPLES = {
     "rev": ([_a], {"dimensions": (0, 1)}, [0]),
     "convert_element_type": ([_a.astype(np.float32)],
                              {"new_dtype": np.dtype(np.float64), "weak_type": False}, [0]),
+    # linear in the right-hand side only (primitives/decompositions.py)
+    "solve": ([_r.standard_normal((2, 3, 3)) + 3 * np.eye(3), _r.standard_normal((2, 3, 4))],
+              {}, [1]),
+    "triangular_solve": ([_r.standard_normal((3, 3)) + 3 * np.eye(3), _r.standard_normal((3, 2))],
+                         {"lower": False, "transpose_a": True}, [1]),
 }
 
 LINEAR_PRIMS = [p for p in PRIMS if callable(p.transpose)]

@@ -1,4 +1,4 @@
-"""Reductions and scans: reduce_sum, reduce_max, reduce_min, argmax, argmin, cumsum.
+"""Reductions and scans: reduce_sum, reduce_max, reduce_min, argmax, argmin, cumsum, argsort.
 One block each: impl, abstract eval, jvp, transpose (if linear), batching.
 """
 from __future__ import annotations
@@ -158,3 +158,26 @@ cumsum_p.batch = lambda size, xs, bdims, *, axis, reverse: (
 cumsum_p.np_lowering = "cumsum"
 
 
+# --- argsort ----------------------------------------------------------------------------------
+# stable sort order along `axis` (NaNs last, as NumPy); `fnp.sort` gathers with it, so sort's
+# derivative flows through the gather
+argsort_p = Primitive("argsort")
+
+
+def argsort(x, axis):
+    return argsort_p.bind1(x, axis=int(axis), index_dtype=np.dtype(np.int64))
+
+
+def _argsort_abstract_eval(x, *, axis, index_dtype):
+    if not 0 <= axis < x.ndim:
+        raise ShapeError(f"argsort: axis {axis} out of range for {x.str_short()}")
+    return [ShapedArray(x.shape, np.dtype(index_dtype), False)]
+
+
+argsort_p.impl = lambda x, *, axis, index_dtype: np.argsort(
+    x, axis=axis, kind="stable").astype(index_dtype, copy=False)
+argsort_p.abstract_eval = _argsort_abstract_eval
+defzero_jvp(argsort_p)
+argsort_p.batch = lambda size, xs, bdims, *, axis, index_dtype: (  # the batch axis stays put
+    [argsort_p.bind1(xs[0], axis=axis + (bdims[0] <= axis), index_dtype=index_dtype)], bdims)
+argsort_p.np_lowering = "argsort"

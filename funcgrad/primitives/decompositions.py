@@ -1,0 +1,286 @@
+"""Matrix solves and decompositions: solve, triangular_solve, cholesky, slogdet, eigh.
+
+Operands are stacks of square matrices `(..., n, n)` and right-hand sides `(..., n, k)` with the
+same leading (batch) dimensions: primitives never broadcast. `funcgrad/linalg.py` (`fnp.linalg`)
+broadcasts, promotes dtypes and turns NumPy's vector right-hand sides into `(..., n, 1)`. The
+impls call the array module's `linalg` (NumPy, or CuPy for GPU arrays), which loops over batch
+dimensions itself, so the batching rules only move the batch axis to the front. Matrix products
+inside the rules are `dot_general` (linalg.py). Real floating-point dtypes only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..avals import ShapedArray
+from ..core import Primitive, Zero, get_aval_of, not_mapped
+from . import rules  # noqa: F401  (first: the import order is rules -> shape -> batching)
+from .batching import bdim_at_front, moveaxis
+from .elementwise import add, div, mul, neg, sub
+from .linalg import dot_general
+from .reduction import reduce_sum
+from .rules import ShapeError, not_linear
+from .shape import _xp, broadcast_in_dim, reshape, transpose
+
+
+def check_square(name: str, a: ShapedArray) -> None:
+    """Raise a ShapeError unless `a` is a stack of square real floating-point matrices."""
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(
+            f"{name}: expected a square matrix or a stack of them, shape (..., n, n), got "
+            f"{a.str_short()}. Pass a square matrix (for least squares use a.T @ a, or "
+            f"reshape a flattened matrix to (n, n)).")
+    if a.dtype.kind != "f":
+        raise ShapeError(
+            f"{name}: expected a real floating-point matrix, got {a.str_short()}. Convert it "
+            f"first, e.g. fnp.astype(a, fnp.float64) (complex matrices are not supported).")
+
+
+def _mT(x):
+    """Swap the last two axes (the matrix transpose of every matrix in a stack)."""
+    nd = get_aval_of(x).ndim
+    return transpose(x, (*range(nd - 2), nd - 1, nd - 2))
+
+
+def _matmul(x, y):
+    """(..., n, k) @ (..., k, m), equal batch dimensions."""
+    nd = get_aval_of(x).ndim
+    b = tuple(range(nd - 2))
+    return dot_general(x, y, (((nd - 1,), (nd - 2,)), (b, b)))
+
+
+def _const_matrix(m: np.ndarray, aval: ShapedArray):
+    """The constant n x n matrix `m`, broadcast over the batch dimensions of `aval`."""
+    nd = aval.ndim
+    return broadcast_in_dim(m.astype(aval.dtype), aval.shape[:-2] + m.shape, (nd - 2, nd - 1))
+
+
+def _solve_batcher(prim):
+    """Batching for a solve linear in b: a shared matrix folds b's batch axis into its columns
+    (one factorisation for all); otherwise both batch axes move to the front."""
+    def batch(size, xs, bdims, **params):
+        (a, b), (ba, bb) = xs, bdims
+        if ba is not_mapped:
+            nd = get_aval_of(b).ndim  # b: (..., n, k) plus the batch axis
+            b = moveaxis(b, bb, nd - 1)
+            shape = get_aval_of(b).shape
+            x = prim.bind1(a, reshape(b, shape[:-2] + (shape[-2] * size,)), **params)
+            return [reshape(x, shape)], [nd - 1]
+        return [prim.bind1(bdim_at_front(a, ba, size), bdim_at_front(b, bb, size), **params)], [0]
+    return batch
+
+
+def _to_front(prim):
+    """Batching for one stack-of-matrices operand: move its batch axis to the front."""
+    def batch(size, xs, bdims, **params):
+        outs = prim.bind(moveaxis(xs[0], bdims[0], 0), **params)
+        return outs, [0] * len(outs)
+    return batch
+
+
+def _rhs_abstract_eval(name: str, a: ShapedArray, b: ShapedArray) -> list[ShapedArray]:
+    check_square(name, a)
+    if b.ndim != a.ndim or b.shape[:-1] != a.shape[:-1] or b.dtype != a.dtype:
+        raise ShapeError(
+            f"{name}: the right-hand side must be shaped (..., n, k) with the matrix's batch "
+            f"dimensions and dtype, got a: {a.str_short()}, b: {b.str_short()}. "
+            f"fnp.linalg.solve broadcasts batch dimensions and accepts a vector b of shape (n,).")
+    return [ShapedArray(b.shape, b.dtype, a.weak_type and b.weak_type)]
+
+
+# --- solve ------------------------------------------------------------------------------------
+# x = A^-1 b:  dx = A^-1 (db - dA x);  linear in b with transpose ct -> A^-T ct
+solve_p = Primitive("solve")
+
+
+def solve(a, b):
+    return solve_p.bind1(a, b)
+
+
+def _solve_impl(a, b):
+    xp = _xp(a)
+    return xp.linalg.solve(a, xp.asarray(b))
+
+
+def _solve_jvp(primals, tangents):
+    (a, b), (da, db) = primals, tangents
+    x = solve(a, b)
+    if type(da) is Zero:
+        return [x], [Zero(get_aval_of(x)) if type(db) is Zero else solve(a, db)]
+    dax = _matmul(da, x)
+    return [x], [solve(a, neg(dax) if type(db) is Zero else sub(db, dax))]
+
+
+def _solve_transpose(ct, a, b):
+    return [None, Zero(b.aval) if type(ct) is Zero else solve(_mT(a), ct)]
+
+
+solve_p.impl = _solve_impl
+solve_p.abstract_eval = lambda a, b: _rhs_abstract_eval("solve", a, b)
+solve_p.jvp = _solve_jvp
+solve_p.transpose = _solve_transpose
+solve_p.batch = _solve_batcher(solve_p)
+solve_p.np_lowering = "solve"
+
+
+# --- triangular_solve ---------------------------------------------------------------------------
+# op(T) x = b with T = tril(a) (lower) or triu(a), op(T) = T or T^T; the other triangle of a is
+# never read (its derivative is zero). dx = op(T)^-1 (db - op(dT) x); ct_b = op(T)^-T ct
+triangular_solve_p = Primitive("triangular_solve")
+
+
+def triangular_solve(a, b, lower: bool, transpose_a: bool = False):
+    return triangular_solve_p.bind1(a, b, lower=bool(lower), transpose_a=bool(transpose_a))
+
+
+def _triangular_solve_impl(a, b, *, lower, transpose_a):
+    xp = _xp(a)
+    t = xp.tril(a) if lower else xp.triu(a)
+    return xp.linalg.solve(xp.swapaxes(t, -1, -2) if transpose_a else t, xp.asarray(b))
+
+
+def _triangular_solve_jvp(primals, tangents, *, lower, transpose_a):
+    (a, b), (da, db) = primals, tangents
+    x = triangular_solve(a, b, lower, transpose_a)
+    if type(da) is Zero:
+        return [x], [Zero(get_aval_of(x)) if type(db) is Zero
+                     else triangular_solve(a, db, lower, transpose_a)]
+    n = get_aval_of(a).shape[-1]
+    dt = mul(da, _const_matrix(np.tril(np.ones((n, n))) if lower else np.triu(np.ones((n, n))),
+                               get_aval_of(a)))
+    dtx = _matmul(_mT(dt) if transpose_a else dt, x)
+    rhs = neg(dtx) if type(db) is Zero else sub(db, dtx)
+    return [x], [triangular_solve(a, rhs, lower, transpose_a)]
+
+
+def _triangular_solve_transpose(ct, a, b, *, lower, transpose_a):
+    return [None, Zero(b.aval) if type(ct) is Zero
+            else triangular_solve(a, ct, lower, not transpose_a)]
+
+
+triangular_solve_p.impl = _triangular_solve_impl
+triangular_solve_p.abstract_eval = lambda a, b, **_: _rhs_abstract_eval("triangular_solve", a, b)
+triangular_solve_p.jvp = _triangular_solve_jvp
+triangular_solve_p.transpose = _triangular_solve_transpose
+triangular_solve_p.batch = _solve_batcher(triangular_solve_p)
+triangular_solve_p.np_lowering = "triangular_solve"
+
+
+# --- cholesky -----------------------------------------------------------------------------------
+# A = L L^T (lower triangle of A read):  dL = L Phi(L^-1 sym(dA) L^-T), Phi = strict lower + diag/2
+cholesky_p = Primitive("cholesky")
+
+
+def cholesky(a):
+    return cholesky_p.bind1(a)
+
+
+def _cholesky_abstract_eval(a):
+    check_square("cholesky", a)
+    return [a]
+
+
+def _cholesky_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    low = cholesky(a)
+    if type(da) is Zero:
+        return [low], [Zero(get_aval_of(low))]
+    aval = get_aval_of(a)
+    n = aval.shape[-1]
+    y = triangular_solve(low, add(da, _mT(da)), True)  # L^-1 (dA + dA^T)
+    y = triangular_solve(low, _mT(y), True)  # ... L^-T: symmetric, so a transpose suffices
+    phi = np.tril(np.ones((n, n)), -1) * 0.5 + np.eye(n) * 0.25  # Phi, and sym's 1/2
+    return [low], [_matmul(low, mul(y, _const_matrix(phi, aval)))]
+
+
+cholesky_p.impl = lambda a: _xp(a).linalg.cholesky(a)
+cholesky_p.abstract_eval = _cholesky_abstract_eval
+cholesky_p.jvp = _cholesky_jvp
+not_linear(cholesky_p)
+cholesky_p.batch = _to_front(cholesky_p)
+cholesky_p.np_lowering = "cholesky"
+
+
+# --- slogdet ------------------------------------------------------------------------------------
+# (sign, log|det A|):  d sign = 0,  d log|det A| = tr(A^-1 dA) = sum(A^-T * dA)
+slogdet_p = Primitive("slogdet", multiple_results=True)
+
+
+def slogdet(a):
+    return slogdet_p.bind(a)
+
+
+def _slogdet_impl(a):
+    sign, logabsdet = _xp(a).linalg.slogdet(a)
+    return [sign, logabsdet]
+
+
+def _slogdet_abstract_eval(a):
+    check_square("slogdet", a)
+    out = ShapedArray(a.shape[:-2], a.dtype, a.weak_type)
+    return [out, out]
+
+
+def _slogdet_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    sign, logabsdet = slogdet(a)
+    if type(da) is Zero:
+        return [sign, logabsdet], [Zero(get_aval_of(sign)), Zero(get_aval_of(logabsdet))]
+    aval = get_aval_of(a)
+    inv_t = solve(_mT(a), _const_matrix(np.eye(aval.shape[-1]), aval))
+    dlog = reduce_sum(mul(da, inv_t), (aval.ndim - 2, aval.ndim - 1))
+    return [sign, logabsdet], [Zero(get_aval_of(sign)), dlog]
+
+
+slogdet_p.impl = _slogdet_impl
+slogdet_p.abstract_eval = _slogdet_abstract_eval
+slogdet_p.jvp = _slogdet_jvp
+not_linear(slogdet_p)
+slogdet_p.batch = _to_front(slogdet_p)
+slogdet_p.np_lowering = "slogdet"
+
+
+# --- eigh ---------------------------------------------------------------------------------------
+# A V = V diag(w), lower triangle read; with P = V^T sym(dA) V (distinct eigenvalues assumed):
+# dw = diag(P),  dV = V (F * P),  F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it
+eigh_p = Primitive("eigh", multiple_results=True)
+
+
+def eigh(a):
+    return eigh_p.bind(a)
+
+
+def _eigh_impl(a):
+    w, v = _xp(a).linalg.eigh(a)
+    return [w, v]
+
+
+def _eigh_abstract_eval(a):
+    check_square("eigh", a)
+    return [ShapedArray(a.shape[:-1], a.dtype, a.weak_type), a]
+
+
+def _eigh_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    w, v = eigh(a)
+    if type(da) is Zero:
+        return [w, v], [Zero(get_aval_of(w)), Zero(get_aval_of(v))]
+    aval = get_aval_of(a)
+    nd, n = aval.ndim, aval.shape[-1]
+    eye = np.eye(n)
+    sym = mul(add(da, _mT(da)), _const_matrix(np.full((n, n), 0.5), aval))
+    p = _matmul(_mT(v), _matmul(sym, v))
+    dw = reduce_sum(mul(p, _const_matrix(eye, aval)), (nd - 1,))
+    batch = tuple(range(nd - 2))
+    w_j = broadcast_in_dim(w, aval.shape, batch + (nd - 1,))
+    w_i = broadcast_in_dim(w, aval.shape, batch + (nd - 2,))
+    gap = add(sub(w_j, w_i), _const_matrix(eye, aval))  # 1 on the diagonal: no 0/0 there
+    off = div(mul(p, _const_matrix(1.0 - eye, aval)), gap)
+    return [w, v], [dw, _matmul(v, off)]
+
+
+eigh_p.impl = _eigh_impl
+eigh_p.abstract_eval = _eigh_abstract_eval
+eigh_p.jvp = _eigh_jvp
+not_linear(eigh_p)
+eigh_p.batch = _to_front(eigh_p)
+eigh_p.np_lowering = "eigh"
