@@ -3,18 +3,26 @@
 Every transform (jvp, staging, vmap) is a `Trace` subclass living in `funcgrad/transforms/` or
 `funcgrad/staging.py`; primitives and all their rules live in `funcgrad/primitives/`. The only
 upward reference is `_ops`, the operator table that `funcgrad/numpy.py` fills so that `x * 2`
-on a tracer reaches fnp's broadcasting wrappers.
+on a tracer reaches fnp's broadcasting wrappers. The error classes, `user_frame` and the
+message templates live in `funcgrad/errors.py`, below this module, and are re-exported here.
 """
 from __future__ import annotations
 
-import os
-import sys
 import weakref
 from typing import Any, Callable
 
 import numpy as np
 
 from .avals import ShapedArray, get_aval
+from .errors import _MSG_CONCRETE as _MSG_CONCRETE
+from .errors import _MSG_DROPS_DERIVATIVE as _MSG_DROPS_DERIVATIVE
+from .errors import _MSG_SETITEM as _MSG_SETITEM
+from .errors import ConcretizationError as ConcretizationError
+from .errors import EscapedTracerError as EscapedTracerError
+from .errors import FuncgradError as FuncgradError
+from .errors import _escaped_msg as _escaped_msg
+from .errors import concretization_msg as concretization_msg
+from .errors import user_frame as user_frame
 
 _new_object = object.__new__
 
@@ -247,8 +255,10 @@ def _op(name: str, swap: bool = False) -> Callable:
         def method(self, other):
             return _ops[name](other, self)
     else:
-        def method(self, *args):
-            return _ops[name](self, *args)
+        def method(self, *args, **kwargs):
+            if kwargs.get("out", 0) is None:  # numpy.sum(x) calls x.sum(axis=..., out=None)
+                del kwargs["out"]
+            return _ops[name](self, *args, **kwargs)
     method.__name__ = name
     return method
 
@@ -341,7 +351,8 @@ class Tracer:
         locals()[f"__r{_name}__"] = _op(_name, swap=True)
     for _name in ("sum", "mean", "max", "min", "prod", "var", "std", "argmax", "argmin",
                   "reshape", "transpose", "swapaxes", "squeeze", "astype", "dot", "cumsum",
-                  "clip", "ravel", "flatten", "all", "any", "round", "conj"):
+                  "clip", "ravel", "flatten", "all", "any", "round", "conj", "sort", "argsort",
+                  "cumprod", "diagonal", "trace"):
         locals()[_name] = _op(_name)
     del _name
 
@@ -377,77 +388,6 @@ not_mapped = None  # batch dimension of an unbatched value
 
 def is_undefined_primal(x: Any) -> bool:
     return type(x) is UndefPrimal
-
-
-# --- errors that teach ------------------------------------------------------------------------
-
-class FuncgradError(Exception):
-    """Base class of funcgrad's user-facing errors."""
-
-
-class ConcretizationError(FuncgradError, TypeError):
-    pass
-
-
-class EscapedTracerError(FuncgradError):
-    pass
-
-
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def user_frame() -> str:
-    """'file:line (in fn): source' of the innermost stack frame outside funcgrad itself."""
-    f = sys._getframe(1)
-    while f is not None:
-        fname = os.path.abspath(f.f_code.co_filename)
-        if not fname.startswith(_PKG_DIR) and "importlib" not in fname:
-            import linecache
-            src = linecache.getline(fname, f.f_lineno).strip()
-            return f"{fname}:{f.f_lineno} (in {f.f_code.co_name}): {src}"
-        f = f.f_back
-    return "<unknown>"
-
-
-_MSG_DROPS_DERIVATIVE = """\
-funcgrad: a value that `{name}` is differentiating ({aval}) was turned into a plain number or
-NumPy array (`float()`, `complex()`, `np.asarray()`, `.item()`, or a NumPy function that
-converts its input), which would silently drop its derivative.
-  at {where}
-Keep it a traced value and use funcgrad.numpy (`fnp.sin(x)`, not `math.sin(x)`). To use its
-value as a constant on purpose, write `fg.stop_gradient(x)` first. Comparisons are fine and
-keep their derivatives: write `if abs(x) < tol:` rather than `if abs(float(x)) < tol:`."""
-
-_MSG_SETITEM = """\
-funcgrad arrays are immutable: item assignment `x[idx] = v` on a traced value of type {aval}
-  at {where}
-Use a functional update instead, which returns a new array:
-    x = fnp.at(x)[idx].set(v)        # or .add(v), .mul(v), .min(v), .max(v)
-    x = x.at[idx].set(v)             # the same, as a method on traced values"""
-
-_MSG_CONCRETE = """\
-funcgrad: a traced value of type {aval} was used where a concrete Python value is needed
-(`if`, `while`, `bool()`, `float()`, `int()`, `np.asarray()`, or an array shape) while `{name}` is
-staging the function into IR, so its value is not known yet.
-  at {where}
-Fixes:
-  - branch on data with `fg.cond(pred, true_fun, false_fun, *operands)` or `fnp.where(pred, a, b)`;
-  - loop on data with `fg.while_loop` / `fg.fori_loop`;
-  - or, if the value is a Python constant (a size, a flag), mark that argument static:
-    `fg.jit(f, static_argnums=...)`."""
-
-
-def concretization_msg(tracer: Tracer) -> str:
-    return _MSG_CONCRETE.format(aval=tracer.aval.str_short(), name=tracer._trace.main.name,
-                                where=user_frame())
-
-
-def _escaped_msg(val: Tracer) -> str:
-    return (f"funcgrad: a traced value {val.aval.str_short()} from `{val._trace.main.name}` was "
-            f"used after that transform finished (an escaped tracer), at {user_frame()}.\n"
-            "This happens when a function under a transform stores an intermediate value in a "
-            "global, a closure or an object attribute and it is used later. Return the value "
-            "from the function instead.")
 
 
 def get_aval_of(x: Any) -> ShapedArray:

@@ -21,6 +21,7 @@ from .core import (
     new_main,
     user_frame,
 )
+from .errors import ShapeError
 from .ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var, is_scalar_literal, typecheck_jaxpr
 from .pytree import flatten_fun, tree_flatten
 
@@ -120,7 +121,12 @@ class JaxprTrace(Trace):
             v = t.var
             ins.append(v)
             avals_in.append(v.aval)
-        avals_out = prim.abstract_eval(*avals_in, **params)
+        try:
+            avals_out = prim.abstract_eval(*avals_in, **params)
+        except ShapeError as e:  # say where in the user's code (eager errors show it anyway)
+            if " at " in str(e):
+                raise
+            raise ShapeError(f"{e}, at {user_frame()}") from None
         if len(avals_out) == 1:  # the common case, built with the C-level constructors
             var = _new(Var)
             var.aval = avals_out[0]

@@ -272,3 +272,29 @@ def test_shape_ops_on_a_python_float_argument(f):
     np.testing.assert_allclose(fg.grad(f)(2.0), expected, rtol=1e-6)
     np.testing.assert_allclose(fg.jvp(f, (2.0,), (1.0,))[1], expected, rtol=1e-6)
     np.testing.assert_allclose(fg.jit(fg.grad(f))(2.0), expected, rtol=1e-6)
+
+
+def test_numpy_functions_that_call_array_methods_accept_tracers():
+    # numpy.sum(x) calls x.sum(axis=None, dtype=None, out=None): methods take keywords
+    np.testing.assert_allclose(fg.grad(lambda a: np.sum(a ** 2))(np.arange(3.0)), [0.0, 2.0, 4.0])
+    np.testing.assert_allclose(fg.grad(lambda a: np.mean(a, axis=0).sum())(np.ones((2, 2))),
+                               np.full((2, 2), 0.5))
+    np.testing.assert_allclose(fg.grad(lambda a: a.sum(axis=0, keepdims=True).sum())(
+        np.ones((2, 2))), np.ones((2, 2)))
+
+
+def test_stack_and_concatenate_of_nested_lists_of_traced_values():
+    np.testing.assert_allclose(fg.grad(lambda a: fnp.sum(fnp.stack([[a, 2 * a]])))(1.0), 3.0)
+    np.testing.assert_allclose(
+        fg.grad(lambda a: fnp.sum(fnp.concatenate([[a], [3 * a, 1.0]])))(1.0), 4.0)
+
+
+def test_shape_errors_while_staging_name_the_users_line():
+    def f(a, b):
+        return fnp.concatenate([a, b], axis=1)  # the line the error must point at
+
+    with pytest.raises(fg.FuncgradError, match=r"concatenate: incompatible operands f64\[2,3\], "
+                       r"f64\[3,3\].*test_core.py:\d+ \(in f\)"):
+        fg.jit(f)(np.ones((2, 3)), np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"dot_general: cannot contract.*test_core.py"):
+        fg.make_ir(lambda a, b: fnp.einsum("ij,jk->ik", a, b))(np.ones((2, 3)), np.ones((2, 3)))

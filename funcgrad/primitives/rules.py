@@ -11,11 +11,7 @@ import numpy as np
 
 from ..avals import ShapedArray
 from ..core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, user_frame
-
-
-class ShapeError(ValueError):
-    pass
-
+from ..errors import ShapeError  # noqa: F401  (re-exported: primitives raise it)
 
 # --- abstract evaluation families -------------------------------------------------------------
 

@@ -9,10 +9,10 @@ The pieces:
   so `jit(f)(x)` inside a loop compiles once; nothing in it refers to the function, so
   `del f` frees it.
 - `jit_p`, the call primitive that carries a program in its params. Called under another
-  transform, a jitted function binds `jit_p`, and the rules below build a new program for the
-  transformed call (jvp, batching, partial evaluation for `grad`, transposition), each compiled
-  once and cached beside the program it came from. Outer staging keeps the call; `optimize`
-  inlines it.
+  transform, a jitted function binds `jit_p`, and its rules (in `jit_call.py`, beside
+  `compile_closed`) build a new program for the transformed call (jvp, batching, partial
+  evaluation for `grad`, transposition), each compiled once and cached beside the program it
+  came from. Outer staging keeps the call; `optimize` inlines it.
 
 Examples:
     >>> import funcgrad as fg, funcgrad.numpy as fnp, numpy as np
@@ -35,137 +35,20 @@ import numpy as np
 from .. import core
 from ..avals import ShapedArray
 from ..backend import check_same_device
-from ..core import NOT_APPLICABLE, FuncgradError, Primitive, Tracer, Zero, get_aval_of, user_frame
-from ..ir import ClosedJaxpr, Eqn, Jaxpr, typecheck_jaxpr
+from ..core import FuncgradError, Tracer, get_aval_of, user_frame
+from ..ir import typecheck_jaxpr
 from ..pytree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
-from ..staging import _UNKNOWN, CHECK_IR, JaxprTracer, trace_to_jaxpr
-from . import ir_transforms as irt
+from ..staging import CHECK_IR, trace_to_jaxpr
+from .jit_call import Lowered as Lowered
+from .jit_call import _compiled as _compiled
+from .jit_call import _derived as _derived
+from .jit_call import _hoist_tracer_consts, _OnDevice
+from .jit_call import compile_closed as compile_closed
+from .jit_call import jit_p as jit_p
 from .passes import optimize
 
 CACHE_SIZE = 64  # entries per jitted function (least recently used evicted first)
 RETRACE_WARN = 8  # warn (once) when a function has been traced more often than this
-
-
-# --- compiled programs, cached beside the program ---------------------------------------------
-
-_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_derived: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def compile_closed(closed: ClosedJaxpr, donate: tuple[bool, ...] = (), gpu: bool = False):
-    """The generated code for an optimised program (compiled once per program object): NumPy
-    source for the CPU, or, with `gpu`, source launching fused CuPy kernels."""
-    per = _compiled.get(closed)
-    if per is None:
-        per = _compiled[closed] = {}
-    key = "gpu" if gpu else donate
-    c = per.get(key)
-    if c is None:
-        if gpu:
-            from ..backend.cupy_codegen import lower_gpu
-            c = per[key] = lower_gpu(closed)
-        else:
-            from ..backend.numpy_codegen import compile_jaxpr
-            c = per[key] = compile_jaxpr(closed, donate)
-    return c
-
-
-def _derive(closed: ClosedJaxpr, key: tuple, build: Callable[[], Any]) -> Any:
-    per = _derived.get(closed)
-    if per is None:
-        per = _derived[closed] = {}
-    got = per.get(key)
-    if got is None:
-        got = per[key] = build()
-    return got
-
-
-# --- the call primitive -----------------------------------------------------------------------
-
-jit_p = Primitive("jit", multiple_results=True)
-
-
-def _jit_impl(*args, jaxpr: ClosedJaxpr, name: str):
-    gpu = any(hasattr(a, "__cuda_array_interface__") for a in args)
-    return compile_closed(jaxpr, gpu=gpu).fn(*args)
-
-
-def _jit_jvp(primals, tangents, *, jaxpr, name):
-    nonzeros = tuple(type(t) is not Zero for t in tangents)
-
-    def build():
-        jvp_closed, out_nz = irt.jvp_jaxpr(jaxpr, nonzeros, instantiate=False)
-        return optimize(jvp_closed), out_nz
-    jvp_closed, out_nz = _derive(jaxpr, ("jvp", nonzeros), build)
-    outs = jit_p.bind(*primals, *[t for t in tangents if type(t) is not Zero],
-                      jaxpr=jvp_closed, name=f"jvp({name})")
-    n = len(jaxpr.out_avals)
-    it = iter(outs[n:])
-    t_out = [next(it) if nz else Zero(a) for nz, a in zip(out_nz, jaxpr.out_avals)]
-    return outs[:n], t_out
-
-
-def _jit_batch(size, xs, bdims, *, jaxpr, name):
-    from ..primitives.batching import moveaxis
-    in_batched = tuple(b is not core.not_mapped for b in bdims)
-    xs = [moveaxis(x, b, 0) if b is not core.not_mapped and b != 0 else x
-          for x, b in zip(xs, bdims)]
-
-    def build():
-        batched, out_b = irt.batch_jaxpr(jaxpr, size, in_batched, instantiate=False)
-        return optimize(batched), out_b
-    batched, out_b = _derive(jaxpr, ("batch", size, in_batched), build)
-    outs = jit_p.bind(*xs, jaxpr=batched, name=f"vmap({name})")
-    return outs, [0 if b else core.not_mapped for b in out_b]
-
-
-def _jit_partial_eval(trace, tracers, known, *, jaxpr, name):
-    """Some inputs known (values), some unknown (staged): run the known part now as one
-    compiled call, stage one `jit` call on the residuals and the unknown inputs."""
-    unknowns = tuple(k is _UNKNOWN for k in known)
-    if not any(unknowns):
-        return jit_p.bind(*known, jaxpr=jaxpr, name=name)
-
-    def build():
-        k, u, out_uk, n_res = irt.partial_eval_jaxpr(jaxpr, unknowns, instantiate=False)
-        return optimize(k), optimize(u), out_uk, n_res
-    k_closed, u_closed, out_uk, n_res = _derive(jaxpr, ("pe", unknowns), build)
-    k_outs = jit_p.bind(*[k for k in known if k is not _UNKNOWN], jaxpr=k_closed,
-                        name=f"known({name})")
-    n_known = len(k_outs) - n_res
-    residuals = k_outs[n_known:]
-    in_tracers = [trace.pure(r) for r in residuals]
-    in_tracers += [t for t, u in zip(tracers, unknowns) if u]
-    builder = trace.main.global_data
-    outs = [JaxprTracer(trace, a) for a in u_closed.out_avals]
-    builder.eqns.append(Eqn(jit_p, [t.var for t in in_tracers],
-                            {"jaxpr": u_closed, "name": f"unknown({name})"},
-                            [o.var for o in outs]))
-    it_k, it_u = iter(k_outs[:n_known]), iter(outs)
-    return [next(it_u) if uk else next(it_k) for uk in out_uk]
-
-
-def _jit_transpose(cts, *invals, jaxpr, name):
-    linear = tuple(core.is_undefined_primal(x) for x in invals)
-
-    def build():
-        return optimize(irt.transpose_jaxpr(jaxpr, linear))
-    t_closed = _derive(jaxpr, ("transpose", linear), build)
-    out_avals = jaxpr.out_avals
-    cts = [np.zeros(a.shape, a.dtype) if type(c) is Zero else c for c, a in zip(cts, out_avals)]
-    nl = [x for x, lin in zip(invals, linear) if not lin]
-    outs = iter(jit_p.bind(*nl, *cts, jaxpr=t_closed, name=f"transpose({name})"))
-    return [next(outs) if lin else None for lin in linear]
-
-
-jit_p.impl = _jit_impl
-jit_p.abstract_eval = lambda *avals, jaxpr, name: list(jaxpr.out_avals)
-jit_p.jvp = _jit_jvp
-jit_p.transpose = _jit_transpose
-jit_p.batch = _jit_batch
-jit_p.partial_eval = _jit_partial_eval
-jit_p.np_lowering = "jit"  # a nested call: `optimize` inlines it; codegen calls it otherwise
-jit_p.c_expr = NOT_APPLICABLE
 
 
 # --- the cache key ------------------------------------------------------------------------------
@@ -204,19 +87,6 @@ class _Entry:
         self.single = out_tree.num_leaves == 1 and tree_unflatten(out_tree, [mark]) is mark
 
 
-class Lowered:
-    """What `jit(f).lower(*args)` returns: the optimised IR (`.ir`), the generated source
-    (`.source`) and, for the GPU, the fused kernels (`.kernels`, each with its CUDA C in
-    `.source`; empty on the CPU)."""
-
-    def __init__(self, ir: ClosedJaxpr, source: str, raw_ir: ClosedJaxpr, kernels=()):
-        self.ir, self.source, self.raw_ir = ir, source, raw_ir
-        self.kernels = list(kernels)
-
-    def __repr__(self) -> str:
-        return f"Lowered(ir=<{len(self.ir.eqns)} equations>)\n{self.source}"
-
-
 _clock = itertools.count()  # recency clock for least-recently-used eviction
 _shared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # user function -> caches
 
@@ -232,35 +102,6 @@ def _shared_cache(fun: Callable, options: tuple) -> tuple[dict, dict]:
         return per_fun.setdefault(options, ({}, {}))
     except TypeError:  # not weak-referenceable (a builtin, a ufunc): caches of its own
         return {}, {}
-
-
-class _OnDevice:
-    """GPU code behind a jitted call: host (NumPy) arguments are moved to the device first
-    (the caller asked for `device="gpu"`); device arrays pass through."""
-
-    __slots__ = ("compiled", "index", "source", "kernels")
-
-    def __init__(self, compiled, index: int):
-        self.compiled, self.index = compiled, index
-        self.source, self.kernels = compiled.source, compiled.kernels
-
-    def fn(self, *args):
-        from ..backend import cupy_backend
-        args = [a if hasattr(a, "__cuda_array_interface__") else
-                cupy_backend.to_device(a, self.index) for a in args]
-        return self.compiled.fn(*args)
-
-
-def _hoist_tracer_consts(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list]:
-    """Constants that are tracers of an outer transform become leading inputs."""
-    j = closed.jaxpr
-    tv, tvals, cv, cvals = [], [], [], []
-    for v, c in zip(j.constvars, closed.consts):
-        (tv if isinstance(c, Tracer) else cv).append(v)
-        (tvals if isinstance(c, Tracer) else cvals).append(c)
-    if not tv:
-        return closed, []
-    return ClosedJaxpr(Jaxpr(cv, [*tv, *j.invars], j.eqns, j.outvars), cvals), tvals
 
 
 class Jitted:
@@ -612,4 +453,3 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
     as_tuple = lambda v: (v,) if isinstance(v, (int, str)) else tuple(v)  # noqa: E731
     return Jitted(fun, as_tuple(static_argnums), as_tuple(static_argnames), device,
                   as_tuple(donate_argnums))
-

@@ -1,0 +1,89 @@
+"""Errors that teach: funcgrad's error classes, `user_frame` and the message templates.
+
+Every user-facing error names what was wrong, where (`user_frame`: the innermost stack frame
+outside funcgrad) and the fix; the long explanations are `_MSG_*` constants showing the wrong
+and the right code. This module sits below `core.py` (which re-exports every name here, so
+`from funcgrad.core import FuncgradError` keeps working) and imports nothing from funcgrad at
+run time.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: core imports this module, never the other way round
+    from .core import Tracer
+
+
+class FuncgradError(Exception):
+    """Base class of funcgrad's user-facing errors."""
+
+
+class ConcretizationError(FuncgradError, TypeError):
+    pass
+
+
+class EscapedTracerError(FuncgradError):
+    pass
+
+
+class ShapeError(FuncgradError, ValueError):
+    """Operands whose shapes or dtypes a primitive cannot take (raised by abstract evaluation)."""
+
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_frame() -> str:
+    """'file:line (in fn): source' of the innermost stack frame outside funcgrad itself."""
+    f = sys._getframe(1)
+    while f is not None:
+        fname = os.path.abspath(f.f_code.co_filename)
+        if not fname.startswith(_PKG_DIR) and "importlib" not in fname:
+            import linecache
+            src = linecache.getline(fname, f.f_lineno).strip()
+            return f"{fname}:{f.f_lineno} (in {f.f_code.co_name}): {src}"
+        f = f.f_back
+    return "<unknown>"
+
+
+_MSG_DROPS_DERIVATIVE = """\
+funcgrad: a value that `{name}` is differentiating ({aval}) was turned into a plain number or
+NumPy array (`float()`, `complex()`, `np.asarray()`, `.item()`, or a NumPy function that
+converts its input), which would silently drop its derivative.
+  at {where}
+Keep it a traced value and use funcgrad.numpy (`fnp.sin(x)`, not `math.sin(x)`). To use its
+value as a constant on purpose, write `fg.stop_gradient(x)` first. Comparisons are fine and
+keep their derivatives: write `if abs(x) < tol:` rather than `if abs(float(x)) < tol:`."""
+
+_MSG_SETITEM = """\
+funcgrad arrays are immutable: item assignment `x[idx] = v` on a traced value of type {aval}
+  at {where}
+Use a functional update instead, which returns a new array:
+    x = fnp.at(x)[idx].set(v)        # or .add(v), .mul(v), .min(v), .max(v)
+    x = x.at[idx].set(v)             # the same, as a method on traced values"""
+
+_MSG_CONCRETE = """\
+funcgrad: a traced value of type {aval} was used where a concrete Python value is needed
+(`if`, `while`, `bool()`, `float()`, `int()`, `np.asarray()`, or an array shape) while `{name}` is
+staging the function into IR, so its value is not known yet.
+  at {where}
+Fixes:
+  - branch on data with `fg.cond(pred, true_fun, false_fun, *operands)` or `fnp.where(pred, a, b)`;
+  - loop on data with `fg.while_loop` / `fg.fori_loop`;
+  - or, if the value is a Python constant (a size, a flag), mark that argument static:
+    `fg.jit(f, static_argnums=...)`."""
+
+
+def concretization_msg(tracer: Tracer) -> str:
+    return _MSG_CONCRETE.format(aval=tracer.aval.str_short(), name=tracer._trace.main.name,
+                                where=user_frame())
+
+
+def _escaped_msg(val: Tracer) -> str:
+    return (f"funcgrad: a traced value {val.aval.str_short()} from `{val._trace.main.name}` was "
+            f"used after that transform finished (an escaped tracer), at {user_frame()}.\n"
+            "This happens when a function under a transform stores an intermediate value in a "
+            "global, a closure or an object attribute and it is used later. Return the value "
+            "from the function instead.")

@@ -1,0 +1,334 @@
+"""`cond`/`switch` and their primitive `cond_p`, with all its rules in one block.
+
+`cond_p(index, *ops; branches)` runs `branches[index]` (index clamped into range). vmap of a
+`cond` with a known batched predicate runs each branch only on the rows that take it (gather,
+run batched, scatter back); with an unknown predicate both branches run and `select` picks.
+Shared helpers live in `control_flow_util.py`; the family overview is in `control_flow.py`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..core import (
+    FuncgradError,
+    Primitive,
+    Zero,
+    get_aval_of,
+    is_undefined_primal,
+    not_mapped,
+    user_frame,
+)
+from ..ir import ClosedJaxpr
+from ..pytree import tree_flatten, tree_unflatten
+from ..staging import _UNKNOWN, trace_to_jaxpr
+from .control_flow_util import (
+    _call,
+    _instantiate,
+    _known_or_tracer,
+    _maybe_concrete,
+    _paths,
+    _pp_rule,
+    _same_type,
+    _stage,
+    _trace_fun,
+    _unknown_flags,
+    _zeros_like,
+)
+from .ir_transforms import (
+    add_unused_inputs,
+    batch_jaxpr,
+    jvp_jaxpr,
+    partial_eval_jaxpr,
+    transpose_jaxpr,
+)
+
+__all__ = ["cond", "switch", "cond_p"]
+
+
+# ================================================================================================
+# cond / switch
+# ================================================================================================
+cond_p = Primitive("cond", multiple_results=True)
+
+
+def _clamp_index(i, n: int) -> int:
+    return int(min(max(int(i), 0), n - 1))
+
+
+def _cond_impl(index, *ops, branches):
+    return _call(branches[_clamp_index(index, len(branches))], ops)
+
+
+def _cond_abstract_eval(index, *ops, branches):
+    if index.shape != () or index.dtype.kind not in "iu":
+        raise FuncgradError(f"cond: the branch index must be an integer scalar, got "
+                            f"{index.str_short()}")
+    for b in branches:
+        if len(b.in_avals) != len(ops) or not all(map(_same_type, b.in_avals, ops)):
+            raise FuncgradError("cond: operand types do not match the branch programs")
+    return list(branches[0].out_avals)
+
+
+def _cond_jvp(primals, tangents, *, branches):
+    index, *ops = primals
+    _, *tops = tangents
+    nz = [type(t) is not Zero for t in tops]
+    n_out = len(branches[0].out_avals)
+    out_nz = [False] * n_out
+    for b in branches:
+        _, onz = jvp_jaxpr(b, nz, False)
+        out_nz = [x or y for x, y in zip(out_nz, onz)]
+    jbranches = tuple(jvp_jaxpr(b, nz, out_nz)[0] for b in branches)
+    outs = cond_p.bind(index, *ops, *[t for t in tops if type(t) is not Zero],
+                       branches=jbranches)
+    p_out, t_nz = outs[:n_out], iter(outs[n_out:])
+    t_out = [next(t_nz) if z else Zero(get_aval_of(p)) for p, z in zip(p_out, out_nz)]
+    return p_out, t_out
+
+
+def _cond_partial_eval(trace, tracers, known, *, branches):
+    """Known index: with a concrete value inline the chosen branch; otherwise split every branch
+    into a known cond (producing the union of all branches' residuals) and an unknown cond."""
+    if known[0] is _UNKNOWN:
+        return _stage(trace, cond_p, tracers, dict(branches=branches))
+    iv = _maybe_concrete(known[0])
+    if iv is not None:
+        b = branches[_clamp_index(iv, len(branches))]
+        outs = _call(b, _known_or_tracer(known[1:], tracers[1:]))
+        return list(outs)
+    uk = _unknown_flags(known[1:])
+    n_out = len(branches[0].out_avals)
+    out_uk = [False] * n_out
+    for b in branches:
+        out_uk = [x or y for x, y in zip(out_uk, partial_eval_jaxpr(b, uk, False)[2])]
+    if not any(out_uk):
+        outs = cond_p.bind(*known, branches=branches)
+        return list(outs)
+    splits = [partial_eval_jaxpr(b, uk, out_uk) for b in branches]
+    n_known = n_out - sum(out_uk)
+    res_avals = [list(k.out_avals[n_known:]) for k, _, _, _ in splits]
+    all_res = [a for r in res_avals for a in r]
+    offsets = np.cumsum([0] + [len(r) for r in res_avals]).tolist()
+    known_avals = [a for a, u in zip(branches[0].in_avals, uk) if not u]
+
+    def known_branch(i):
+        kb = splits[i][0]
+
+        def f(*xs):
+            outs = _call(kb, xs)
+            res = [_zeros_like(a) for a in all_res]
+            res[offsets[i]:offsets[i + 1]] = outs[n_known:]
+            return [*outs[:n_known], *res]
+        return trace_to_jaxpr(f, known_avals, name="cond_partial_eval")
+
+    def unknown_branch(i):
+        ub = splits[i][1]
+        uk_avals = ub.in_avals[len(res_avals[i]):]
+
+        def f(*xs):
+            res, rest = xs[:len(all_res)], xs[len(all_res):]
+            return _call(ub, [*res[offsets[i]:offsets[i + 1]], *rest])
+        return trace_to_jaxpr(f, [*all_res, *uk_avals], name="cond_partial_eval")
+
+    known_branches = tuple(known_branch(i) for i in range(len(branches)))
+    unknown_branches = tuple(unknown_branch(i) for i in range(len(branches)))
+    known_ops = [k for k in known[1:] if k is not _UNKNOWN]
+    k_outs = cond_p.bind(known[0], *known_ops, branches=known_branches)
+    known_vals, res_vals = k_outs[:n_known], k_outs[n_known:]
+    uk_tracers = [t for t, u in zip(tracers[1:], uk) if u]
+    u_outs = _stage(trace, cond_p, [known[0], *res_vals, *uk_tracers],
+                    dict(branches=unknown_branches))
+    ki, ui = iter(known_vals), iter(u_outs)
+    return [next(ui) if u else (next(ki)) for u in out_uk]
+
+
+def _cond_transpose(cts, index, *ops, branches):
+    if is_undefined_primal(index):
+        raise FuncgradError("cond: the branch index cannot be a linear input")
+    linear = [is_undefined_primal(x) for x in ops]
+    cts = [_instantiate(c) for c in cts]
+    tbranches = tuple(transpose_jaxpr(b, linear) for b in branches)
+    nonlin = [x for x, lin in zip(ops, linear) if not lin]
+    outs = iter(cond_p.bind(index, *nonlin, *cts, branches=tbranches))
+    return [None] + [next(outs) if lin else None for lin in linear]
+
+
+def _cond_batch(size, xs, bdims, *, branches):
+    from ..primitives.batching import bdim_at_front
+    index, *ops = xs
+    ib, *obs = bdims
+    in_b = [b is not not_mapped for b in obs]
+    ops = [bdim_at_front(x, b, size) if b is not not_mapped else x for x, b in zip(ops, obs)]
+    if ib is not_mapped:
+        n_out = len(branches[0].out_avals)
+        out_b = [False] * n_out
+        for b in branches:
+            out_b = [x or y for x, y in zip(out_b, batch_jaxpr(b, size, in_b, False)[1])]
+        bb = tuple(batch_jaxpr(b, size, in_b, out_b)[0] for b in branches)
+        outs = cond_p.bind(index, *ops, branches=bb)
+        return outs, [0 if b else not_mapped for b in out_b]
+    index = bdim_at_front(index, ib, size)
+    iv = _maybe_concrete(index)
+    if iv is not None:
+        from ..backend import to_numpy
+        return _cond_batch_gather(size, np.asarray(to_numpy(iv)), ops, in_b, branches)
+    return _cond_batch_select(size, index, ops, in_b, branches)
+
+
+def _run_batched(closed: ClosedJaxpr, size: int, ops: list, in_b: list[bool]) -> list:
+    """Run a program on `size` rows (batched operands have the rows at axis 0)."""
+    from ..primitives.batching import bdim_at_front
+    from .vmap import vmap_flat
+    outs, bdims = vmap_flat(lambda *a: _call(closed, a), size, ops,
+                            [0 if b else not_mapped for b in in_b])
+    return [bdim_at_front(o, b, size) for o, b in zip(outs, bdims)]
+
+
+def _cond_batch_gather(size, iv, ops, in_b, branches):
+    """Each branch runs only on the rows whose index selects it; rows are put back in order."""
+    from ..primitives.indexing import gather
+    from ..primitives.shape import concatenate
+    iv = np.clip(iv.astype(np.int64), 0, len(branches) - 1)
+    groups = [(k, np.flatnonzero(iv == k)) for k in range(len(branches))]
+    groups = [(k, rows) for k, rows in groups if rows.size] or groups[:1]  # size 0: branch 0
+    if len(groups) == 1:
+        outs = _run_batched(branches[groups[0][0]], size, ops, in_b)
+        return outs, [0] * len(outs)
+    pieces = []
+    for k, rows in groups:
+        sub = [gather(x, [rows], (0,)) if b else x for x, b in zip(ops, in_b)]
+        pieces.append(_run_batched(branches[k], rows.size, sub, in_b))
+    inverse = np.argsort(np.concatenate([rows for _, rows in groups]), kind="stable")
+    outs = [gather(concatenate([p[j] for p in pieces], 0), [inverse], (0,))
+            for j in range(len(pieces[0]))]
+    return outs, [0] * len(outs)
+
+
+def _cond_batch_select(size, index, ops, in_b, branches):
+    """Predicate values unknown (full staging): run every branch on every row, then select."""
+    from .. import numpy as fnp
+    results = [_run_batched(b, size, ops, in_b) for b in branches]
+    outs = list(results[0])
+    for k in range(1, len(branches)):
+        for j, o in enumerate(results[k]):
+            nd = get_aval_of(o).ndim
+            pick = fnp.reshape(index == k, (size,) + (1,) * (nd - 1))
+            outs[j] = fnp.where(pick, o, outs[j])
+    return outs, [0] * len(outs)
+
+
+cond_p.impl = _cond_impl
+cond_p.abstract_eval = _cond_abstract_eval
+cond_p.jvp = _cond_jvp
+cond_p.transpose = _cond_transpose
+cond_p.partial_eval = _cond_partial_eval
+cond_p.batch = _cond_batch
+cond_p.pp_rule = _pp_rule
+
+
+def _index_from_pred(pred) -> Any:
+    from ..primitives.shape import convert_element_type
+    aval = get_aval_of(pred)
+    if aval.shape != ():
+        raise FuncgradError(f"cond: the predicate must be a scalar, got {aval.str_short()}, at "
+                            f"{user_frame()}\nFor elementwise choices use `fnp.where(pred, a, b)`;"
+                            f" under vmap a per-example scalar predicate is fine.")
+    if aval.dtype == np.dtype(bool):
+        return convert_element_type(pred, np.int32)
+    if aval.dtype.kind in "iu":
+        return convert_element_type(pred != 0, np.int32)
+    raise FuncgradError(f"cond: the predicate must be a bool (or integer) scalar, got "
+                        f"{aval.str_short()}, at {user_frame()}\nCompare first, e.g. `x > 0`.")
+
+
+def _branch_types_error(what: str, names: list[str], trees: list, outs: list) -> None:
+    t0 = trees[0]
+    for name, t, closed in zip(names[1:], trees[1:], outs[1:]):
+        if t != t0:
+            raise FuncgradError(
+                f"{what}: the branches must return the same pytree structure, but {names[0]} "
+                f"returns {t0} and {name} returns {t}, at {user_frame()}\nMake every branch "
+                f"return the same containers (tuples/dicts/lists) with the same keys.")
+        for j, (a, b) in enumerate(zip(outs[0].out_avals, closed.out_avals)):
+            if not _same_type(a, b):
+                path = _paths(tree_unflatten(t0, list(range(t0.num_leaves))))[j]
+                raise FuncgradError(
+                    f"{what}: the branches must return values of the same shape and dtype, but "
+                    f"output{path} is {a.str_short()} in {names[0]} and {b.str_short()} in "
+                    f"{name}, at {user_frame()}\nCast with `.astype(...)` or broadcast with "
+                    f"`fnp.broadcast_to(...)` so that every branch agrees.")
+
+
+def _staged_switch(index, branches: Sequence[Callable], operands: tuple, what: str,
+                   names: list[str]):
+    traced = [_trace_fun(b, operands, what) for b in branches]
+    _branch_types_error(what, names, [t[2] for t in traced], [t[0] for t in traced])
+    ops, _ = tree_flatten(operands)
+    # each branch's hoisted constants become operands; the others ignore them
+    all_consts = [c for t in traced for c in t[1]]
+    const_avals = [get_aval_of(c) for c in all_consts]
+    progs, start = [], 0
+    for closed, consts, _ in traced:
+        n = len(consts)
+        p = add_unused_inputs(closed, const_avals[:start], at=0)
+        p = add_unused_inputs(p, const_avals[start + n:], at=len(const_avals[:start]) + n)
+        progs.append(p)
+        start += n
+    outs = cond_p.bind(index, *all_consts, *ops, branches=tuple(progs))
+    return tree_unflatten(traced[0][2], outs)
+
+
+def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> Any:
+    """`true_fun(*operands)` if `pred` else `false_fun(*operands)`, differentiable and batchable.
+
+    Both branches must return the same pytree of the same shapes and dtypes. With a concrete
+    `pred` (eager code, or under `grad`/`jvp`) only the chosen branch runs. Under `vmap` with a
+    per-example predicate each branch runs only on the examples that take it.
+
+    Examples:
+        >>> import funcgrad as fg
+        >>> fg.cond(2.0 > 0, lambda x: x ** 2, lambda x: -x, 3.0)
+        9.0
+        >>> fg.grad(lambda x: fg.cond(x > 0, lambda x: x ** 2, lambda x: -x, x))(3.0)
+        array(6.)
+    """
+    p = _maybe_concrete(pred)
+    if p is not None:
+        if np.ndim(p) != 0:
+            raise FuncgradError(f"cond: the predicate must be a scalar, got shape {np.shape(p)},"
+                                f" at {user_frame()}\nFor elementwise choices use "
+                                f"`fnp.where(pred, a, b)`.")
+        return true_fun(*operands) if bool(p) else false_fun(*operands)
+    index = _index_from_pred(pred)
+    return _staged_switch(index, [false_fun, true_fun], operands, "cond",
+                          ["false_fun", "true_fun"])
+
+
+def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
+    """`branches[index](*operands)` with `index` clamped into `[0, len(branches) - 1]`.
+
+    Examples:
+        >>> import funcgrad as fg
+        >>> fg.switch(1, [lambda x: x + 1, lambda x: x * 10], 2.0)
+        20.0
+    """
+    branches = list(branches)
+    if not branches:
+        raise FuncgradError(f"switch: `branches` is empty, at {user_frame()}")
+    i = _maybe_concrete(index)
+    if i is not None:
+        if np.ndim(i) != 0 or np.asarray(i).dtype.kind not in "iub":
+            raise FuncgradError(f"switch: the index must be an integer scalar, got "
+                                f"{get_aval_of(index).str_short()}, at {user_frame()}")
+        return branches[_clamp_index(i, len(branches))](*operands)
+    aval = get_aval_of(index)
+    if aval.shape != () or aval.dtype.kind not in "iu":
+        raise FuncgradError(f"switch: the index must be an integer scalar, got "
+                            f"{aval.str_short()}, at {user_frame()}")
+    from .. import numpy as fnp
+    from ..primitives.shape import convert_element_type
+    idx = convert_element_type(fnp.clip(index, 0, len(branches) - 1), np.int32)
+    return _staged_switch(idx, branches, operands, "switch",
+                          [f"branches[{k}]" for k in range(len(branches))])

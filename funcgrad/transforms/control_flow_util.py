@@ -1,0 +1,142 @@
+"""Helpers shared by the control-flow primitives (`cond.py`, `scan.py`, `loops.py`).
+
+Tracing a user function into a closed sub-program, running a sub-program (compiled when its
+inputs are concrete), staging an equation by hand inside a partial-eval rule, stacking per-step
+outputs, and the printing rule of every primitive whose params hold sub-programs. The overview
+of the control-flow family is the docstring of `funcgrad/transforms/control_flow.py`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..avals import ShapedArray
+from ..core import DEBUG_NANS as _DEBUG_NANS
+from ..core import (
+    ConcretizationError,
+    Primitive,
+    Tracer,
+    Zero,
+    _dynamic,
+    get_aval_of,
+    trace_stack,
+)
+from ..ir import ClosedJaxpr, Eqn, eval_jaxpr
+from ..pytree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
+from ..staging import _UNKNOWN, JaxprTracer, trace_to_jaxpr
+from .ir_transforms import closure_convert
+
+
+def _no_transform_active() -> bool:
+    return len(trace_stack) == 1 and _dynamic[0] is None
+
+
+def _maybe_concrete(x: Any) -> Any:
+    """The concrete value of `x`, or None when it is only known abstractly."""
+    if not isinstance(x, Tracer):
+        return x
+    try:
+        return x.concrete_value()
+    except ConcretizationError:
+        return None
+
+
+def _call(closed: ClosedJaxpr, args: Sequence) -> list:
+    """Run a sub-program: as compiled NumPy code on concrete values (loop bodies run many
+    times), interpreted under whatever transform owns traced ones."""
+    if _dynamic[0] is None and not _DEBUG_NANS[0] and not any(isinstance(a, Tracer)
+                                                              for a in args):
+        from .jit import compile_closed
+        return compile_closed(closed).fn(*args)
+    return eval_jaxpr(closed.jaxpr, closed.consts, list(args))
+
+
+def _same_type(a: ShapedArray, b: ShapedArray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype
+
+
+def _paths(tree_struct_example) -> list[str]:
+    return [keystr(p) for p, _ in tree_flatten_with_path(tree_struct_example)[0]]
+
+
+def _trace_fun(fun: Callable, args: tuple, what: str):
+    """Stage `fun(*args)` (args a tuple of pytrees). Returns (program with constants hoisted
+    into leading inputs, the constants, output tree, output example with avals as leaves)."""
+    leaves, in_tree = tree_flatten(args)
+    out_trees = []
+
+    def f_flat(*ls):
+        out = fun(*tree_unflatten(in_tree, ls))
+        o_leaves, o_tree = tree_flatten(out)
+        out_trees.append(o_tree)
+        return o_leaves
+
+    closed = trace_to_jaxpr(f_flat, [get_aval_of(x) for x in leaves], name=what)
+    closed, consts = closure_convert(closed)
+    return closed, consts, out_trees[-1]
+
+
+def _stage(trace, prim: Primitive, tracers: list, params: dict) -> list:
+    """Record `prim` as an equation of a (partial) staging trace, bypassing its partial-eval
+    hook. `tracers` may hold known values; they become constants of the program."""
+    tracers = [t if isinstance(t, JaxprTracer) and t._trace is trace else trace.pure(t)
+               for t in tracers]
+    avals_out = prim.abstract_eval(*[t.aval for t in tracers], **params)
+    outs = [JaxprTracer(trace, a) for a in avals_out]
+    trace.main.global_data.eqns.append(Eqn(prim, [t.var for t in tracers], params,
+                                           [o.var for o in outs]))
+    return outs
+
+
+def _zeros_like(aval: ShapedArray):
+    from ..primitives.rules import zeros_like_aval
+    return zeros_like_aval(aval)
+
+
+def _instantiate(t):
+    return _zeros_like(t.aval) if type(t) is Zero else t
+
+
+def _stack(vals: list):
+    if all(not isinstance(v, Tracer) for v in vals):
+        if any(hasattr(v, "__cuda_array_interface__") for v in vals):  # GPU arrays stay there
+            from ..backend import get_array_module
+            xp = get_array_module(*vals)
+            return xp.stack([xp.asarray(v) for v in vals])
+        return np.stack([np.asarray(v) for v in vals])
+    from ..numpy import stack
+    return stack(vals)
+
+
+def _pp_rule(eqn, name, indent: int) -> list[str]:
+    """Print an equation whose params hold sub-programs (alone or in tuples), one per block."""
+    from ..pretty import _pp_atom, _pp_jaxpr_lines, pp_param
+    lhs = " ".join(f"{name(v)}:{v.aval.str_short()}" for v in eqn.out_binders)
+    pad = " " * indent
+    lines = [f"{pad}{lhs} = {eqn.prim.name}["]
+    for k, v in eqn.params.items():
+        if k.startswith("_"):
+            continue
+        if isinstance(v, ClosedJaxpr):
+            sub = _pp_jaxpr_lines(v.jaxpr, name, indent + 4)
+            lines.append(f"{pad}  {k}=" + sub[0].lstrip())
+            lines.extend(sub[1:])
+        elif isinstance(v, tuple) and v and all(isinstance(b, ClosedJaxpr) for b in v):
+            lines.append(f"{pad}  {k}=(")
+            for b in v:
+                lines.extend(_pp_jaxpr_lines(b.jaxpr, name, indent + 4))
+            lines.append(f"{pad}  )")
+        else:
+            lines.append(f"{pad}  {k}={pp_param(v)}")
+    args = " ".join(_pp_atom(x, name) for x in eqn.inputs)
+    lines.append(f"{pad}] {args}")
+    return lines
+
+
+def _unknown_flags(known: list) -> list[bool]:
+    return [k is _UNKNOWN for k in known]
+
+
+def _known_or_tracer(known: list, tracers: list) -> list:
+    return [t if k is _UNKNOWN else k for k, t in zip(known, tracers)]

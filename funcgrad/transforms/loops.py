@@ -1,0 +1,367 @@
+"""`while_loop`/`fori_loop` and their primitive `while_p`, with all its rules in one block.
+
+`while_p(*cond_consts, *body_consts, *carry; cond_jaxpr, body_jaxpr, cond_nconsts,
+body_nconsts)` runs `while cond(carry): carry = body(carry)`. Reverse mode records the trip
+count during `linearize` and stages the tangent loop as a `scan` (`scan.py`); `fori_loop` with
+static bounds is a `scan` outright. The family overview is in `control_flow.py`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..avals import ShapedArray
+from ..core import (
+    NOT_APPLICABLE,
+    ConcretizationError,
+    FuncgradError,
+    Primitive,
+    Tracer,
+    Zero,
+    _dynamic,
+    get_aval_of,
+    not_mapped,
+    user_frame,
+)
+from ..pytree import tree_flatten, tree_unflatten
+from ..staging import trace_to_jaxpr
+from .control_flow_util import (
+    _call,
+    _instantiate,
+    _known_or_tracer,
+    _maybe_concrete,
+    _no_transform_active,
+    _pp_rule,
+    _same_type,
+    _stack,
+    _stage,
+    _trace_fun,
+    _unknown_flags,
+)
+from .ir_transforms import (
+    add_unused_inputs,
+    batch_jaxpr,
+    closure_convert,
+    jvp_jaxpr,
+    partial_eval_jaxpr,
+    partial_eval_jaxpr_fwd,
+    permute_inputs,
+    permute_outputs,
+    split_list,
+)
+from .scan import _check_carry, _fixpoint, scan, scan_p
+
+__all__ = ["while_loop", "fori_loop", "while_p"]
+
+
+# ================================================================================================
+# while_loop / fori_loop
+# ================================================================================================
+while_p = Primitive("while", multiple_results=True)
+
+
+def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    cc, bc, carry = split_list(args, [cond_nconsts, body_nconsts])
+    while bool(_call(cond_jaxpr, [*cc, *carry])[0]):
+        carry = _call(body_jaxpr, [*bc, *carry])
+    return carry
+
+
+def _while_abstract_eval(*avals, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    _, _, carry = split_list(avals, [cond_nconsts, body_nconsts])
+    if not all(map(_same_type, body_jaxpr.out_avals, carry)):
+        raise FuncgradError("while: the body changes the carry's type")
+    pa = cond_jaxpr.out_avals[0]
+    if pa.shape != () or pa.dtype != np.dtype(bool):
+        raise FuncgradError(f"while: the predicate must be a bool scalar, got {pa.str_short()}")
+    return list(carry)
+
+
+def _while_jvp(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    cc, bc, carry = split_list(primals, [cond_nconsts, body_nconsts])
+    _, t_bc, t_carry = split_list(tangents, [cond_nconsts, body_nconsts])
+    bc_nz = [type(t) is not Zero for t in t_bc]
+    carry_nz = _fixpoint(lambda f: jvp_jaxpr(body_jaxpr, bc_nz + f, f)[1],
+                         [type(t) is not Zero for t in t_carry])
+    if not any(carry_nz):
+        outs = while_p.bind(*primals, cond_jaxpr=cond_jaxpr, body_jaxpr=body_jaxpr,
+                            cond_nconsts=cond_nconsts, body_nconsts=body_nconsts)
+        return outs, [Zero(get_aval_of(o)) for o in outs]
+    jbody, _ = jvp_jaxpr(body_jaxpr, bc_nz + carry_nz, carry_nz)
+    n_bc, n_carry, k_bc, k_carry = len(bc), len(carry), sum(bc_nz), sum(carry_nz)
+    n_p = n_bc + n_carry
+    perm = [*range(n_bc), *range(n_p, n_p + k_bc), *range(n_bc, n_p),
+            *range(n_p + k_bc, n_p + k_bc + k_carry)]
+    jbody = permute_inputs(jbody, perm)
+    carry_dot_avals = [a for a, z in zip(body_jaxpr.out_avals, carry_nz) if z]
+    jcond = add_unused_inputs(cond_jaxpr, carry_dot_avals)
+    outs = while_p.bind(*cc, *bc, *[t for t in t_bc if type(t) is not Zero], *carry,
+                        *[_instantiate(t) for t, z in zip(t_carry, carry_nz) if z],
+                        cond_jaxpr=jcond, body_jaxpr=jbody, cond_nconsts=cond_nconsts,
+                        body_nconsts=n_bc + k_bc)
+    p_out, it = outs[:n_carry], iter(outs[n_carry:])
+    return p_out, [next(it) if z else Zero(get_aval_of(p)) for p, z in zip(p_out, carry_nz)]
+
+
+_MSG_WHILE_STAGED = """\
+funcgrad: reverse-mode differentiation of `while_loop` needs a concrete trip count, but here the
+loop's predicate depends on values that `{name}` is staging (they are not known until the
+program runs), at {where}
+Eager `grad` of a while_loop works: the forward loop runs, its trip count and per-iteration
+residuals are recorded, and the backward pass is a reverse scan over them. Under `make_ir`/`jit`
+use a loop with a static trip count instead:
+  - `fg.fori_loop(lower, upper, body, init)` with Python-int bounds (staged as a scan), or
+  - `fg.scan(f, init, xs, length=n)`; or forward mode (`fg.jvp`, `fg.jacfwd`)."""
+
+
+def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_nconsts,
+                        body_nconsts):
+    params = dict(cond_jaxpr=cond_jaxpr, body_jaxpr=body_jaxpr, cond_nconsts=cond_nconsts,
+                  body_nconsts=body_nconsts)
+    uk = _unknown_flags(known)
+    cc_uk, bc_uk, carry_uk = split_list(uk, [cond_nconsts, body_nconsts])
+    carry_uk = _fixpoint(lambda f: partial_eval_jaxpr(body_jaxpr, bc_uk + f, False)[2],
+                         carry_uk)
+    if not any(bc_uk) and not any(carry_uk):
+        return while_p.bind(*known, **params)
+    if partial_eval_jaxpr(cond_jaxpr, cc_uk + carry_uk, False)[2][0]:
+        return _stage(trace, while_p, tracers, params)  # predicate itself is unknown
+    kbody, ubody, _, n_res, fwd = partial_eval_jaxpr_fwd(body_jaxpr, bc_uk + carry_uk, carry_uk)
+    vals = _known_or_tracer(known, tracers)
+    cc, bc, carry = split_list(vals, [cond_nconsts, body_nconsts])
+    k_bc = [v for v, u in zip(bc, bc_uk) if not u]
+    u_bc = [v for v, u in zip(bc, bc_uk) if u]
+    k_carry = [v for v, u in zip(carry, carry_uk) if not u]
+    u_carry = [v for v, u in zip(carry, carry_uk) if u]
+    n_k = len(k_carry)
+    # residuals that are known loop constants are passed once, not stacked per iteration
+    inv = [j for j, i in enumerate(fwd) if i is not None and i < len(k_bc)]
+    per_iter = [j for j in range(n_res) if j not in inv]
+    kbody = permute_outputs(kbody, [*range(n_k), *[n_k + j for j in per_iter]])
+
+    def full_carry(kc):
+        it = iter(kc)
+        return [None if u else next(it) for u in carry_uk]  # the predicate reads known ones only
+
+    residuals, masks, masked = [], [], False
+    while True:
+        pred = _call(cond_jaxpr, [*cc, *full_carry(k_carry)])[0]
+        try:
+            go, mask = bool(pred), None
+        except ConcretizationError:
+            go, mask = _any_over_batch(pred), pred  # vmap of grad: a per-example predicate
+            if go is None:
+                stager = _dynamic[0].name if _dynamic[0] is not None else trace.main.name
+                raise FuncgradError(_MSG_WHILE_STAGED.format(name=stager,
+                                                             where=user_frame())) from None
+            masked = True
+        if not go:
+            break
+        outs = _call(kbody, [*k_bc, *k_carry])
+        res = outs[n_k:]
+        if mask is None:
+            k_carry = outs[:n_k]
+        else:  # finished examples keep their carry
+            from .. import numpy as fnp
+            k_carry = [fnp.where(mask, n, o) for n, o in zip(outs[:n_k], k_carry)]
+        residuals.append(res)
+        masks.append(np.True_ if mask is None else mask)
+    trips = len(residuals)
+    if trips == 0:
+        u_out = list(u_carry)
+    else:
+        n_pi = len(per_iter)
+        stacked = [_stack([r[j] for r in residuals]) for j in range(n_pi)]
+        inv_vals = [k_bc[fwd[j]] for j in inv]
+        n_inv, n_ubc, n_uc = len(inv), len(u_bc), len(u_carry)
+        res_avals = list(kbody.out_avals[n_k:])
+        if masked:
+            stacked.append(_stack(masks))
+            res_avals.append(ShapedArray((), np.dtype(bool)))
+
+        def scan_body(*a):  # (res_inv, u_bc, u_carry, res_i[, mask_i]) -> u_carry
+            rinv, ubc, uc, rit = split_list(a, [n_inv, n_ubc, n_uc])
+            res = [None] * n_res
+            for j, v in zip(inv, rinv):
+                res[j] = v
+            for j, v in zip(per_iter, rit):
+                res[j] = v
+            if not masked:
+                return _call(ubody, [*res, *ubc, *uc])
+            # finished examples: the body ran on their frozen carry, where it may be undefined
+            # (NaN residuals). Select their tangent inputs away *before* the body as well as
+            # its outputs after, so that in the transpose the body's (NaN) cotangents are
+            # selected away too instead of being multiplied by a zero cotangent
+            from .. import numpy as fnp
+            m = rit[n_pi]
+            off = [fnp.where(m, v, fnp.zeros_like(v)) for v in (*ubc, *uc)]
+            new = _call(ubody, [*res, *off])
+            return [fnp.where(m, n, o) for n, o in zip(new, uc)]
+
+        inv_avals = [ubody.in_avals[j] for j in inv]
+        sbody = trace_to_jaxpr(scan_body, [*inv_avals, *ubody.in_avals[n_res:], *res_avals],
+                               name="while_linearize")
+        sbody, sconsts = closure_convert(sbody)
+        u_out = _stage(trace, scan_p, [*sconsts, *inv_vals, *u_bc, *u_carry, *stacked],
+                       dict(jaxpr=sbody, num_consts=len(sconsts) + n_inv + n_ubc,
+                            num_carry=n_uc, length=trips, reverse=False))
+    ki, ui = iter(k_carry), iter(u_out)
+    return [next(ui) if u else (next(ki)) for u in carry_uk]
+
+
+def _any_over_batch(pred) -> bool | None:
+    """Whether any example's predicate holds, for a per-example predicate under `vmap` whose
+    values are known (None when they are not)."""
+    from .vmap import BatchTracer
+    if not isinstance(pred, BatchTracer):
+        c = _maybe_concrete(pred)
+        return None if c is None else bool(np.any(c))
+    return _any_over_batch(pred.val)
+
+
+def _while_batch(size, xs, bdims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    from .. import numpy as fnp
+    from ..primitives.batching import bdim_at_front
+    b = [d is not not_mapped for d in bdims]
+    cc_b, bc_b, carry_b = split_list(b, [cond_nconsts, body_nconsts])
+    carry_b = _fixpoint(lambda f: batch_jaxpr(body_jaxpr, size, bc_b + f, f)[1], carry_b)
+    pred_b = batch_jaxpr(cond_jaxpr, size, cc_b + carry_b, False)[1][0]
+    if pred_b:
+        carry_b = [True] * len(carry_b)
+    bbody = batch_jaxpr(body_jaxpr, size, bc_b + carry_b, carry_b)[0]
+    bcond = batch_jaxpr(cond_jaxpr, size, cc_b + carry_b, False)[0]
+    vals = [bdim_at_front(x, d, size) if d is not not_mapped else x for x, d in zip(xs, bdims)]
+    cc, bc, carry = split_list(vals, [cond_nconsts, body_nconsts])
+    carry_was_b = split_list(b, [cond_nconsts, body_nconsts])[2]
+    carry = [bdim_at_front(x, not_mapped, size) if f and not was else x
+             for x, f, was in zip(carry, carry_b, carry_was_b)]
+    out_dims = [0 if f else not_mapped for f in carry_b]
+    if not pred_b:
+        outs = while_p.bind(*cc, *bc, *carry, cond_jaxpr=bcond, body_jaxpr=bbody,
+                            cond_nconsts=cond_nconsts, body_nconsts=body_nconsts)
+        return outs, out_dims
+    # per-example predicate: iterate while any example is active; finished ones stay frozen
+    cc_avals, bc_avals = [get_aval_of(x) for x in cc], [get_aval_of(x) for x in bc]
+    carry_avals = [get_aval_of(x) for x in carry]
+    n_cc, n_bc = len(cc), len(bc)
+
+    def any_cond(*a):
+        return [fnp.any(_call(bcond, a)[0])]
+
+    def masked_body(*a):
+        c_cc, c_bc, c_carry = split_list(a, [n_cc, n_bc])
+        active = _call(bcond, [*c_cc, *c_carry])[0]
+        new = _call(bbody, [*c_bc, *c_carry])
+        out = []
+        for n_val, o_val in zip(new, c_carry):
+            nd = get_aval_of(o_val).ndim
+            out.append(fnp.where(fnp.reshape(active, (size,) + (1,) * (nd - 1)), n_val, o_val))
+        return out
+
+    new_cond = trace_to_jaxpr(any_cond, [*cc_avals, *carry_avals], name="while_batch")
+    new_body = trace_to_jaxpr(masked_body, [*cc_avals, *bc_avals, *carry_avals],
+                              name="while_batch")
+    new_cond, k1 = closure_convert(new_cond)
+    new_body, k2 = closure_convert(new_body)
+    outs = while_p.bind(*k1, *cc, *k2, *cc, *bc, *carry, cond_jaxpr=new_cond,
+                        body_jaxpr=new_body, cond_nconsts=len(k1) + n_cc,
+                        body_nconsts=len(k2) + n_cc + n_bc)
+    return outs, out_dims
+
+
+while_p.impl = _while_impl
+while_p.abstract_eval = _while_abstract_eval
+while_p.jvp = _while_jvp
+while_p.transpose = NOT_APPLICABLE  # reverse mode turns the tangent loop into a scan
+while_p.partial_eval = _while_partial_eval
+while_p.batch = _while_batch
+while_p.pp_rule = _pp_rule
+
+
+def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
+    """`val = init_val; while cond_fun(val): val = body_fun(val); return val`.
+
+    `cond_fun` returns a bool scalar; `body_fun` must keep the carry's pytree structure, shapes
+    and dtypes. Differentiable in forward mode and — unlike most systems — in reverse mode too:
+    `grad` records the trip count and per-iteration residuals of the forward loop and runs a
+    reverse scan over them (this needs a concrete trip count, so not under `make_ir`/`jit`).
+    Under `vmap` with a per-example predicate the loop runs until every example is done, with
+    finished examples frozen.
+
+    Examples:
+        >>> import funcgrad as fg
+        >>> fg.while_loop(lambda c: c[1] < 100.0, lambda c: (c[0] + 1, c[1] * 2.0), (0, 1.0))
+        (7, 128.0)
+        >>> fg.grad(lambda x: fg.while_loop(lambda v: v < 10.0, lambda v: v * 3.0, x))(2.0)
+        array(9.)
+    """
+    init_leaves, init_tree = tree_flatten(init_val)
+    init_avals = [get_aval_of(x) for x in init_leaves]
+    if _no_transform_active() and not any(isinstance(v, Tracer) for v in init_leaves):
+        val = init_val
+        while _eager_pred(cond_fun(val)):
+            val = body_fun(val)
+            v_leaves, v_tree = tree_flatten(val)
+            _check_carry("while_loop", "body_fun", init_tree, init_avals, v_tree,
+                         [get_aval_of(v) for v in v_leaves])
+        return val
+    cond_closed, cond_consts, cond_tree = _trace_fun(cond_fun, (init_val,), "while_loop")
+    pa = cond_closed.out_avals
+    if cond_tree.num_leaves != 1 or pa[0].shape != () or pa[0].dtype != np.dtype(bool):
+        got = ", ".join(a.str_short() for a in pa) or "nothing"
+        raise FuncgradError(f"while_loop: cond_fun must return a bool scalar, got {got}, at "
+                            f"{user_frame()}\nUnder vmap a per-example bool is fine; reduce "
+                            f"arrays with `fnp.all(...)` / `fnp.any(...)`.")
+    body_closed, body_consts, body_tree = _trace_fun(body_fun, (init_val,), "while_loop")
+    _check_carry("while_loop", "body_fun", init_tree, init_avals, body_tree,
+                 body_closed.out_avals)
+    outs = while_p.bind(*cond_consts, *body_consts, *init_leaves, cond_jaxpr=cond_closed,
+                        body_jaxpr=body_closed, cond_nconsts=len(cond_consts),
+                        body_nconsts=len(body_consts))
+    return tree_unflatten(init_tree, outs)
+
+
+def _eager_pred(p) -> bool:
+    if np.ndim(p) != 0:
+        raise FuncgradError(f"while_loop: cond_fun must return a bool scalar, got shape "
+                            f"{np.shape(p)}, at {user_frame()}\nReduce arrays with "
+                            f"`fnp.all(...)` / `fnp.any(...)`.")
+    return bool(p)
+
+
+def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
+    """`val = init_val; for i in range(lower, upper): val = body_fun(i, val); return val`.
+
+    With Python-int (concrete) bounds the loop is staged as a fixed-length `scan`, so it is
+    differentiable in both modes everywhere (also under `make_ir`/`jit`); with traced bounds it
+    is a `while_loop`.
+
+    Examples:
+        >>> import funcgrad as fg
+        >>> fg.fori_loop(0, 4, lambda i, x: x * 2.0, 1.0)
+        16.0
+    """
+    lo, hi = _maybe_concrete(lower), _maybe_concrete(upper)
+    if lo is not None and hi is not None:
+        lo, hi = int(lo), int(hi)
+        init_leaves, _ = tree_flatten(init_val)
+        if _no_transform_active() and not any(isinstance(v, Tracer) for v in init_leaves):
+            val = init_val
+            for i in range(lo, hi):
+                val = body_fun(i, val)
+            return val
+
+        def step(carry, _):
+            i, val = carry
+            return (i + 1, body_fun(i, val)), None
+
+        (_, val), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
+        return val
+    from .. import numpy as fnp
+    lower = fnp.asarray(lower) if not isinstance(lower, Tracer) else lower
+    upper = fnp.asarray(upper) if not isinstance(upper, Tracer) else upper
+    _, _, val = while_loop(lambda c: c[0] < c[1],
+                           lambda c: (c[0] + 1, c[1], body_fun(c[0], c[2])),
+                           (lower, upper, init_val))
+    return val

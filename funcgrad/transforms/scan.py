@@ -1,0 +1,352 @@
+"""`scan` and its primitive `scan_p`, with all its rules in one block.
+
+`scan_p(*consts, *carry, *xs; jaxpr, num_consts, num_carry, length, reverse)` computes
+`carry, y_i = body(consts, carry, x_i)` for i = 0..length-1 (or backwards), ys stacked. Its
+transpose is a reverse `scan`; `loops.py` reuses it for `fori_loop` with static bounds and for
+reverse mode through `while_loop`. The family overview is in `control_flow.py`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..avals import ShapedArray
+from ..core import (
+    FuncgradError,
+    Primitive,
+    Tracer,
+    Zero,
+    get_aval_of,
+    is_undefined_primal,
+    not_mapped,
+    user_frame,
+)
+from ..pytree import tree_flatten, tree_unflatten
+from ..staging import trace_to_jaxpr
+from .control_flow_util import (
+    _call,
+    _instantiate,
+    _known_or_tracer,
+    _no_transform_active,
+    _paths,
+    _pp_rule,
+    _same_type,
+    _stack,
+    _stage,
+    _unknown_flags,
+    _zeros_like,
+)
+from .ir_transforms import (
+    batch_jaxpr,
+    closure_convert,
+    jvp_jaxpr,
+    partial_eval_jaxpr,
+    partial_eval_jaxpr_fwd,
+    permute_inputs,
+    permute_outputs,
+    split_list,
+    transpose_jaxpr,
+)
+
+__all__ = ["scan", "scan_p"]
+
+
+# ================================================================================================
+# scan
+# ================================================================================================
+scan_p = Primitive("scan", multiple_results=True)
+
+
+def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
+    consts, carry, xs = split_list(args, [num_consts, num_carry])
+    ys = []
+    for i in (range(length - 1, -1, -1) if reverse else range(length)):
+        outs = _call(jaxpr, [*consts, *carry, *[x[i] for x in xs]])
+        carry, y = outs[:num_carry], outs[num_carry:]
+        ys.append(y)
+    if reverse:
+        ys.reverse()
+    y_avals = jaxpr.out_avals[num_carry:]
+    stacked = [_stack([y[j] for y in ys]) if ys else np.zeros((0,) + a.shape, a.dtype)
+               for j, a in enumerate(y_avals)]
+    return [*carry, *stacked]
+
+
+def _scan_abstract_eval(*avals, jaxpr, num_consts, num_carry, length, reverse):
+    consts, carry, xs = split_list(avals, [num_consts, num_carry])
+    body_in = jaxpr.in_avals
+    x_avals = [ShapedArray(x.shape[1:], x.dtype, x.weak_type) for x in xs]
+    if any(x.shape[:1] != (length,) for x in xs):
+        raise FuncgradError(f"scan: every xs leaf needs leading axis {length}")
+    if not all(map(_same_type, body_in, [*consts, *carry, *x_avals])):
+        raise FuncgradError("scan: operand types do not match the body program")
+    out = jaxpr.out_avals
+    ys = [ShapedArray((length,) + a.shape, a.dtype, a.weak_type) for a in out[num_carry:]]
+    return [*out[:num_carry], *ys]
+
+
+def _fixpoint(step: Callable, flags: list[bool]) -> list[bool]:
+    """Grow `flags` (carry nonzero/unknown/batched) until the body maps it into itself."""
+    flags = list(flags)
+    while True:
+        out = step(flags)
+        new = [a or b for a, b in zip(flags, out)]
+        if new == flags:
+            return flags
+        flags = new
+
+
+def _scan_jvp(primals, tangents, *, jaxpr, num_consts, num_carry, length, reverse):
+    nz = [type(t) is not Zero for t in tangents]
+    c_nz, carry_nz, xs_nz = split_list(nz, [num_consts, num_carry])
+    n_y = len(jaxpr.out_avals) - num_carry
+    carry_nz = _fixpoint(lambda f: jvp_jaxpr(jaxpr, c_nz + f + xs_nz,
+                                             f + [False] * n_y)[1][:num_carry], carry_nz)
+    jbody, out_nz = jvp_jaxpr(jaxpr, c_nz + carry_nz + xs_nz, carry_nz + [False] * n_y)
+    ys_nz = out_nz[num_carry:]
+    n_c, n_x = num_consts, len(xs_nz)
+    k_c, k_carry, k_x = sum(c_nz), sum(carry_nz), sum(xs_nz)
+    n_p = n_c + num_carry + n_x
+    # jbody inputs: (c, carry, x, c_dot, carry_dot, x_dot) -> (c, c_dot, carry, carry_dot, x, x_dot)
+    perm = [*range(n_c), *range(n_p, n_p + k_c),
+            *range(n_c, n_c + num_carry), *range(n_p + k_c, n_p + k_c + k_carry),
+            *range(n_c + num_carry, n_p), *range(n_p + k_c + k_carry, n_p + k_c + k_carry + k_x)]
+    jbody = permute_inputs(jbody, perm)
+    k_y = sum(ys_nz)
+    n_o = num_carry + n_y
+    # outputs: (carry, y, carry_dot, y_dot) -> (carry, carry_dot, y, y_dot)
+    operm = [*range(num_carry), *range(n_o, n_o + k_carry), *range(num_carry, n_o),
+             *range(n_o + k_carry, n_o + k_carry + k_y)]
+    jbody = permute_outputs(jbody, operm)
+    consts, carry, xs = split_list(primals, [num_consts, num_carry])
+    t_c, t_carry, t_xs = split_list(tangents, [num_consts, num_carry])
+    outs = scan_p.bind(
+        *consts, *[t for t in t_c if type(t) is not Zero],
+        *carry, *[_instantiate(t) for t, z in zip(t_carry, carry_nz) if z],
+        *xs, *[t for t in t_xs if type(t) is not Zero],
+        jaxpr=jbody, num_consts=n_c + k_c, num_carry=num_carry + k_carry, length=length,
+        reverse=reverse)
+    carry_out, carry_dot, ys, ys_dot = split_list(outs, [num_carry, k_carry, n_y])
+    cd, yd = iter(carry_dot), iter(ys_dot)
+    t_out = [next(cd) if z else Zero(get_aval_of(p)) for p, z in zip(carry_out, carry_nz)]
+    t_out += [next(yd) if z else Zero(get_aval_of(p)) for p, z in zip(ys, ys_nz)]
+    return [*carry_out, *ys], t_out
+
+
+def _scan_partial_eval(trace, tracers, known, *, jaxpr, num_consts, num_carry, length, reverse):
+    params = dict(jaxpr=jaxpr, num_consts=num_consts, num_carry=num_carry, length=length,
+                  reverse=reverse)
+    uk = _unknown_flags(known)
+    c_uk, carry_uk, xs_uk = split_list(uk, [num_consts, num_carry])
+    n_y = len(jaxpr.out_avals) - num_carry
+    carry_uk = _fixpoint(lambda f: partial_eval_jaxpr(jaxpr, c_uk + f + xs_uk,
+                                                      f + [False] * n_y)[2][:num_carry], carry_uk)
+    all_uk = c_uk + carry_uk + xs_uk
+    if all(all_uk):
+        return _stage(trace, scan_p, tracers, params)
+    kbody, ubody, out_uk, n_res, fwd = partial_eval_jaxpr_fwd(jaxpr, all_uk,
+                                                              carry_uk + [False] * n_y)
+    if not any(out_uk):
+        return scan_p.bind(*known, **params)
+    vals = _known_or_tracer(known, tracers)
+    groups = split_list(vals, [num_consts, num_carry])[:3]
+    flags = [c_uk, carry_uk, xs_uk]
+    k_consts, k_carry, k_xs = [[v for v, u in zip(g, f) if not u] for g, f in zip(groups, flags)]
+    u_consts, u_carry, u_xs = [[v for v, u in zip(g, f) if u] for g, f in zip(groups, flags)]
+    # residuals that are known loop constants are passed once, not stacked per iteration
+    inv = [j for j, i in enumerate(fwd) if i is not None and i < len(k_consts)]
+    per_iter = [j for j in range(n_res) if j not in inv]
+    n_kcarry = len(k_carry)
+    n_kout = len(kbody.out_avals) - n_res
+    kbody = permute_outputs(kbody, [*range(n_kout), *[n_kout + j for j in per_iter]])
+    k_outs = scan_p.bind(*k_consts, *k_carry, *k_xs, jaxpr=kbody, num_consts=len(k_consts),
+                         num_carry=n_kcarry, length=length, reverse=reverse)
+    kcarry_out, kys, res = split_list(k_outs, [n_kcarry, n_kout - n_kcarry])
+    # unknown body (res, uc, ucarry, ux) -> scan body (res_inv, uc, ucarry, ux, res_per_iter)
+    n_uc, n_ucarry, n_ux = len(u_consts), len(u_carry), len(u_xs)
+    perm = [*inv, *range(n_res, n_res + n_uc + n_ucarry + n_ux), *per_iter]
+    ubody = permute_inputs(ubody, perm)
+    inv_vals = [k_consts[fwd[j]] for j in inv]
+    u_outs = _stage(trace, scan_p, [*inv_vals, *u_consts, *u_carry, *u_xs, *res],
+                    dict(jaxpr=ubody, num_consts=len(inv) + n_uc, num_carry=n_ucarry,
+                         length=length, reverse=reverse))
+    ucarry_out, uys = u_outs[:n_ucarry], u_outs[n_ucarry:]
+    kc, uc, ky, uy = iter(kcarry_out), iter(ucarry_out), iter(kys), iter(uys)
+    outs = [next(uc) if u else (next(kc)) for u in out_uk[:num_carry]]
+    outs += [next(uy) if u else (next(ky)) for u in out_uk[num_carry:]]
+    return outs
+
+
+def _scan_transpose(cts, *args, jaxpr, num_consts, num_carry, length, reverse):
+    consts, carry, xs = split_list(args, [num_consts, num_carry])
+    c_lin = [is_undefined_primal(x) for x in consts]
+    x_lin = [is_undefined_primal(x) for x in xs]
+    # every carry is linear; one with a known value (an instantiated zero) just gets no ct
+    carry_undef = [is_undefined_primal(x) for x in carry]
+    carry = [x if u else _AvalOf(get_aval_of(x)) for x, u in zip(carry, carry_undef)]
+    ct_carry, ct_ys = split_list([_instantiate(c) for c in cts], [num_carry])[:2]
+    body_t = transpose_jaxpr(jaxpr, c_lin + [True] * num_carry + x_lin)
+    nl_consts = [x for x, lin in zip(consts, c_lin) if not lin]
+    nl_xs = [x for x, lin in zip(xs, x_lin) if not lin]
+    lin_c_avals = [x.aval for x, lin in zip(consts, c_lin) if lin]
+    n_nlc, n_lc, n_nlx = len(nl_consts), len(lin_c_avals), len(nl_xs)
+
+    def body(*a):
+        nlc, acc, ctc, nlx, cty = split_list(a, [n_nlc, n_lc, num_carry, n_nlx])
+        outs = _call(body_t, [*nlc, *nlx, *ctc, *cty])
+        d_c, d_carry, d_x = split_list(outs, [n_lc, num_carry])
+        from ..primitives.rules import add_tangents
+        return [*[add_tangents(s, d) for s, d in zip(acc, d_c)], *d_carry, *d_x]
+
+    y_avals = [ShapedArray(a.shape[1:], a.dtype) for a in map(get_aval_of, ct_ys)]
+    nlx_avals = [ShapedArray(a.shape[1:], a.dtype) for a in map(get_aval_of, nl_xs)]
+    body_closed = trace_to_jaxpr(body, [*map(get_aval_of, nl_consts), *lin_c_avals,
+                                        *[c.aval for c in carry], *nlx_avals, *y_avals],
+                                 name="scan_transpose")
+    outs = scan_p.bind(*nl_consts, *[_zeros_like(a) for a in lin_c_avals], *ct_carry,
+                       *nl_xs, *ct_ys, jaxpr=body_closed, num_consts=n_nlc,
+                       num_carry=n_lc + num_carry, length=length, reverse=not reverse)
+    ct_c, ct_init, ct_x = split_list(outs, [n_lc, num_carry])
+    ic, ix = iter(ct_c), iter(ct_x)
+    return ([next(ic) if lin else None for lin in c_lin]
+            + [c if u else None for c, u in zip(ct_init, carry_undef)]
+            + [next(ix) if lin else None for lin in x_lin])
+
+
+class _AvalOf:
+    __slots__ = ("aval",)
+
+    def __init__(self, aval):
+        self.aval = aval
+
+
+def _scan_batch(size, xs, bdims, *, jaxpr, num_consts, num_carry, length, reverse):
+    from ..primitives.batching import bdim_at_front, moveaxis
+    b = [d is not not_mapped for d in bdims]
+    c_b, carry_b, xs_b = split_list(b, [num_consts, num_carry])
+    n_y = len(jaxpr.out_avals) - num_carry
+    carry_b = _fixpoint(lambda f: batch_jaxpr(jaxpr, size, c_b + f + xs_b,
+                                              f + [False] * n_y)[1][:num_carry], carry_b)
+    bbody, out_b = batch_jaxpr(jaxpr, size, c_b + carry_b + xs_b, carry_b + [False] * n_y)
+    consts, carry, xv = split_list(xs, [num_consts, num_carry])
+    cd, carryd, xd = split_list(bdims, [num_consts, num_carry])
+    consts = [bdim_at_front(x, d, size) if d is not not_mapped else x for x, d in zip(consts, cd)]
+    carry = [bdim_at_front(x, d, size) if f else x for x, d, f in zip(carry, carryd, carry_b)]
+    xv = [moveaxis(x, d, 1) if d is not not_mapped else x for x, d in zip(xv, xd)]
+    outs = scan_p.bind(*consts, *carry, *xv, jaxpr=bbody, num_consts=num_consts,
+                       num_carry=num_carry, length=length, reverse=reverse)
+    out_dims = [0 if f else not_mapped for f in carry_b]
+    out_dims += [1 if f else not_mapped for f in out_b[num_carry:]]
+    return outs, out_dims
+
+
+scan_p.impl = _scan_impl
+scan_p.abstract_eval = _scan_abstract_eval
+scan_p.jvp = _scan_jvp
+scan_p.transpose = _scan_transpose
+scan_p.partial_eval = _scan_partial_eval
+scan_p.batch = _scan_batch
+scan_p.pp_rule = _pp_rule
+
+
+def _check_carry(what: str, fun_name: str, init_tree, init_avals, out_tree, out_avals) -> None:
+    if out_tree != init_tree:
+        raise FuncgradError(
+            f"{what}: {fun_name} must return a carry with the same pytree structure as the "
+            f"initial value, but the initial carry is {init_tree} and {fun_name} returned "
+            f"{out_tree}, at {user_frame()}")
+    paths = _paths(tree_unflatten(init_tree, list(range(init_tree.num_leaves))))
+    for path, a, b in zip(paths, init_avals, out_avals):
+        if not _same_type(a, b):
+            raise FuncgradError(
+                f"{what}: the carry changed type: carry{path} is {a.str_short()} initially but "
+                f"{fun_name} returns {b.str_short()}, at {user_frame()}\nA loop carry must keep "
+                f"its shape and dtype; cast with `.astype(...)` (e.g. start from `0.0`, not `0`, "
+                f"for a float accumulator) or use `fnp.broadcast_to`.")
+
+
+def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
+         reverse: bool = False) -> tuple[Any, Any]:
+    """Loop `carry, y = f(carry, x)` over the leading axis of `xs`, stacking the `y`s.
+
+    Semantics (for `reverse=False`)::
+
+        carry = init
+        for i in range(length):
+            carry, y_i = f(carry, xs[i])
+        return carry, stack(y_0, ..., y_{length-1})
+
+    `xs` may be any pytree (or None with an explicit `length`); differentiable in both modes
+    (reverse mode runs the loop backwards over stored residuals) and batchable.
+
+    Examples:
+        >>> import funcgrad as fg, numpy as np
+        >>> total, ys = fg.scan(lambda c, x: (c + x, c * x), 0.0, np.arange(1.0, 4.0))
+        >>> float(total), ys
+        (6.0, array([0., 2., 9.]))
+    """
+    x_leaves, x_tree = tree_flatten(xs)
+    lengths = {get_aval_of(x).shape[0] if get_aval_of(x).ndim else None for x in x_leaves}
+    if None in lengths:
+        raise FuncgradError(f"scan: every leaf of xs needs a leading axis to scan over; got a "
+                            f"scalar, at {user_frame()}")
+    if length is not None:
+        lengths.add(int(length))
+    if len(lengths) > 1:
+        raise FuncgradError(f"scan: the leading axes of xs (and `length`) disagree: "
+                            f"{sorted(lengths)}, at {user_frame()}")
+    if not lengths:
+        raise FuncgradError(f"scan: pass `length` when xs is None or empty, at {user_frame()}")
+    n = lengths.pop()
+    init_leaves, init_tree = tree_flatten(init)
+    if n and _no_transform_active() and not any(isinstance(v, Tracer)
+                                                for v in init_leaves + x_leaves):
+        return _scan_eager(f, init, init_tree, init_leaves, xs, x_tree, x_leaves, n, reverse)
+    x_avals = [ShapedArray(get_aval_of(x).shape[1:], get_aval_of(x).dtype) for x in x_leaves]
+    out_trees = []
+
+    def body_flat(*ls):
+        c = tree_unflatten(init_tree, ls[:len(init_leaves)])
+        x = tree_unflatten(x_tree, ls[len(init_leaves):])
+        res = f(c, x)
+        if not (isinstance(res, tuple) and len(res) == 2):
+            raise FuncgradError(f"scan: f must return a pair (carry, y), got "
+                                f"{type(res).__name__}, at {user_frame()}")
+        c_leaves, c_tree = tree_flatten(res[0])
+        y_leaves, y_tree = tree_flatten(res[1])
+        out_trees.append((c_tree, y_tree))
+        return [*c_leaves, *y_leaves]
+
+    in_avals = [get_aval_of(x) for x in init_leaves] + x_avals
+    closed = trace_to_jaxpr(body_flat, in_avals, name="scan")
+    c_tree, y_tree = out_trees[-1]
+    _check_carry("scan", "f", init_tree, in_avals[:len(init_leaves)], c_tree,
+                 closed.out_avals[:len(init_leaves)])
+    closed, consts = closure_convert(closed)
+    outs = scan_p.bind(*consts, *init_leaves, *x_leaves, jaxpr=closed, num_consts=len(consts),
+                       num_carry=len(init_leaves), length=n, reverse=bool(reverse))
+    return (tree_unflatten(c_tree, outs[:len(init_leaves)]),
+            tree_unflatten(y_tree, outs[len(init_leaves):]))
+
+
+def _scan_eager(f, init, init_tree, init_leaves, xs, x_tree, x_leaves, n, reverse):
+    carry = init
+    init_avals = [get_aval_of(x) for x in init_leaves]
+    ys = []
+    for i in (range(n - 1, -1, -1) if reverse else range(n)):
+        x = tree_unflatten(x_tree, [v[i] for v in x_leaves])
+        res = f(carry, x)
+        if not (isinstance(res, tuple) and len(res) == 2):
+            raise FuncgradError(f"scan: f must return a pair (carry, y), got "
+                                f"{type(res).__name__}, at {user_frame()}")
+        carry, y = res
+        c_leaves, c_tree = tree_flatten(carry)
+        _check_carry("scan", "f", init_tree, init_avals, c_tree,
+                     [get_aval_of(c) for c in c_leaves])
+        ys.append(tree_flatten(y))
+    if reverse:
+        ys.reverse()
+    y_tree = ys[0][1]
+    stacked = [_stack([y[0][j] for y in ys]) for j in range(len(ys[0][0]))]
+    return carry, tree_unflatten(y_tree, stacked)
