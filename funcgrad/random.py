@@ -30,6 +30,7 @@ import numpy as np
 from . import numpy as fnp
 from .backend import get_array_module
 from .core import FuncgradError, Tracer, get_aval_of, user_frame
+from .primitives.reduction import argsort
 from .prng import PRNGKey as PRNGKey
 from .prng import _check_key, _shape
 from .prng import bits as bits
@@ -153,14 +154,10 @@ def randint(k, shape=(), minval=0, maxval=None, dtype=np.int32):
     return fnp.broadcast_to(r, shape) if get_aval_of(r).shape != shape else r
 
 
-_MAX_TRACED_PERMUTATION = 4096
-
-
 def permutation(k, x, axis: int = 0):
     """A random permutation of ``range(x)`` (int ``x``) or of ``x`` along ``axis`` (an array).
 
-    The order is the stable argsort of random 32-bit words, the same eagerly and under ``jit``
-    (where it is computed by ranking, O(n**2) work, so it is limited to n <= 4096 there).
+    The order is the stable argsort of random 32-bit words, the same eagerly and under ``jit``.
     """
     k = _check_key(k, "permutation")
     if isinstance(x, (int, np.integer)):
@@ -177,20 +174,8 @@ def permutation(k, x, axis: int = 0):
         # a stable sort: ties (likely for n ~ 1e5 32-bit words) keep index order, as staged
         perm = (np.argsort(words, kind="stable") if xp is np else _gpu_stable_argsort(xp, words))
         perm = perm.astype(np.int64)
-    else:
-        if n > _MAX_TRACED_PERMUTATION:
-            raise FuncgradError(
-                f"fg.random.permutation: under a transform the permutation of n={n} elements is "
-                f"computed by ranking (n**2 work), limited to n <= {_MAX_TRACED_PERMUTATION}, at "
-                f"{user_frame()}\nDraw the permutation outside `jit` (with a concrete key) and "
-                f"pass it in as an argument.")
-        w = words
-        idx = np.arange(n)
-        before = fnp.logical_or(fnp.less(w[None, :], w[:, None]),
-                                fnp.logical_and(fnp.equal(w[None, :], w[:, None]),
-                                                (idx[None, :] < idx[:, None])))
-        rank = fnp.sum(fnp.astype(before, np.int32), axis=1)  # position of element i
-        perm = fnp.at(np.zeros(n, np.int64))[rank].set(idx)
+    else:  # the same stable order, staged
+        perm = argsort(words, 0)
     if arr is None:
         return perm
     return fnp.take(arr, perm, axis=axis)

@@ -311,9 +311,17 @@ def test_traced_permutation_medium_size_matches_eager():
     np.testing.assert_array_equal(staged, fgr.permutation(KEY, 1500))
 
 
-def test_traced_permutation_size_limit():
-    with pytest.raises(FuncgradError, match="outside `jit`"):
-        fg.make_ir(lambda k: fgr.permutation(k, 10000))(KEY)
+def test_traced_permutation_of_many_elements_matches_eager():
+    # 1e5 random 32-bit words almost surely hold ties: the staged sort must be stable as well
+    n = 100_000
+    staged = fg.jit(lambda k: fgr.permutation(k, n))(KEY)
+    eager = fgr.permutation(KEY, n)
+    np.testing.assert_array_equal(staged, eager)
+    np.testing.assert_array_equal(np.sort(staged), np.arange(n))
+    keys = fgr.split(KEY, 3)
+    batched = fg.vmap(lambda k: fgr.permutation(k, 50))(keys)
+    for i in range(3):
+        np.testing.assert_array_equal(batched[i], fgr.permutation(keys[i], 50))
 
 
 @settings(max_examples=25, deadline=None)
