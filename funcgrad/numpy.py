@@ -450,10 +450,10 @@ core._ops.update({
     "dot": _ix.dot, "cumsum": _sh.cumsum, "clip": clip, "ravel": _sh.ravel, "flatten": _sh.ravel,
     "all": _sh.all, "any": _sh.any, "round": round, "conj": lambda x: x, "at": _ix.at,
     "reshape": lambda x, *shape: _sh.reshape(x, shape[0] if len(shape) == 1 else shape),
+    # `x.sort()` returns a sorted copy, as in JAX
+    "sort": _ix.sort, "argsort": _ix.argsort, "cumprod": _sh.cumprod, "diagonal": _ix.diagonal,
+    "trace": _ix.trace,
 })
-
-core._ops.update({  # `x.sort()` returns a sorted copy, as in JAX
-    "sort": sort, "argsort": argsort, "cumprod": cumprod, "diagonal": diagonal, "trace": trace})
 
 # The arithmetic operators of tracers call these functions directly (one call fewer than going
 # through the `_ops` table, on the hottest path of eager autodiff).

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .avals import short_dtype
+from .avals import ShapedArray, short_dtype
 
 _WIDTH = 80
 
@@ -54,6 +54,8 @@ def pp_param(v: Any) -> str:
         return "{...}"
     if isinstance(v, np.dtype):
         return short_dtype(v)
+    if isinstance(v, ShapedArray):
+        return v.str_short()
     if isinstance(v, type) and issubclass(v, np.generic):
         return short_dtype(np.dtype(v))
     if isinstance(v, tuple):

@@ -258,7 +258,8 @@ def test_mlp_default_sigmoid_and_given_activation():
     p = model.init(KEY, X)
     assert set(p) == {"0", "1"} and p["0"]["W"].shape == (5, 10) and p["1"]["W"].shape == (10, 1)
     h = 1 / (1 + np.exp(-(X @ p["0"]["W"] + p["0"]["b"])))
-    np.testing.assert_allclose(model.apply(p, X), h @ p["1"]["W"] + p["1"]["b"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.apply(p, X), h @ p["1"]["W"] + p["1"]["b"], rtol=1e-5,
+                               atol=1e-6)
     relu_mlp = nn.MLP([6, 4, 2], activation=nn.relu)
     q = relu_mlp.init(KEY, X)
     h1 = np.maximum(X @ q["0"]["W"] + q["0"]["b"], 0)

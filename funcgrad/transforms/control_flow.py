@@ -24,8 +24,9 @@ is traced.
 Reverse mode through `while_loop` (no fixed trip count): during `linearize` the primal loop runs
 (its predicate is concrete), recording the trip count `T` and the residuals of each iteration;
 the tangent loop is staged as a length-`T` `scan` over the stacked residuals, whose transpose is
-a reverse `scan`. Under full staging (`make_ir`, `jit`) the trip count is unknown and reverse
-mode raises an error suggesting `fori_loop` with static bounds or `scan`.
+a reverse `scan`. Under full staging (`make_ir`, `jit`) the trip count is unknown until the
+program runs: the primal loop is staged as a `while`, and the tangent loop as an eager island
+(`island.py`) whose transpose runs that recording reverse pass when the compiled program runs.
 
 vmap of `cond` with a batched predicate whose values are known (eager vmap, vmap of grad) runs
 each branch only on the rows that take it: gather those rows, run the branch batched, scatter

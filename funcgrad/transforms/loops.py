@@ -2,8 +2,9 @@
 
 `while_p(*cond_consts, *body_consts, *carry; cond_jaxpr, body_jaxpr, cond_nconsts,
 body_nconsts)` runs `while cond(carry): carry = body(carry)`. Reverse mode records the trip
-count during `linearize` and stages the tangent loop as a `scan` (`scan.py`); `fori_loop` with
-static bounds is a `scan` outright. The family overview is in `control_flow.py`.
+count during `linearize` and stages the tangent loop as a `scan` (`scan.py`) -- under `jit`,
+where the trip count is known only at run time, inside an eager island (`island.py`);
+`fori_loop` with static bounds is a `scan` outright. The family overview is in `control_flow.py`.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from ..core import (
     Primitive,
     Tracer,
     Zero,
-    _dynamic,
     get_aval_of,
     not_mapped,
     user_frame,
@@ -50,6 +50,7 @@ from .ir_transforms import (
     permute_outputs,
     split_list,
 )
+from .island import IslandFun, island_p
 from .scan import _check_carry, _fixpoint, scan, scan_p
 
 __all__ = ["while_loop", "fori_loop", "while_p"]
@@ -104,17 +105,6 @@ def _while_jvp(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_
     return p_out, [next(it) if z else Zero(get_aval_of(p)) for p, z in zip(p_out, carry_nz)]
 
 
-_MSG_WHILE_STAGED = """\
-funcgrad: reverse-mode differentiation of `while_loop` needs a concrete trip count, but here the
-loop's predicate depends on values that `{name}` is staging (they are not known until the
-program runs), at {where}
-Eager `grad` of a while_loop works: the forward loop runs, its trip count and per-iteration
-residuals are recorded, and the backward pass is a reverse scan over them. Under `make_ir`/`jit`
-use a loop with a static trip count instead:
-  - `fg.fori_loop(lower, upper, body, init)` with Python-int bounds (staged as a scan), or
-  - `fg.scan(f, init, xs, length=n)`; or forward mode (`fg.jvp`, `fg.jacfwd`)."""
-
-
 def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_nconsts,
                         body_nconsts):
     params = dict(cond_jaxpr=cond_jaxpr, body_jaxpr=body_jaxpr, cond_nconsts=cond_nconsts,
@@ -151,10 +141,8 @@ def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_n
             go, mask = bool(pred), None
         except ConcretizationError:
             go, mask = _any_over_batch(pred), pred  # vmap of grad: a per-example predicate
-            if go is None:
-                stager = _dynamic[0].name if _dynamic[0] is not None else trace.main.name
-                raise FuncgradError(_MSG_WHILE_STAGED.format(name=stager,
-                                                             where=user_frame())) from None
+            if go is None:  # staged (jit): the trip count is known only when the program runs
+                return _while_staged_partial_eval(trace, vals, uk, carry_uk, params)
             masked = True
         if not go:
             break
@@ -208,6 +196,43 @@ def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_n
                             num_carry=n_uc, length=trips, reverse=False))
     ki, ui = iter(k_carry), iter(u_out)
     return [next(ui) if u else (next(ki)) for u in carry_uk]
+
+
+def _while_staged_partial_eval(trace, vals, uk, carry_uk, params) -> list:
+    """Reverse mode of a loop whose predicate is staged (under `jit`/`make_ir`): the known
+    (primal) carry runs as a `while`; the unknown (tangent) carry is an eager island, which at
+    run time reruns the loop with its tangents -- and whose transpose runs the eager reverse
+    pass, which records the trip count and residuals then."""
+    cn, bn = params["cond_nconsts"], params["body_nconsts"]
+    cc, bc, carry = split_list(vals, [cn, bn])
+    bc_uk = uk[cn:cn + bn]
+    k_bc = [v for v, u in zip(bc, bc_uk) if not u]
+    k_carry = [v for v, u in zip(carry, carry_uk) if not u]
+    kbody = partial_eval_jaxpr(params["body_jaxpr"], bc_uk + carry_uk, carry_uk)[0]
+    kbody = permute_outputs(kbody, list(range(len(k_carry))))  # the known carry, no residuals
+
+    def kcond(*a):  # (cond consts, known carry): the predicate reads known values only
+        kc = iter(a[cn:])
+        return _call(params["cond_jaxpr"], [*a[:cn], *[None if u else next(kc)
+                                                        for u in carry_uk]])
+    kcond_jaxpr = trace_to_jaxpr(kcond, [get_aval_of(v) for v in (*cc, *k_carry)],
+                                 name="while_cond")
+    k_out = iter(while_p.bind(*cc, *k_bc, *k_carry, cond_jaxpr=kcond_jaxpr, body_jaxpr=kbody,
+                              cond_nconsts=cn, body_nconsts=len(k_bc)))
+    known = [v for v, u in zip(vals, uk[:cn + bn] + carry_uk) if not u]
+    unknown = [v for v, u in zip(vals, uk[:cn + bn] + carry_uk) if u]
+    flags = uk[:cn + bn] + carry_uk
+
+    def tangents_out(*a):  # concrete (known inputs, tangent inputs) -> tangent carry out
+        ks, us = iter(a[:len(known)]), iter(a[len(known):])
+        outs = while_p.bind(*[next(us) if u else next(ks) for u in flags], **params)
+        return [o for o, u in zip(outs, carry_uk) if u]
+
+    u_avals = [a for a, u in zip(params["body_jaxpr"].out_avals, carry_uk) if u]
+    u_out = iter(_stage(trace, island_p, [*known, *unknown], dict(
+        fun=IslandFun(tangents_out, "while_tangents"), out_avals=tuple(u_avals),
+        linear=(False,) * len(known) + (True,) * len(unknown))))
+    return [next(u_out) if u else next(k_out) for u in carry_uk]
 
 
 def _any_over_batch(pred) -> bool | None:
@@ -285,7 +310,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     `cond_fun` returns a bool scalar; `body_fun` must keep the carry's pytree structure, shapes
     and dtypes. Differentiable in forward mode and — unlike most systems — in reverse mode too:
     `grad` records the trip count and per-iteration residuals of the forward loop and runs a
-    reverse scan over them (this needs a concrete trip count, so not under `make_ir`/`jit`).
+    reverse scan over them (under `jit`, when the compiled program runs: see `island.py`).
     Under `vmap` with a per-example predicate the loop runs until every example is done, with
     finished examples frozen.
 
