@@ -26,9 +26,10 @@ PKG = Path(__file__).resolve().parent.parent / "funcgrad"
 
 FILE_LINES_MAX = 500
 CORE_PY_MAX = 400
-# STYLE.md rule 15 targets about 4,000 code lines for the core; the code base is far past that
-# today. This cap is the count when the budget test was added (session 3), rounded up to the
-# next 250: it stops the core from growing unnoticed. The lead will revisit the number.
+# STYLE.md rule 15 targets about 4,000 code lines for the core; the core is about twice that
+# (7,955 when this was last set: the NumPy surface, control flow, jit codegen, GPU fusion, PRNG,
+# data and io all live in funcgrad/). The cap is a ratchet: it stops the core from growing
+# unnoticed; lower it when code goes, and raise it only with the reason in the commit message.
 CORE_CODE_LINES_MAX = 8000
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins, so
