@@ -73,6 +73,8 @@ def main(verbose=False):
         "fd_final": central_difference(final_x, 2.0),
         "grad_sum": float(fg.grad(sum_of_iterates)(2.0)),
         "fd_sum": central_difference(sum_of_iterates, 2.0),
+        # under jit the trip count is known only when the compiled program runs
+        "jit_grad_sum": float(fg.jit(fg.grad(sum_of_iterates))(2.0)),
     }
     if verbose:
         for i, v in enumerate(trajectory):
@@ -82,6 +84,7 @@ def main(verbose=False):
               f"finite differences {results['fd_final']:.6e}")
         print(f"d sum(x_k) / d x0:     grad {results['grad_sum']:.10f}   "
               f"finite differences {results['fd_sum']:.10f}")
+        print(f"d sum(x_k) / d x0:     jit(grad) {results['jit_grad_sum']:.10f}")
     return results
 
 

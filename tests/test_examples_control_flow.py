@@ -39,6 +39,7 @@ def test_newton_while_loop_trajectory_and_derivatives():
             total = total + x
         return total
     assert abs(float(fg.grad(unrolled)(2.0)) - res["grad_sum"]) < 1e-12
+    assert abs(res["jit_grad_sum"] - res["grad_sum"]) < 1e-12  # reverse mode under jit
 
 
 def test_newton_while_loop_prints():
