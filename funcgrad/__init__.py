@@ -39,7 +39,7 @@ from .transforms.control_flow import switch as switch
 from .transforms.control_flow import while_loop as while_loop
 from .transforms.custom import custom_jvp as custom_jvp
 from .transforms.custom import custom_vjp as custom_vjp
-from .transforms.jit import jit as jit
+from .transforms.jit.api import jit as jit
 from .transforms.remat import checkpoint as checkpoint
 from .transforms.vmap import vmap as vmap
 

@@ -22,13 +22,13 @@ from .core import (
     user_frame,
 )
 from .errors import ShapeError
-from .ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var, is_scalar_literal, typecheck_jaxpr
+from .ir import IR, Eqn, Lit, OpenIR, Var, is_scalar_literal, typecheck_ir
 from .pytree import flatten_fun, tree_flatten
 
 CHECK_IR = [True]  # typecheck every IR `make_ir`/`jit` build; tests also check linearize's
 
 
-class JaxprTracer(Tracer):
+class IRTracer(Tracer):
     __slots__ = ("var",)
 
     def __init__(self, trace: Trace, aval: ShapedArray):
@@ -48,16 +48,16 @@ class Builder:
     def __init__(self, partial: bool = False):
         self.eqns: list[Eqn] = []
         self.consts: dict[Var, Any] = {}
-        self.const_ids: dict[int, JaxprTracer] = {}
+        self.const_ids: dict[int, IRTracer] = {}
         self.partial = partial
 
-    def build(self, in_tracers: list[JaxprTracer], outs: list, check: bool = True) -> ClosedJaxpr:
+    def build(self, in_tracers: list[IRTracer], outs: list, check: bool = True) -> IR:
         """Close over the recorded equations; inline scalar constants as literals."""
         lits = {v: Lit(val) for v, val in self.consts.items()
                 if type(v) is Var and not isinstance(val, Tracer) and is_scalar_literal(val)}
         out_atoms = []
         for o in outs:
-            if isinstance(o, JaxprTracer):
+            if isinstance(o, IRTracer):
                 out_atoms.append(o.var)
             else:  # a known output (or a symbolic zero): a constant of the program
                 t = self.new_const(o if not isinstance(o, Zero) else _zeros(o.aval), o)
@@ -72,38 +72,38 @@ class Builder:
             used = {x for e in eqns for x in e.inputs if type(x) is Var}
             used.update(x for x in out_atoms if type(x) is Var)
             constvars = [v for v in constvars if v in used]
-        jaxpr = Jaxpr(constvars, [t.var for t in in_tracers], eqns, out_atoms)
+        jaxpr = OpenIR(constvars, [t.var for t in in_tracers], eqns, out_atoms)
         if check and CHECK_IR[0]:
-            typecheck_jaxpr(jaxpr)
-        return ClosedJaxpr(jaxpr, [self.consts[v] for v in constvars])
+            typecheck_ir(jaxpr)
+        return IR(jaxpr, [self.consts[v] for v in constvars])
 
-    def new_const(self, trace_or_val, val=None) -> JaxprTracer:
-        raise NotImplementedError  # replaced below; see JaxprTrace.pure
+    def new_const(self, trace_or_val, val=None) -> IRTracer:
+        raise NotImplementedError  # replaced below; see IRTrace.pure
 
 
 def _zeros(aval: ShapedArray):
     return np.zeros(aval.shape, aval.dtype)
 
 
-class JaxprTrace(Trace):
+class IRTrace(Trace):
     """Records each primitive as an equation; values from outside become constants."""
 
-    def new_arg(self, aval: ShapedArray) -> JaxprTracer:
-        return JaxprTracer(self, aval)
+    def new_arg(self, aval: ShapedArray) -> IRTracer:
+        return IRTracer(self, aval)
 
-    def pure(self, val: Any) -> JaxprTracer:
+    def pure(self, val: Any) -> IRTracer:
         builder: Builder = self.main.global_data
         tv = type(val)
         if (tv in _SCALAR_TYPES or not (tv is np.ndarray and val.ndim)
                 and is_scalar_literal(val)):  # inlined into equations
-            t = JaxprTracer.__new__(JaxprTracer)
+            t = IRTracer.__new__(IRTracer)
             t._trace, t.var = self, Lit(val)
             builder.consts[t.var] = val  # known to partial evaluation, never a constvar
             return t
         t = builder.const_ids.get(id(val))
         if t is not None and builder.consts[t.var] is val:
             return t
-        t = JaxprTracer(self, get_aval_of(val) if tv is np.ndarray else get_aval(val))
+        t = IRTracer(self, get_aval_of(val) if tv is np.ndarray else get_aval(val))
         builder.consts[t.var] = val
         builder.const_ids[id(val)] = t
         return t
@@ -130,12 +130,12 @@ class JaxprTrace(Trace):
         if len(avals_out) == 1:  # the common case, built with the C-level constructors
             var = _new(Var)
             var.aval = avals_out[0]
-            out = _new(JaxprTracer)
+            out = _new(IRTracer)
             out._trace, out.var = self, var
             outs = [out]
             builder.eqns.append(_new_tuple(Eqn, (prim, ins, params, [var])))
         else:
-            outs = [JaxprTracer(self, a) for a in avals_out]
+            outs = [IRTracer(self, a) for a in avals_out]
             builder.eqns.append(Eqn(prim, ins, params, [o.var for o in outs]))
         if DEBUG_NANS[0]:  # remember the user's line, to name it if reverse mode makes a NaN
             if len(NAN_SOURCE) > 100_000:
@@ -149,8 +149,8 @@ _new, _new_tuple = object.__new__, tuple.__new__  # skip the Python-level __init
 _SCALAR_TYPES = frozenset({float, int, bool, complex, np.float64, np.float32})
 
 
-def _builder_new_const(self: Builder, val, orig=None) -> JaxprTracer:
-    t = JaxprTracer(None, get_aval(val) if not isinstance(orig, Zero) else orig.aval)
+def _builder_new_const(self: Builder, val, orig=None) -> IRTracer:
+    t = IRTracer(None, get_aval(val) if not isinstance(orig, Zero) else orig.aval)
     self.consts[t.var] = val
     return t
 
@@ -158,21 +158,21 @@ def _builder_new_const(self: Builder, val, orig=None) -> JaxprTracer:
 Builder.new_const = _builder_new_const
 
 
-def trace_to_jaxpr(f_flat: Callable, in_avals: list[ShapedArray], name: str = "make_ir",
-                   check: bool = True) -> ClosedJaxpr:
+def trace_to_ir(f_flat: Callable, in_avals: list[ShapedArray], name: str = "make_ir",
+                   check: bool = True) -> IR:
     """Stage `f_flat` (flat list of arrays in, flat list out) into a closed program."""
     builder = Builder()
-    with new_main(JaxprTrace, builder, name=name, dynamic=True) as main:
+    with new_main(IRTrace, builder, name=name, dynamic=True) as main:
         trace = main.trace
         in_tracers = [trace.new_arg(a) for a in in_avals]
         outs = f_flat(*in_tracers)
-        outs = [o if isinstance(o, JaxprTracer) and o._trace.main is main else trace.pure(o)
+        outs = [o if isinstance(o, IRTracer) and o._trace.main is main else trace.pure(o)
                 if isinstance(o, Tracer) else o for o in outs]
         return builder.build(in_tracers, outs, check)
 
 
 def make_ir(fun: Callable,
-            static_argnums: int | tuple[int, ...] = ()) -> Callable[..., ClosedJaxpr]:
+            static_argnums: int | tuple[int, ...] = ()) -> Callable[..., IR]:
     """Returns a function that stages `fun` at the given arguments and returns its IR.
 
     Examples:
@@ -183,7 +183,7 @@ def make_ir(fun: Callable,
     if isinstance(static_argnums, int):
         static_argnums = (static_argnums,)
 
-    def make_ir_f(*args: Any) -> ClosedJaxpr:
+    def make_ir_f(*args: Any) -> IR:
         static = set(a % len(args) for a in static_argnums) if args else set()
         dyn_idx = [i for i in range(len(args)) if i not in static]
 
@@ -196,13 +196,13 @@ def make_ir(fun: Callable,
         dyn = tuple(args[i] for i in dyn_idx)
         leaves, in_tree = tree_flatten(dyn)
         f_flat, out_tree = flatten_fun(f_dyn, in_tree)
-        return trace_to_jaxpr(f_flat, [get_aval(x) for x in leaves])
+        return trace_to_ir(f_flat, [get_aval(x) for x in leaves])
 
     return make_ir_f
 
 
-def call_with_ir(closed: ClosedJaxpr, args: list) -> list:
+def call_with_ir(closed: IR, args: list) -> list:
     """Evaluate a closed program on arguments (any trace)."""
-    from .ir import eval_jaxpr
-    return eval_jaxpr(closed.jaxpr, closed.consts, args)
+    from .ir import eval_ir
+    return eval_ir(closed.open, closed.consts, args)
 

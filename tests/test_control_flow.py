@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.core import Primitive
-from funcgrad.ir import typecheck_jaxpr
+from funcgrad.ir import typecheck_ir
 from funcgrad.transforms.control_flow import cond_p, scan_p, while_p
 
 jax = pytest.importorskip("jax")
@@ -115,7 +115,7 @@ def test_cond_concrete_predicate_runs_only_chosen_branch():
 
 def test_cond_staged_ir_prints_branches_and_evaluates():
     ir = fg.make_ir(f_cond)(X3, W3)
-    typecheck_jaxpr(ir.jaxpr)
+    typecheck_ir(ir.open)
     text = str(ir)
     assert "cond[" in text and "branches=(" in text and "sin" in text
     assert text.count("{ lambda") == 3
@@ -127,7 +127,7 @@ def test_staged_grad_of_cond_uses_partial_eval_and_transpose():
     loss = lambda x, w: fnp.sum(f_cond(x, w) ** 2)  # noqa: E731
     jloss = lambda x, w: jnp.sum(j_cond(x, w) ** 2)  # noqa: E731
     ir = fg.make_ir(fg.grad(loss, argnums=(0, 1)))(X3, W3)
-    typecheck_jaxpr(ir.jaxpr)
+    typecheck_ir(ir.open)
     assert str(ir).count("cond[") == 2  # forward (with residuals) and transposed
     for x in (np.abs(X3), -np.abs(X3)):
         close(ir(x, W3), jax.grad(jloss, argnums=(0, 1))(x, W3))
@@ -449,7 +449,7 @@ def test_scan_grad_wrt_closed_over_weights_and_staged():
     ref = jax.grad(jloss, argnums=(0, 1, 2))(WH, H0, XS)
     close(fg.grad(loss, argnums=(0, 1, 2))(WH, H0, XS), ref)
     ir = fg.make_ir(fg.grad(loss, argnums=(0, 1, 2)))(WH, H0, XS)
-    typecheck_jaxpr(ir.jaxpr)
+    typecheck_ir(ir.open)
     assert str(ir).count("scan[") == 2 and "reverse=True" in str(ir)
     close(ir(WH, H0, XS), ref)
     fg.testing.check_grads(lambda w: loss(w, H0, XS), (WH,), order=1)

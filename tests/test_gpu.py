@@ -54,8 +54,8 @@ def test_fused_kernel_launch_matches_numpy():
     x = np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)
     b = np.linspace(-1, 1, 32).astype(np.float32)
     ir = fg.make_ir(f)(x, b)
-    (k,) = [s for s in plan_fusion(ir.jaxpr) if isinstance(s, FusedKernel)]
-    env = {ir.jaxpr.invars[0]: _gpu(x), ir.jaxpr.invars[1]: _gpu(b)}
+    (k,) = [s for s in plan_fusion(ir.open) if isinstance(s, FusedKernel)]
+    env = {ir.open.invars[0]: _gpu(x), ir.open.invars[1]: _gpu(b)}
     (out,) = cupy_backend.launch(k, *[env[v] for v in k.inputs])
     _close(out, f(x, b), rtol=1e-5)
 

@@ -5,7 +5,7 @@ import pytest
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.avals import ShapedArray
-from funcgrad.ir import Eqn, IRTypeError, Jaxpr, Var, typecheck_jaxpr
+from funcgrad.ir import Eqn, IRTypeError, OpenIR, Var, typecheck_ir
 from funcgrad.primitives import add_p, sin_p
 
 
@@ -82,13 +82,13 @@ def test_typecheck_rejects_bad_programs():
     a = Var(ShapedArray((3,), np.float64))
     b = Var(ShapedArray((4,), np.float64))
     with pytest.raises(IRTypeError, match="sin"):
-        typecheck_jaxpr(Jaxpr([], [a], [Eqn(sin_p, [a], {}, [b])], [b]))
+        typecheck_ir(OpenIR([], [a], [Eqn(sin_p, [a], {}, [b])], [b]))
     unbound = Var(ShapedArray((3,), np.float64))
     c = Var(ShapedArray((3,), np.float64))
     with pytest.raises(IRTypeError, match="unbound"):
-        typecheck_jaxpr(Jaxpr([], [a], [Eqn(add_p, [a, unbound], {}, [c])], [c]))
+        typecheck_ir(OpenIR([], [a], [Eqn(add_p, [a, unbound], {}, [c])], [c]))
     with pytest.raises(Exception, match="equal shapes"):
-        typecheck_jaxpr(Jaxpr([], [a, b], [Eqn(add_p, [a, b], {}, [c])], [c]))
+        typecheck_ir(OpenIR([], [a, b], [Eqn(add_p, [a, b], {}, [c])], [c]))
 
 
 def test_to_dot_dezero_style():

@@ -15,7 +15,7 @@ import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.core import ConcretizationError, FuncgradError
 from funcgrad.primitives import elementwise
-from funcgrad.transforms import jit as jit_mod
+from funcgrad.transforms.jit import api as jit_mod
 
 sys.path.insert(0, str(Path(__file__).parent))
 from specs import PRIMITIVE_SPECS  # noqa: E402

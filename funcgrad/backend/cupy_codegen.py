@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from ..ir import ClosedJaxpr, Lit, Var
+from ..ir import IR, Lit, Var
 from .fusion import FusedKernel, plan_fusion
 
 
@@ -21,7 +21,7 @@ class CompiledGPU:
     __slots__ = ("fn", "source", "kernels", "closed", "__weakref__")
 
     def __init__(self, fn: Callable, source: str, kernels: list[FusedKernel],
-                 closed: ClosedJaxpr):
+                 closed: IR):
         self.fn, self.source, self.kernels, self.closed = fn, source, kernels, closed
 
     def __call__(self, *args: Any) -> list:
@@ -41,9 +41,9 @@ def _to_device(x):
     return cupy_backend.to_device(x)
 
 
-def lower_gpu(closed: ClosedJaxpr, name: str = "jitted") -> CompiledGPU:
+def lower_gpu(closed: IR, name: str = "jitted") -> CompiledGPU:
     """Lower `closed` for the GPU (source + kernels); nothing touches CuPy until it runs."""
-    jaxpr = closed.jaxpr
+    jaxpr = closed.open
     names: dict[Var, str] = {}
     ns: dict[str, Any] = {"_launch": _launch, "_to_device": _to_device}
     counter = [0]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Eqn, Jaxpr, Lit, Var
+from ..ir import Eqn, Lit, OpenIR, Var
 
 # C types of the dtypes a fused kernel handles (CuPy's ElementwiseKernel names them this way)
 C_TYPES = {
@@ -90,7 +90,7 @@ class _Group:
         self.open = True
 
 
-def plan_fusion(jaxpr: Jaxpr) -> list[Any]:
+def plan_fusion(jaxpr: OpenIR) -> list[Any]:
     """The program as steps (`Eqn` or `FusedKernel`) in a valid execution order."""
     producer: dict[Var, _Group] = {}
     steps: list[Any] = []  # Eqn, or _Group placeholders resolved at the end
@@ -145,7 +145,7 @@ def plan_fusion(jaxpr: Jaxpr) -> list[Any]:
     return out
 
 
-def _uses_outside(jaxpr: Jaxpr, producer: dict[Var, _Group]) -> set[Var]:
+def _uses_outside(jaxpr: OpenIR, producer: dict[Var, _Group]) -> set[Var]:
     used = {x for x in jaxpr.outvars if type(x) is Var}
     for eqn in jaxpr.eqns:
         g = producer.get(eqn.out_binders[0]) if eqn.out_binders else None

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core import NOT_APPLICABLE
-from ..ir import ClosedJaxpr, Lit, Var
+from ..ir import IR, Lit, Var
 
 _VIEW_FREE = {"ufunc", "matmul", "reduce", "astype", "fresh"}  # emitters with fresh results
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -160,7 +160,7 @@ def _emit(eqn, names: _Names, args: list[str]) -> tuple[str, str | None]:
         if expr is not None:
             return expr, "matmul"
     if prim.name == "jit":
-        from ..transforms.jit import compile_closed
+        from ..transforms.jit.api import compile_closed
         fn = names.obj(compile_closed(p["jaxpr"]).fn, "_call")
         return f"{fn}({', '.join(args)})", "call"
     loop = _emit_control_flow(prim.name, p, names, args)
@@ -174,9 +174,9 @@ def _emit(eqn, names: _Names, args: list[str]) -> tuple[str, str | None]:
 
 # --- control flow: sub-programs are compiled too, so loops run generated code ------------------
 
-def _sub(closed: ClosedJaxpr) -> Callable:
-    from ..transforms.jit import compile_closed
-    from ..transforms.passes import optimize
+def _sub(closed: IR) -> Callable:
+    from ..transforms.jit.api import compile_closed
+    from ..transforms.jit.passes import optimize
     return compile_closed(optimize(closed)).fn
 
 
@@ -310,10 +310,10 @@ def _can_compact(e, j: int, compact: dict) -> bool:
                y.aval.shape == e.out_binders[0].aval.shape for k, y in enumerate(e.inputs))
 
 
-def compile_jaxpr(closed: ClosedJaxpr, donate: tuple[bool, ...] = (),
+def compile_ir(closed: IR, donate: tuple[bool, ...] = (),
                   name: str = "jitted") -> Compiled:
     """Generate and `exec` NumPy source for `closed`; `donate[i]` lets input i be overwritten."""
-    jaxpr = closed.jaxpr
+    jaxpr = closed.open
     names = _Names()
     for v, c in zip(jaxpr.constvars, closed.consts):
         names.vars[v] = names.obj(c, "_k")

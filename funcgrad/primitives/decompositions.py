@@ -15,8 +15,8 @@ from ..avals import ShapedArray
 from ..core import Primitive, Zero, get_aval_of, not_mapped
 from . import rules  # noqa: F401  (first: the import order is rules -> shape -> batching)
 from .batching import bdim_at_front, moveaxis
+from .contraction import dot_general
 from .elementwise import add, div, mul, neg, sub
-from .linalg import dot_general
 from .reduction import reduce_sum
 from .rules import ShapeError, not_linear
 from .shape import _xp, broadcast_in_dim, reshape, transpose

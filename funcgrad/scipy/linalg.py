@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import numpy as fnp
-from ..linalg import _rhs, _square
+from ..numpy.linalg import _rhs, _square
 from ..primitives import decompositions as D
 
 

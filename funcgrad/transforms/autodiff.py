@@ -12,9 +12,9 @@ import numpy as np
 
 from ..avals import ShapedArray, is_float
 from ..core import FuncgradError, Tracer, UndefPrimal, Zero, get_aval_of, new_main, user_frame
-from ..ir import ClosedJaxpr, eval_jaxpr
+from ..ir import IR, eval_ir
 from ..pytree import flatten_fun, tree_flatten, tree_map, tree_unflatten
-from ..staging import Builder, JaxprTrace, JaxprTracer
+from ..staging import Builder, IRTrace, IRTracer
 from .jvp import jvp_flat
 from .transpose import backward_pass
 
@@ -23,15 +23,15 @@ CHECK_LINEAR = [False]  # typecheck every linearized program (tests switch this 
 
 # --- flat cores -------------------------------------------------------------------------------
 
-def linearize_flat(f: Callable, primals: list, name: str = "linearize") -> tuple[list, ClosedJaxpr]:
+def linearize_flat(f: Callable, primals: list, name: str = "linearize") -> tuple[list, IR]:
     """Run `f` at `primals`, staging only its tangent computation into a linear program."""
     builder = Builder(partial=True)
-    with new_main(JaxprTrace, builder, name=name) as main:
+    with new_main(IRTrace, builder, name=name) as main:
         trace = main.trace
         tangents_in = [trace.new_arg(_tangent_aval(p)) for p in primals]
         tangent_args = [t if is_float(t.aval.dtype) else Zero(t.aval) for t in tangents_in]
         primals_out, tangents_out = jvp_flat(f, primals, tangent_args, name)
-        tangents_out = [t if type(t) is Zero or (isinstance(t, JaxprTracer) and t._trace.main
+        tangents_out = [t if type(t) is Zero or (isinstance(t, IRTracer) and t._trace.main
                                                  is main) else trace.pure(t)
                         for t in tangents_out]
         closed = builder.build(tangents_in, tangents_out, check=CHECK_LINEAR[0])
@@ -43,8 +43,8 @@ def vjp_flat(f: Callable, primals: list, name: str = "vjp") -> tuple[list, Calla
     primals_out, lin = linearize_flat(f, primals, name)
 
     def f_vjp(cts: list) -> list:
-        undefs = [UndefPrimal(v.aval) for v in lin.jaxpr.invars]
-        return backward_pass(lin.jaxpr, lin.consts, undefs, cts)
+        undefs = [UndefPrimal(v.aval) for v in lin.open.invars]
+        return backward_pass(lin.open, lin.consts, undefs, cts)
     return primals_out, f_vjp
 
 
@@ -187,7 +187,7 @@ def _value_and_grad_leaf(fun: Callable, args: tuple, i: int, kwargs: dict, is_tu
     primals_out, lin = linearize_flat(f_flat, list(args[i]) if is_tuple else [args[i]], "grad")
     out = primals_out[0]
     aval = _scalar_check(out)
-    gs = backward_pass(lin.jaxpr, lin.consts, [UndefPrimal(v.aval) for v in lin.jaxpr.invars],
+    gs = backward_pass(lin.open, lin.consts, [UndefPrimal(v.aval) for v in lin.open.invars],
                        [aval.dtype.type(1)])
     return _materialize(out), (tuple([_materialize(g) for g in gs]) if is_tuple
                                else _materialize(gs[0]))
@@ -257,7 +257,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
         t_leaves, t_tree = tree_flatten(tangents)
         if t_tree != in_tree:
             raise FuncgradError(f"linearize: tangents {t_tree} do not match primals {in_tree}")
-        outs = eval_jaxpr(lin.jaxpr, lin.consts, t_leaves)
+        outs = eval_ir(lin.open, lin.consts, t_leaves)
         return tree_unflatten(out_tree, [_materialize(o) for o in outs])
     return tree_unflatten(out_tree, [_materialize(p) for p in primals_out]), jvp_fun
 

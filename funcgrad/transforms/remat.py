@@ -13,16 +13,16 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..core import Primitive, Tracer, UndefPrimal, Zero, _dynamic, get_aval_of
-from ..ir import ClosedJaxpr, Eqn, eval_jaxpr
+from ..ir import IR, Eqn, eval_ir
 from ..pytree import tree_flatten, tree_unflatten
-from ..staging import _UNKNOWN, JaxprTracer, trace_to_jaxpr
-from .ir_transforms import batch_jaxpr, jvp_jaxpr, partial_eval_jaxpr, split_list, transpose_jaxpr
+from ..staging import _UNKNOWN, IRTracer, trace_to_ir
+from .program import batch_ir, jvp_ir, partial_eval_ir, split_list, transpose_ir
 
 checkpoint_p = Primitive("checkpoint", multiple_results=True)
 
 
-def _call(closed: ClosedJaxpr, args) -> list:
-    return eval_jaxpr(closed.jaxpr, closed.consts, list(args))
+def _call(closed: IR, args) -> list:
+    return eval_ir(closed.open, closed.consts, list(args))
 
 
 def _impl(*args, jaxpr):
@@ -31,7 +31,7 @@ def _impl(*args, jaxpr):
 
 def _jvp(primals, tangents, *, jaxpr):
     nonzeros = [type(t) is not Zero for t in tangents]
-    jv, out_nz = jvp_jaxpr(jaxpr, nonzeros, instantiate=False)
+    jv, out_nz = jvp_ir(jaxpr, nonzeros, instantiate=False)
     outs = checkpoint_p.bind(*primals, *[t for t in tangents if type(t) is not Zero], jaxpr=jv)
     n = len(jaxpr.out_avals)
     primal_outs, tangent_outs = outs[:n], iter(outs[n:])
@@ -41,7 +41,7 @@ def _jvp(primals, tangents, *, jaxpr):
 
 def _partial_eval(trace, tracers, known, *, jaxpr):
     unknowns = [k is _UNKNOWN for k in known]
-    known_prog, unknown_prog, out_uk, _ = partial_eval_jaxpr(jaxpr, unknowns, instantiate=False)
+    known_prog, unknown_prog, out_uk, _ = partial_eval_ir(jaxpr, unknowns, instantiate=False)
     known_in = [k for k in known if k is not _UNKNOWN]
     n_known_out = len(out_uk) - sum(out_uk)
     known_outs = _call(known_prog, known_in)[:n_known_out]  # residuals are dropped, not saved
@@ -56,9 +56,9 @@ def _partial_eval(trace, tracers, known, *, jaxpr):
         res = _call(known_prog, kin)[n_known_out:]
         return _call(unknown_prog, [*res, *uin])
 
-    rc = trace_to_jaxpr(recompute, [*k_avals, *u_avals], name="checkpoint")
+    rc = trace_to_ir(recompute, [*k_avals, *u_avals], name="checkpoint")
     ins = [trace.pure(k) for k in known_in] + [t for t, u in zip(tracers, unknowns) if u]
-    outs = [JaxprTracer(trace, a) for a in rc.out_avals]
+    outs = [IRTracer(trace, a) for a in rc.out_avals]
     trace.main.global_data.eqns.append(Eqn(checkpoint_p, [t.var for t in ins], dict(jaxpr=rc),
                                            [o.var for o in outs]))
     ki, ui = iter(known_outs), iter(outs)
@@ -68,7 +68,7 @@ def _partial_eval(trace, tracers, known, *, jaxpr):
 def _transpose(cts, *args, jaxpr):
     linear = [type(x) is UndefPrimal for x in args]
     cts = [_zeros(a) if type(c) is Zero else c for c, a in zip(cts, jaxpr.out_avals)]
-    t = transpose_jaxpr(jaxpr, linear)
+    t = transpose_ir(jaxpr, linear)
     nonlin = [x for x, lin in zip(args, linear) if not lin]
     outs = iter(checkpoint_p.bind(*nonlin, *cts, jaxpr=t))
     return [next(outs) if lin else None for lin in linear]
@@ -83,7 +83,7 @@ def _batch(size, xs, bdims, *, jaxpr):
     from ..primitives.batching import moveaxis
     in_b = [b is not None for b in bdims]
     xs = [moveaxis(x, b, 0) if b is not None else x for x, b in zip(xs, bdims)]
-    bj, out_b = batch_jaxpr(jaxpr, size, in_b, instantiate=False)
+    bj, out_b = batch_ir(jaxpr, size, in_b, instantiate=False)
     outs = checkpoint_p.bind(*xs, jaxpr=bj)
     return outs, [0 if b else None for b in out_b]
 
@@ -117,7 +117,7 @@ def checkpoint(fun: Callable) -> Callable:
             out_trees.append(o_tree)
             return o_leaves
 
-        closed = trace_to_jaxpr(f_flat, [get_aval_of(x) for x in leaves], name="checkpoint")
+        closed = trace_to_ir(f_flat, [get_aval_of(x) for x in leaves], name="checkpoint")
         outs = checkpoint_p.bind(*leaves, jaxpr=closed)
         return tree_unflatten(out_trees[-1], outs)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import DEBUG_NANS, NAN_CONTEXT, NAN_SOURCE, FuncgradError, UndefPrimal, Zero, bind
-from ..ir import Jaxpr, Lit, Var
+from ..ir import Lit, OpenIR, Var
 from ..primitives.rules import add_tangents
 
 
-def backward_pass(jaxpr: Jaxpr, consts: list, args: list, cts_out: list) -> list:
+def backward_pass(jaxpr: OpenIR, consts: list, args: list, cts_out: list) -> list:
     """Cotangents of the `UndefPrimal` entries of `args`, given the output cotangents."""
     primal_env: dict[Var, Any] = dict(zip(jaxpr.constvars, consts))
     linear: set[Var] = set()

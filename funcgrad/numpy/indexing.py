@@ -10,9 +10,14 @@ import builtins
 
 import numpy as np
 
-from .avals import result_dtype
-from .core import FuncgradError, Tracer, user_frame
-from .numpy import (
+from ..avals import result_dtype
+from ..core import FuncgradError, Tracer, user_frame
+from ..primitives import indexing as I
+from ..primitives import reduction as R
+from ..primitives import shape as S
+from ..primitives.contraction import dot_general
+from ..util import canonical_axes
+from . import (
     _aval,
     _broadcast_shapes,
     _plain,
@@ -26,12 +31,7 @@ from .numpy import (
     multiply,
     where,
 )
-from .numpy_shapes import broadcast_to, moveaxis, pad, ravel, reshape, squeeze, sum, transpose
-from .primitives import indexing as I
-from .primitives import reduction as R
-from .primitives import shape as S
-from .primitives.linalg import dot_general
-from .util import canonical_axes
+from .shapes import broadcast_to, moveaxis, pad, ravel, reshape, squeeze, sum, transpose
 
 __all__ = [
     "getitem", "take", "at", "take_along_axis", "argsort", "sort", "diagonal", "diag", "trace",

@@ -1,4 +1,4 @@
-"""IR optimisation passes used by `jit`: each is a pure function `ClosedJaxpr -> ClosedJaxpr`.
+"""IR optimisation passes used by `jit`: each is a pure function `IR -> IR`.
 
 - `inline_calls`: splice nested `jit` equations into the outer program;
 - `dce`: drop equations whose outputs nobody reads (every primitive is pure);
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ..avals import ShapedArray
-from ..core import Tracer
-from ..ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var, is_scalar_literal
+from ...avals import ShapedArray
+from ...core import Tracer
+from ...ir import IR, Eqn, Lit, OpenIR, Var, is_scalar_literal
 
 FOLD_LIMIT = 4096  # largest constant (in elements) that constant folding may create
 _COMMUTATIVE = {"add", "mul", "max", "min", "eq", "ne", "and", "or", "xor"}
@@ -34,12 +34,12 @@ _COMMUTATIVE = {"add", "mul", "max", "min", "eq", "ne", "and", "or", "xor"}
 
 # --- helpers ------------------------------------------------------------------------------------
 
-def _closed(constvars, consts, invars, eqns, outvars) -> ClosedJaxpr:
+def _closed(constvars, consts, invars, eqns, outvars) -> IR:
     """Build a program, dropping constants that are no longer read."""
     used = {x for e in eqns for x in e.inputs if type(x) is Var}
     used.update(x for x in outvars if type(x) is Var)
     keep = [(v, c) for v, c in zip(constvars, consts) if v in used]
-    return ClosedJaxpr(Jaxpr([v for v, _ in keep], list(invars), list(eqns), list(outvars)),
+    return IR(OpenIR([v for v, _ in keep], list(invars), list(eqns), list(outvars)),
                        [c for _, c in keep])
 
 
@@ -71,19 +71,19 @@ def _all_equal(val, scalar) -> bool:
 
 # --- inlining of nested jit calls ---------------------------------------------------------------
 
-def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
+def inline_calls(closed: IR) -> IR:
     """Splice every nested `jit` equation's program into the outer one (with fresh variables)."""
     if not any(e.prim.name == "jit" for e in closed.eqns):
         return closed
-    jaxpr = closed.jaxpr
+    jaxpr = closed.open
     constvars, consts = list(jaxpr.constvars), list(closed.consts)
     env: dict = {}
     eqns: list[Eqn] = []
 
-    def splice(inner: ClosedJaxpr, args: list) -> list:
+    def splice(inner: IR, args: list) -> list:
         inner = inline_calls(inner)
         local: dict = {}
-        for v, c in zip(inner.jaxpr.constvars, inner.consts):
+        for v, c in zip(inner.open.constvars, inner.consts):
             if is_scalar_literal(c):
                 local[v] = _lit_of(c, v.aval)
             else:
@@ -91,13 +91,13 @@ def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
                 constvars.append(nv)
                 consts.append(c)
                 local[v] = nv
-        local.update(zip(inner.jaxpr.invars, args))
-        for e in inner.jaxpr.eqns:
+        local.update(zip(inner.open.invars, args))
+        for e in inner.open.eqns:
             outs = [Var(v.aval) for v in e.out_binders]
             eqns.append(Eqn(e.prim, [local.get(x, x) if type(x) is Var else x for x in e.inputs],
                             e.params, outs))
             local.update(zip(e.out_binders, outs))
-        return [local.get(x, x) if type(x) is Var else x for x in inner.jaxpr.outvars]
+        return [local.get(x, x) if type(x) is Var else x for x in inner.open.outvars]
 
     for e in jaxpr.eqns:
         inputs = [_sub(env, x) for x in e.inputs]
@@ -111,9 +111,9 @@ def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
 
 # --- dead-code elimination ----------------------------------------------------------------------
 
-def dce(closed: ClosedJaxpr) -> ClosedJaxpr:
+def dce(closed: IR) -> IR:
     """Remove equations none of whose outputs is read by a later equation or the outputs."""
-    jaxpr = closed.jaxpr
+    jaxpr = closed.open
     live = {x for x in jaxpr.outvars if type(x) is Var}
     kept = []
     for e in reversed(jaxpr.eqns):
@@ -146,13 +146,13 @@ def _params_key(params: dict):
         return None
 
 
-def cse(closed: ClosedJaxpr) -> ClosedJaxpr:
+def cse(closed: IR) -> IR:
     """Replace an equation by an earlier one with the same primitive, params and inputs.
 
     Constants that are the same array object count as the same input; the inputs of
     commutative primitives (add, mul, max, ...) are compared as an unordered pair.
     """
-    jaxpr = closed.jaxpr
+    jaxpr = closed.open
     const_ids: dict = {}
     first_const: dict[int, Var] = {}
     for v, c in zip(jaxpr.constvars, closed.consts):
@@ -188,9 +188,9 @@ def cse(closed: ClosedJaxpr) -> ClosedJaxpr:
 
 # --- constant folding ---------------------------------------------------------------------------
 
-def fold_constants(closed: ClosedJaxpr, limit: int = FOLD_LIMIT) -> ClosedJaxpr:
+def fold_constants(closed: IR, limit: int = FOLD_LIMIT) -> IR:
     """Evaluate equations whose inputs are all known, if each output has <= `limit` elements."""
-    jaxpr = closed.jaxpr
+    jaxpr = closed.open
     constvars, consts = list(jaxpr.constvars), list(closed.consts)
     known = dict(zip(constvars, consts))
     env: dict = {}
@@ -233,8 +233,8 @@ _NO_FILL = object()
 
 
 class _Simplifier:
-    def __init__(self, closed: ClosedJaxpr):
-        self.consts = dict(zip(closed.jaxpr.constvars, closed.consts))
+    def __init__(self, closed: IR):
+        self.consts = dict(zip(closed.open.constvars, closed.consts))
         self.producer: dict[Var, Eqn] = {}
         self.eqns: list[Eqn] = []
         self.fills: dict[Var, Any] = {}  # variables known to hold one repeated scalar
@@ -265,7 +265,7 @@ class _Simplifier:
         return src.inputs[0] if src is not None and src.prim.name == "neg" else None
 
     def zeros_of(self, aval: ShapedArray):
-        from ..primitives.shape import broadcast_in_dim_p
+        from ...primitives.shape import broadcast_in_dim_p
         lit = _lit_of(0, aval)
         if not aval.shape:
             return lit
@@ -299,7 +299,7 @@ class _Simplifier:
             for i in (0, 1):  # x + (-0.0) is x exactly; x + (+0.0) turns a -0.0 into +0.0
                 if self.is_value(xs[1 - i], 0, sign=True) and same[i]:
                     return xs[i]
-            from ..primitives.elementwise import sub_p
+            from ...primitives.elementwise import sub_p
             for i in (0, 1):  # a + (-b) = a - b
                 b = self.negated(xs[1 - i])
                 if b is not None:
@@ -307,7 +307,7 @@ class _Simplifier:
         elif name == "sub":
             if self.is_value(xs[1], 0, sign=False) and same[0]:  # x - (+0.0) is x exactly
                 return xs[0]
-            from ..primitives.elementwise import add_p, neg_p
+            from ...primitives.elementwise import add_p, neg_p
             if self.is_value(xs[0], 0, sign=True) and same[1]:  # (-0.0) - x is -x exactly
                 return self.emit(neg_p, [xs[1]], {}, aval)
             b = self.negated(xs[1])
@@ -344,7 +344,7 @@ class _Simplifier:
         return None
 
     def rewrite_shape(self, name, p, x, aval):
-        from ..primitives.shape import broadcast_in_dim_p, reshape_p, transpose_p
+        from ...primitives.shape import broadcast_in_dim_p, reshape_p, transpose_p
         if self.is_value(x, 0, sign=False):  # rearranging (+0.0) zeros gives zeros
             return self.zeros_of(aval)
         src = self.producer.get(x)
@@ -380,9 +380,9 @@ class _Simplifier:
         return None
 
 
-def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
+def simplify(closed: IR) -> IR:
     """Apply exact algebraic identities (see the module docstring) in one forward sweep."""
-    jaxpr = closed.jaxpr
+    jaxpr = closed.open
     s = _Simplifier(closed)
     env: dict = {}
     for e in jaxpr.eqns:
@@ -413,7 +413,7 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
 PASSES = (simplify, fold_constants, cse, dce)
 
 
-def optimize(closed: ClosedJaxpr, max_rounds: int = 8) -> ClosedJaxpr:
+def optimize(closed: IR, max_rounds: int = 8) -> IR:
     """Inline nested calls, then run every pass until the equation count stops falling."""
     closed = inline_calls(closed)
     n = len(closed.eqns) + 1

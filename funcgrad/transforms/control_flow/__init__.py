@@ -38,10 +38,10 @@ from __future__ import annotations
 from .cond import cond as cond
 from .cond import cond_p as cond_p
 from .cond import switch as switch
-from .loops import fori_loop as fori_loop
-from .loops import while_loop as while_loop
-from .loops import while_p as while_p
 from .scan import scan as scan
 from .scan import scan_p as scan_p
+from .while_loop import fori_loop as fori_loop
+from .while_loop import while_loop as while_loop
+from .while_loop import while_p as while_p
 
 __all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "cond_p", "while_p", "scan_p"]

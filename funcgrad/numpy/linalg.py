@@ -12,10 +12,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import numpy as fnp
-from .core import get_aval_of
-from .primitives import decompositions as D
-from .primitives.rules import ShapeError
+from .. import numpy as fnp
+from ..core import get_aval_of
+from ..primitives import decompositions as D
+from ..primitives.rules import ShapeError
 
 
 class SlogdetResult(NamedTuple):

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..core import (
+from ...core import (
     FuncgradError,
     Primitive,
     Zero,
@@ -20,10 +20,17 @@ from ..core import (
     not_mapped,
     user_frame,
 )
-from ..ir import ClosedJaxpr
-from ..pytree import tree_flatten, tree_unflatten
-from ..staging import _UNKNOWN, trace_to_jaxpr
-from .control_flow_util import (
+from ...ir import IR
+from ...pytree import tree_flatten, tree_unflatten
+from ...staging import _UNKNOWN, trace_to_ir
+from ..program import (
+    add_unused_inputs,
+    batch_ir,
+    jvp_ir,
+    partial_eval_ir,
+    transpose_ir,
+)
+from .common import (
     _call,
     _instantiate,
     _known_or_tracer,
@@ -35,13 +42,6 @@ from .control_flow_util import (
     _trace_fun,
     _unknown_flags,
     _zeros_like,
-)
-from .ir_transforms import (
-    add_unused_inputs,
-    batch_jaxpr,
-    jvp_jaxpr,
-    partial_eval_jaxpr,
-    transpose_jaxpr,
 )
 
 __all__ = ["cond", "switch", "cond_p"]
@@ -78,9 +78,9 @@ def _cond_jvp(primals, tangents, *, branches):
     n_out = len(branches[0].out_avals)
     out_nz = [False] * n_out
     for b in branches:
-        _, onz = jvp_jaxpr(b, nz, False)
+        _, onz = jvp_ir(b, nz, False)
         out_nz = [x or y for x, y in zip(out_nz, onz)]
-    jbranches = tuple(jvp_jaxpr(b, nz, out_nz)[0] for b in branches)
+    jbranches = tuple(jvp_ir(b, nz, out_nz)[0] for b in branches)
     outs = cond_p.bind(index, *ops, *[t for t in tops if type(t) is not Zero],
                        branches=jbranches)
     p_out, t_nz = outs[:n_out], iter(outs[n_out:])
@@ -102,11 +102,11 @@ def _cond_partial_eval(trace, tracers, known, *, branches):
     n_out = len(branches[0].out_avals)
     out_uk = [False] * n_out
     for b in branches:
-        out_uk = [x or y for x, y in zip(out_uk, partial_eval_jaxpr(b, uk, False)[2])]
+        out_uk = [x or y for x, y in zip(out_uk, partial_eval_ir(b, uk, False)[2])]
     if not any(out_uk):
         outs = cond_p.bind(*known, branches=branches)
         return list(outs)
-    splits = [partial_eval_jaxpr(b, uk, out_uk) for b in branches]
+    splits = [partial_eval_ir(b, uk, out_uk) for b in branches]
     n_known = n_out - sum(out_uk)
     res_avals = [list(k.out_avals[n_known:]) for k, _, _, _ in splits]
     all_res = [a for r in res_avals for a in r]
@@ -121,7 +121,7 @@ def _cond_partial_eval(trace, tracers, known, *, branches):
             res = [_zeros_like(a) for a in all_res]
             res[offsets[i]:offsets[i + 1]] = outs[n_known:]
             return [*outs[:n_known], *res]
-        return trace_to_jaxpr(f, known_avals, name="cond_partial_eval")
+        return trace_to_ir(f, known_avals, name="cond_partial_eval")
 
     def unknown_branch(i):
         ub = splits[i][1]
@@ -130,7 +130,7 @@ def _cond_partial_eval(trace, tracers, known, *, branches):
         def f(*xs):
             res, rest = xs[:len(all_res)], xs[len(all_res):]
             return _call(ub, [*res[offsets[i]:offsets[i + 1]], *rest])
-        return trace_to_jaxpr(f, [*all_res, *uk_avals], name="cond_partial_eval")
+        return trace_to_ir(f, [*all_res, *uk_avals], name="cond_partial_eval")
 
     known_branches = tuple(known_branch(i) for i in range(len(branches)))
     unknown_branches = tuple(unknown_branch(i) for i in range(len(branches)))
@@ -149,14 +149,14 @@ def _cond_transpose(cts, index, *ops, branches):
         raise FuncgradError("cond: the branch index cannot be a linear input")
     linear = [is_undefined_primal(x) for x in ops]
     cts = [_instantiate(c) for c in cts]
-    tbranches = tuple(transpose_jaxpr(b, linear) for b in branches)
+    tbranches = tuple(transpose_ir(b, linear) for b in branches)
     nonlin = [x for x, lin in zip(ops, linear) if not lin]
     outs = iter(cond_p.bind(index, *nonlin, *cts, branches=tbranches))
     return [None] + [next(outs) if lin else None for lin in linear]
 
 
 def _cond_batch(size, xs, bdims, *, branches):
-    from ..primitives.batching import bdim_at_front
+    from ...primitives.batching import bdim_at_front
     index, *ops = xs
     ib, *obs = bdims
     in_b = [b is not not_mapped for b in obs]
@@ -165,22 +165,22 @@ def _cond_batch(size, xs, bdims, *, branches):
         n_out = len(branches[0].out_avals)
         out_b = [False] * n_out
         for b in branches:
-            out_b = [x or y for x, y in zip(out_b, batch_jaxpr(b, size, in_b, False)[1])]
-        bb = tuple(batch_jaxpr(b, size, in_b, out_b)[0] for b in branches)
+            out_b = [x or y for x, y in zip(out_b, batch_ir(b, size, in_b, False)[1])]
+        bb = tuple(batch_ir(b, size, in_b, out_b)[0] for b in branches)
         outs = cond_p.bind(index, *ops, branches=bb)
         return outs, [0 if b else not_mapped for b in out_b]
     index = bdim_at_front(index, ib, size)
     iv = _maybe_concrete(index)
     if iv is not None:
-        from ..backend import to_numpy
+        from ...backend import to_numpy
         return _cond_batch_gather(size, np.asarray(to_numpy(iv)), ops, in_b, branches)
     return _cond_batch_select(size, index, ops, in_b, branches)
 
 
-def _run_batched(closed: ClosedJaxpr, size: int, ops: list, in_b: list[bool]) -> list:
+def _run_batched(closed: IR, size: int, ops: list, in_b: list[bool]) -> list:
     """Run a program on `size` rows (batched operands have the rows at axis 0)."""
-    from ..primitives.batching import bdim_at_front
-    from .vmap import vmap_flat
+    from ...primitives.batching import bdim_at_front
+    from ..vmap import vmap_flat
     outs, bdims = vmap_flat(lambda *a: _call(closed, a), size, ops,
                             [0 if b else not_mapped for b in in_b])
     return [bdim_at_front(o, b, size) for o, b in zip(outs, bdims)]
@@ -188,8 +188,8 @@ def _run_batched(closed: ClosedJaxpr, size: int, ops: list, in_b: list[bool]) ->
 
 def _cond_batch_gather(size, iv, ops, in_b, branches):
     """Each branch runs only on the rows whose index selects it; rows are put back in order."""
-    from ..primitives.indexing import gather
-    from ..primitives.shape import concatenate
+    from ...primitives.indexing import gather
+    from ...primitives.shape import concatenate
     iv = np.clip(iv.astype(np.int64), 0, len(branches) - 1)
     groups = [(k, np.flatnonzero(iv == k)) for k in range(len(branches))]
     groups = [(k, rows) for k, rows in groups if rows.size] or groups[:1]  # size 0: branch 0
@@ -208,7 +208,7 @@ def _cond_batch_gather(size, iv, ops, in_b, branches):
 
 def _cond_batch_select(size, index, ops, in_b, branches):
     """Predicate values unknown (full staging): run every branch on every row, then select."""
-    from .. import numpy as fnp
+    from ... import numpy as fnp
     results = [_run_batched(b, size, ops, in_b) for b in branches]
     outs = list(results[0])
     for k in range(1, len(branches)):
@@ -229,7 +229,7 @@ cond_p.pp_rule = _pp_rule
 
 
 def _index_from_pred(pred) -> Any:
-    from ..primitives.shape import convert_element_type
+    from ...primitives.shape import convert_element_type
     aval = get_aval_of(pred)
     if aval.shape != ():
         raise FuncgradError(f"cond: the predicate must be a scalar, got {aval.str_short()}, at "
@@ -327,8 +327,8 @@ def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
     if aval.shape != () or aval.dtype.kind not in "iu":
         raise FuncgradError(f"switch: the index must be an integer scalar, got "
                             f"{aval.str_short()}, at {user_frame()}")
-    from .. import numpy as fnp
-    from ..primitives.shape import convert_element_type
+    from ... import numpy as fnp
+    from ...primitives.shape import convert_element_type
     idx = convert_element_type(fnp.clip(index, 0, len(branches) - 1), np.int32)
     return _staged_switch(idx, branches, operands, "switch",
                           [f"branches[{k}]" for k in range(len(branches))])

@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..avals import ShapedArray
-from ..core import (
+from ...avals import ShapedArray
+from ...core import (
     FuncgradError,
     Primitive,
     Tracer,
@@ -22,9 +22,20 @@ from ..core import (
     not_mapped,
     user_frame,
 )
-from ..pytree import tree_flatten, tree_unflatten
-from ..staging import trace_to_jaxpr
-from .control_flow_util import (
+from ...pytree import tree_flatten, tree_unflatten
+from ...staging import trace_to_ir
+from ..program import (
+    batch_ir,
+    closure_convert,
+    jvp_ir,
+    partial_eval_ir,
+    partial_eval_ir_fwd,
+    permute_inputs,
+    permute_outputs,
+    split_list,
+    transpose_ir,
+)
+from .common import (
     _call,
     _instantiate,
     _known_or_tracer,
@@ -36,17 +47,6 @@ from .control_flow_util import (
     _stage,
     _unknown_flags,
     _zeros_like,
-)
-from .ir_transforms import (
-    batch_jaxpr,
-    closure_convert,
-    jvp_jaxpr,
-    partial_eval_jaxpr,
-    partial_eval_jaxpr_fwd,
-    permute_inputs,
-    permute_outputs,
-    split_list,
-    transpose_jaxpr,
 )
 
 __all__ = ["scan", "scan_p"]
@@ -101,9 +101,9 @@ def _scan_jvp(primals, tangents, *, jaxpr, num_consts, num_carry, length, revers
     nz = [type(t) is not Zero for t in tangents]
     c_nz, carry_nz, xs_nz = split_list(nz, [num_consts, num_carry])
     n_y = len(jaxpr.out_avals) - num_carry
-    carry_nz = _fixpoint(lambda f: jvp_jaxpr(jaxpr, c_nz + f + xs_nz,
+    carry_nz = _fixpoint(lambda f: jvp_ir(jaxpr, c_nz + f + xs_nz,
                                              f + [False] * n_y)[1][:num_carry], carry_nz)
-    jbody, out_nz = jvp_jaxpr(jaxpr, c_nz + carry_nz + xs_nz, carry_nz + [False] * n_y)
+    jbody, out_nz = jvp_ir(jaxpr, c_nz + carry_nz + xs_nz, carry_nz + [False] * n_y)
     ys_nz = out_nz[num_carry:]
     n_c, n_x = num_consts, len(xs_nz)
     k_c, k_carry, k_x = sum(c_nz), sum(carry_nz), sum(xs_nz)
@@ -140,12 +140,12 @@ def _scan_partial_eval(trace, tracers, known, *, jaxpr, num_consts, num_carry, l
     uk = _unknown_flags(known)
     c_uk, carry_uk, xs_uk = split_list(uk, [num_consts, num_carry])
     n_y = len(jaxpr.out_avals) - num_carry
-    carry_uk = _fixpoint(lambda f: partial_eval_jaxpr(jaxpr, c_uk + f + xs_uk,
+    carry_uk = _fixpoint(lambda f: partial_eval_ir(jaxpr, c_uk + f + xs_uk,
                                                       f + [False] * n_y)[2][:num_carry], carry_uk)
     all_uk = c_uk + carry_uk + xs_uk
     if all(all_uk):
         return _stage(trace, scan_p, tracers, params)
-    kbody, ubody, out_uk, n_res, fwd = partial_eval_jaxpr_fwd(jaxpr, all_uk,
+    kbody, ubody, out_uk, n_res, fwd = partial_eval_ir_fwd(jaxpr, all_uk,
                                                               carry_uk + [False] * n_y)
     if not any(out_uk):
         return scan_p.bind(*known, **params)
@@ -186,7 +186,7 @@ def _scan_transpose(cts, *args, jaxpr, num_consts, num_carry, length, reverse):
     carry_undef = [is_undefined_primal(x) for x in carry]
     carry = [x if u else _AvalOf(get_aval_of(x)) for x, u in zip(carry, carry_undef)]
     ct_carry, ct_ys = split_list([_instantiate(c) for c in cts], [num_carry])[:2]
-    body_t = transpose_jaxpr(jaxpr, c_lin + [True] * num_carry + x_lin)
+    body_t = transpose_ir(jaxpr, c_lin + [True] * num_carry + x_lin)
     nl_consts = [x for x, lin in zip(consts, c_lin) if not lin]
     nl_xs = [x for x, lin in zip(xs, x_lin) if not lin]
     lin_c_avals = [x.aval for x, lin in zip(consts, c_lin) if lin]
@@ -196,12 +196,12 @@ def _scan_transpose(cts, *args, jaxpr, num_consts, num_carry, length, reverse):
         nlc, acc, ctc, nlx, cty = split_list(a, [n_nlc, n_lc, num_carry, n_nlx])
         outs = _call(body_t, [*nlc, *nlx, *ctc, *cty])
         d_c, d_carry, d_x = split_list(outs, [n_lc, num_carry])
-        from ..primitives.rules import add_tangents
+        from ...primitives.rules import add_tangents
         return [*[add_tangents(s, d) for s, d in zip(acc, d_c)], *d_carry, *d_x]
 
     y_avals = [ShapedArray(a.shape[1:], a.dtype) for a in map(get_aval_of, ct_ys)]
     nlx_avals = [ShapedArray(a.shape[1:], a.dtype) for a in map(get_aval_of, nl_xs)]
-    body_closed = trace_to_jaxpr(body, [*map(get_aval_of, nl_consts), *lin_c_avals,
+    body_closed = trace_to_ir(body, [*map(get_aval_of, nl_consts), *lin_c_avals,
                                         *[c.aval for c in carry], *nlx_avals, *y_avals],
                                  name="scan_transpose")
     outs = scan_p.bind(*nl_consts, *[_zeros_like(a) for a in lin_c_avals], *ct_carry,
@@ -222,13 +222,13 @@ class _AvalOf:
 
 
 def _scan_batch(size, xs, bdims, *, jaxpr, num_consts, num_carry, length, reverse):
-    from ..primitives.batching import bdim_at_front, moveaxis
+    from ...primitives.batching import bdim_at_front, moveaxis
     b = [d is not not_mapped for d in bdims]
     c_b, carry_b, xs_b = split_list(b, [num_consts, num_carry])
     n_y = len(jaxpr.out_avals) - num_carry
-    carry_b = _fixpoint(lambda f: batch_jaxpr(jaxpr, size, c_b + f + xs_b,
+    carry_b = _fixpoint(lambda f: batch_ir(jaxpr, size, c_b + f + xs_b,
                                               f + [False] * n_y)[1][:num_carry], carry_b)
-    bbody, out_b = batch_jaxpr(jaxpr, size, c_b + carry_b + xs_b, carry_b + [False] * n_y)
+    bbody, out_b = batch_ir(jaxpr, size, c_b + carry_b + xs_b, carry_b + [False] * n_y)
     consts, carry, xv = split_list(xs, [num_consts, num_carry])
     cd, carryd, xd = split_list(bdims, [num_consts, num_carry])
     consts = [bdim_at_front(x, d, size) if d is not not_mapped else x for x, d in zip(consts, cd)]
@@ -319,7 +319,7 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
         return [*c_leaves, *y_leaves]
 
     in_avals = [get_aval_of(x) for x in init_leaves] + x_avals
-    closed = trace_to_jaxpr(body_flat, in_avals, name="scan")
+    closed = trace_to_ir(body_flat, in_avals, name="scan")
     c_tree, y_tree = out_trees[-1]
     _check_carry("scan", "f", init_tree, in_avals[:len(init_leaves)], c_tree,
                  closed.out_avals[:len(init_leaves)])

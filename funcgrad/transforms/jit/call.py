@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import core
-from ..core import NOT_APPLICABLE, Primitive, Tracer, Zero
-from ..ir import ClosedJaxpr, Eqn, Jaxpr
-from ..staging import _UNKNOWN, JaxprTracer
-from . import ir_transforms as irt
+from ... import core
+from ...core import NOT_APPLICABLE, Primitive, Tracer, Zero
+from ...ir import IR, Eqn, OpenIR
+from ...staging import _UNKNOWN, IRTracer
+from .. import program as irt
 from .passes import optimize
 
 # --- compiled programs, cached beside the program ---------------------------------------------
@@ -27,7 +27,7 @@ _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _derived: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def compile_closed(closed: ClosedJaxpr, donate: tuple[bool, ...] = (), gpu: bool = False):
+def compile_closed(closed: IR, donate: tuple[bool, ...] = (), gpu: bool = False):
     """The generated code for an optimised program (compiled once per program object): NumPy
     source for the CPU, or, with `gpu`, source launching fused CuPy kernels."""
     per = _compiled.get(closed)
@@ -37,15 +37,15 @@ def compile_closed(closed: ClosedJaxpr, donate: tuple[bool, ...] = (), gpu: bool
     c = per.get(key)
     if c is None:
         if gpu:
-            from ..backend.cupy_codegen import lower_gpu
+            from ...backend.cupy_codegen import lower_gpu
             c = per[key] = lower_gpu(closed)
         else:
-            from ..backend.numpy_codegen import compile_jaxpr
-            c = per[key] = compile_jaxpr(closed, donate)
+            from ...backend.numpy_codegen import compile_ir
+            c = per[key] = compile_ir(closed, donate)
     return c
 
 
-def _derive(closed: ClosedJaxpr, key: tuple, build: Callable[[], Any]) -> Any:
+def _derive(closed: IR, key: tuple, build: Callable[[], Any]) -> Any:
     per = _derived.get(closed)
     if per is None:
         per = _derived[closed] = {}
@@ -60,7 +60,7 @@ def _derive(closed: ClosedJaxpr, key: tuple, build: Callable[[], Any]) -> Any:
 jit_p = Primitive("jit", multiple_results=True)
 
 
-def _jit_impl(*args, jaxpr: ClosedJaxpr, name: str):
+def _jit_impl(*args, jaxpr: IR, name: str):
     gpu = any(hasattr(a, "__cuda_array_interface__") for a in args)
     return compile_closed(jaxpr, gpu=gpu).fn(*args)
 
@@ -69,7 +69,7 @@ def _jit_jvp(primals, tangents, *, jaxpr, name):
     nonzeros = tuple(type(t) is not Zero for t in tangents)
 
     def build():
-        jvp_closed, out_nz = irt.jvp_jaxpr(jaxpr, nonzeros, instantiate=False)
+        jvp_closed, out_nz = irt.jvp_ir(jaxpr, nonzeros, instantiate=False)
         return optimize(jvp_closed), out_nz
     jvp_closed, out_nz = _derive(jaxpr, ("jvp", nonzeros), build)
     outs = jit_p.bind(*primals, *[t for t in tangents if type(t) is not Zero],
@@ -81,13 +81,13 @@ def _jit_jvp(primals, tangents, *, jaxpr, name):
 
 
 def _jit_batch(size, xs, bdims, *, jaxpr, name):
-    from ..primitives.batching import moveaxis
+    from ...primitives.batching import moveaxis
     in_batched = tuple(b is not core.not_mapped for b in bdims)
     xs = [moveaxis(x, b, 0) if b is not core.not_mapped and b != 0 else x
           for x, b in zip(xs, bdims)]
 
     def build():
-        batched, out_b = irt.batch_jaxpr(jaxpr, size, in_batched, instantiate=False)
+        batched, out_b = irt.batch_ir(jaxpr, size, in_batched, instantiate=False)
         return optimize(batched), out_b
     batched, out_b = _derive(jaxpr, ("batch", size, in_batched), build)
     outs = jit_p.bind(*xs, jaxpr=batched, name=f"vmap({name})")
@@ -102,7 +102,7 @@ def _jit_partial_eval(trace, tracers, known, *, jaxpr, name):
         return jit_p.bind(*known, jaxpr=jaxpr, name=name)
 
     def build():
-        k, u, out_uk, n_res = irt.partial_eval_jaxpr(jaxpr, unknowns, instantiate=False)
+        k, u, out_uk, n_res = irt.partial_eval_ir(jaxpr, unknowns, instantiate=False)
         return optimize(k), optimize(u), out_uk, n_res
     k_closed, u_closed, out_uk, n_res = _derive(jaxpr, ("pe", unknowns), build)
     k_outs = jit_p.bind(*[k for k in known if k is not _UNKNOWN], jaxpr=k_closed,
@@ -112,7 +112,7 @@ def _jit_partial_eval(trace, tracers, known, *, jaxpr, name):
     in_tracers = [trace.pure(r) for r in residuals]
     in_tracers += [t for t, u in zip(tracers, unknowns) if u]
     builder = trace.main.global_data
-    outs = [JaxprTracer(trace, a) for a in u_closed.out_avals]
+    outs = [IRTracer(trace, a) for a in u_closed.out_avals]
     builder.eqns.append(Eqn(jit_p, [t.var for t in in_tracers],
                             {"jaxpr": u_closed, "name": f"unknown({name})"},
                             [o.var for o in outs]))
@@ -124,7 +124,7 @@ def _jit_transpose(cts, *invals, jaxpr, name):
     linear = tuple(core.is_undefined_primal(x) for x in invals)
 
     def build():
-        return optimize(irt.transpose_jaxpr(jaxpr, linear))
+        return optimize(irt.transpose_ir(jaxpr, linear))
     t_closed = _derive(jaxpr, ("transpose", linear), build)
     out_avals = jaxpr.out_avals
     cts = [np.zeros(a.shape, a.dtype) if type(c) is Zero else c for c, a in zip(cts, out_avals)]
@@ -150,7 +150,7 @@ class Lowered:
     (`.source`) and, for the GPU, the fused kernels (`.kernels`, each with its CUDA C in
     `.source`; empty on the CPU)."""
 
-    def __init__(self, ir: ClosedJaxpr, source: str, raw_ir: ClosedJaxpr, kernels=()):
+    def __init__(self, ir: IR, source: str, raw_ir: IR, kernels=()):
         self.ir, self.source, self.raw_ir = ir, source, raw_ir
         self.kernels = list(kernels)
 
@@ -169,19 +169,19 @@ class _OnDevice:
         self.source, self.kernels = compiled.source, compiled.kernels
 
     def fn(self, *args):
-        from ..backend import cupy_backend
+        from ...backend import cupy_backend
         args = [a if hasattr(a, "__cuda_array_interface__") else
                 cupy_backend.to_device(a, self.index) for a in args]
         return self.compiled.fn(*args)
 
 
-def _hoist_tracer_consts(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list]:
+def _hoist_tracer_consts(closed: IR) -> tuple[IR, list]:
     """Constants that are tracers of an outer transform become leading inputs."""
-    j = closed.jaxpr
+    j = closed.open
     tv, tvals, cv, cvals = [], [], [], []
     for v, c in zip(j.constvars, closed.consts):
         (tv if isinstance(c, Tracer) else cv).append(v)
         (tvals if isinstance(c, Tracer) else cvals).append(c)
     if not tv:
         return closed, []
-    return ClosedJaxpr(Jaxpr(cv, [*tv, *j.invars], j.eqns, j.outvars), cvals), tvals
+    return IR(OpenIR(cv, [*tv, *j.invars], j.eqns, j.outvars), cvals), tvals

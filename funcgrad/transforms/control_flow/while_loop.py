@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..avals import ShapedArray
-from ..core import (
+from ...avals import ShapedArray
+from ...core import (
     NOT_APPLICABLE,
     ConcretizationError,
     FuncgradError,
@@ -24,9 +24,20 @@ from ..core import (
     not_mapped,
     user_frame,
 )
-from ..pytree import tree_flatten, tree_unflatten
-from ..staging import trace_to_jaxpr
-from .control_flow_util import (
+from ...pytree import tree_flatten, tree_unflatten
+from ...staging import trace_to_ir
+from ..program import (
+    add_unused_inputs,
+    batch_ir,
+    closure_convert,
+    jvp_ir,
+    partial_eval_ir,
+    partial_eval_ir_fwd,
+    permute_inputs,
+    permute_outputs,
+    split_list,
+)
+from .common import (
     _call,
     _instantiate,
     _known_or_tracer,
@@ -38,17 +49,6 @@ from .control_flow_util import (
     _stage,
     _trace_fun,
     _unknown_flags,
-)
-from .ir_transforms import (
-    add_unused_inputs,
-    batch_jaxpr,
-    closure_convert,
-    jvp_jaxpr,
-    partial_eval_jaxpr,
-    partial_eval_jaxpr_fwd,
-    permute_inputs,
-    permute_outputs,
-    split_list,
 )
 from .island import IslandFun, island_p
 from .scan import _check_carry, _fixpoint, scan, scan_p
@@ -83,13 +83,13 @@ def _while_jvp(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_
     cc, bc, carry = split_list(primals, [cond_nconsts, body_nconsts])
     _, t_bc, t_carry = split_list(tangents, [cond_nconsts, body_nconsts])
     bc_nz = [type(t) is not Zero for t in t_bc]
-    carry_nz = _fixpoint(lambda f: jvp_jaxpr(body_jaxpr, bc_nz + f, f)[1],
+    carry_nz = _fixpoint(lambda f: jvp_ir(body_jaxpr, bc_nz + f, f)[1],
                          [type(t) is not Zero for t in t_carry])
     if not any(carry_nz):
         outs = while_p.bind(*primals, cond_jaxpr=cond_jaxpr, body_jaxpr=body_jaxpr,
                             cond_nconsts=cond_nconsts, body_nconsts=body_nconsts)
         return outs, [Zero(get_aval_of(o)) for o in outs]
-    jbody, _ = jvp_jaxpr(body_jaxpr, bc_nz + carry_nz, carry_nz)
+    jbody, _ = jvp_ir(body_jaxpr, bc_nz + carry_nz, carry_nz)
     n_bc, n_carry, k_bc, k_carry = len(bc), len(carry), sum(bc_nz), sum(carry_nz)
     n_p = n_bc + n_carry
     perm = [*range(n_bc), *range(n_p, n_p + k_bc), *range(n_bc, n_p),
@@ -111,13 +111,13 @@ def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_n
                   body_nconsts=body_nconsts)
     uk = _unknown_flags(known)
     cc_uk, bc_uk, carry_uk = split_list(uk, [cond_nconsts, body_nconsts])
-    carry_uk = _fixpoint(lambda f: partial_eval_jaxpr(body_jaxpr, bc_uk + f, False)[2],
+    carry_uk = _fixpoint(lambda f: partial_eval_ir(body_jaxpr, bc_uk + f, False)[2],
                          carry_uk)
     if not any(bc_uk) and not any(carry_uk):
         return while_p.bind(*known, **params)
-    if partial_eval_jaxpr(cond_jaxpr, cc_uk + carry_uk, False)[2][0]:
+    if partial_eval_ir(cond_jaxpr, cc_uk + carry_uk, False)[2][0]:
         return _stage(trace, while_p, tracers, params)  # predicate itself is unknown
-    kbody, ubody, _, n_res, fwd = partial_eval_jaxpr_fwd(body_jaxpr, bc_uk + carry_uk, carry_uk)
+    kbody, ubody, _, n_res, fwd = partial_eval_ir_fwd(body_jaxpr, bc_uk + carry_uk, carry_uk)
     vals = _known_or_tracer(known, tracers)
     cc, bc, carry = split_list(vals, [cond_nconsts, body_nconsts])
     k_bc = [v for v, u in zip(bc, bc_uk) if not u]
@@ -151,7 +151,7 @@ def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_n
         if mask is None:
             k_carry = outs[:n_k]
         else:  # finished examples keep their carry
-            from .. import numpy as fnp
+            from ... import numpy as fnp
             k_carry = [fnp.where(mask, n, o) for n, o in zip(outs[:n_k], k_carry)]
         residuals.append(res)
         masks.append(np.True_ if mask is None else mask)
@@ -181,14 +181,14 @@ def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_n
             # (NaN residuals). Select their tangent inputs away *before* the body as well as
             # its outputs after, so that in the transpose the body's (NaN) cotangents are
             # selected away too instead of being multiplied by a zero cotangent
-            from .. import numpy as fnp
+            from ... import numpy as fnp
             m = rit[n_pi]
             off = [fnp.where(m, v, fnp.zeros_like(v)) for v in (*ubc, *uc)]
             new = _call(ubody, [*res, *off])
             return [fnp.where(m, n, o) for n, o in zip(new, uc)]
 
         inv_avals = [ubody.in_avals[j] for j in inv]
-        sbody = trace_to_jaxpr(scan_body, [*inv_avals, *ubody.in_avals[n_res:], *res_avals],
+        sbody = trace_to_ir(scan_body, [*inv_avals, *ubody.in_avals[n_res:], *res_avals],
                                name="while_linearize")
         sbody, sconsts = closure_convert(sbody)
         u_out = _stage(trace, scan_p, [*sconsts, *inv_vals, *u_bc, *u_carry, *stacked],
@@ -208,14 +208,14 @@ def _while_staged_partial_eval(trace, vals, uk, carry_uk, params) -> list:
     bc_uk = uk[cn:cn + bn]
     k_bc = [v for v, u in zip(bc, bc_uk) if not u]
     k_carry = [v for v, u in zip(carry, carry_uk) if not u]
-    kbody = partial_eval_jaxpr(params["body_jaxpr"], bc_uk + carry_uk, carry_uk)[0]
+    kbody = partial_eval_ir(params["body_jaxpr"], bc_uk + carry_uk, carry_uk)[0]
     kbody = permute_outputs(kbody, list(range(len(k_carry))))  # the known carry, no residuals
 
     def kcond(*a):  # (cond consts, known carry): the predicate reads known values only
         kc = iter(a[cn:])
         return _call(params["cond_jaxpr"], [*a[:cn], *[None if u else next(kc)
                                                         for u in carry_uk]])
-    kcond_jaxpr = trace_to_jaxpr(kcond, [get_aval_of(v) for v in (*cc, *k_carry)],
+    kcond_jaxpr = trace_to_ir(kcond, [get_aval_of(v) for v in (*cc, *k_carry)],
                                  name="while_cond")
     k_out = iter(while_p.bind(*cc, *k_bc, *k_carry, cond_jaxpr=kcond_jaxpr, body_jaxpr=kbody,
                               cond_nconsts=cn, body_nconsts=len(k_bc)))
@@ -238,7 +238,7 @@ def _while_staged_partial_eval(trace, vals, uk, carry_uk, params) -> list:
 def _any_over_batch(pred) -> bool | None:
     """Whether any example's predicate holds, for a per-example predicate under `vmap` whose
     values are known (None when they are not)."""
-    from .vmap import BatchTracer
+    from ..vmap import BatchTracer
     if not isinstance(pred, BatchTracer):
         c = _maybe_concrete(pred)
         return None if c is None else bool(np.any(c))
@@ -246,16 +246,16 @@ def _any_over_batch(pred) -> bool | None:
 
 
 def _while_batch(size, xs, bdims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
-    from .. import numpy as fnp
-    from ..primitives.batching import bdim_at_front
+    from ... import numpy as fnp
+    from ...primitives.batching import bdim_at_front
     b = [d is not not_mapped for d in bdims]
     cc_b, bc_b, carry_b = split_list(b, [cond_nconsts, body_nconsts])
-    carry_b = _fixpoint(lambda f: batch_jaxpr(body_jaxpr, size, bc_b + f, f)[1], carry_b)
-    pred_b = batch_jaxpr(cond_jaxpr, size, cc_b + carry_b, False)[1][0]
+    carry_b = _fixpoint(lambda f: batch_ir(body_jaxpr, size, bc_b + f, f)[1], carry_b)
+    pred_b = batch_ir(cond_jaxpr, size, cc_b + carry_b, False)[1][0]
     if pred_b:
         carry_b = [True] * len(carry_b)
-    bbody = batch_jaxpr(body_jaxpr, size, bc_b + carry_b, carry_b)[0]
-    bcond = batch_jaxpr(cond_jaxpr, size, cc_b + carry_b, False)[0]
+    bbody = batch_ir(body_jaxpr, size, bc_b + carry_b, carry_b)[0]
+    bcond = batch_ir(cond_jaxpr, size, cc_b + carry_b, False)[0]
     vals = [bdim_at_front(x, d, size) if d is not not_mapped else x for x, d in zip(xs, bdims)]
     cc, bc, carry = split_list(vals, [cond_nconsts, body_nconsts])
     carry_was_b = split_list(b, [cond_nconsts, body_nconsts])[2]
@@ -284,8 +284,8 @@ def _while_batch(size, xs, bdims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_
             out.append(fnp.where(fnp.reshape(active, (size,) + (1,) * (nd - 1)), n_val, o_val))
         return out
 
-    new_cond = trace_to_jaxpr(any_cond, [*cc_avals, *carry_avals], name="while_batch")
-    new_body = trace_to_jaxpr(masked_body, [*cc_avals, *bc_avals, *carry_avals],
+    new_cond = trace_to_ir(any_cond, [*cc_avals, *carry_avals], name="while_batch")
+    new_body = trace_to_ir(masked_body, [*cc_avals, *bc_avals, *carry_avals],
                               name="while_batch")
     new_cond, k1 = closure_convert(new_cond)
     new_body, k2 = closure_convert(new_body)
@@ -383,7 +383,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
 
         (_, val), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
         return val
-    from .. import numpy as fnp
+    from ... import numpy as fnp
     lower = fnp.asarray(lower) if not isinstance(lower, Tracer) else lower
     upper = fnp.asarray(upper) if not isinstance(upper, Tracer) else upper
     _, _, val = while_loop(lambda c: c[0] < c[1],

@@ -32,19 +32,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import core
-from ..avals import ShapedArray
-from ..backend import check_same_device
-from ..core import FuncgradError, Tracer, get_aval_of, user_frame
-from ..ir import typecheck_jaxpr
-from ..pytree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
-from ..staging import CHECK_IR, trace_to_jaxpr
-from .jit_call import Lowered as Lowered
-from .jit_call import _compiled as _compiled
-from .jit_call import _derived as _derived
-from .jit_call import _hoist_tracer_consts, _OnDevice
-from .jit_call import compile_closed as compile_closed
-from .jit_call import jit_p as jit_p
+from ... import core
+from ...avals import ShapedArray
+from ...backend import check_same_device
+from ...core import FuncgradError, Tracer, get_aval_of, user_frame
+from ...ir import typecheck_ir
+from ...pytree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
+from ...staging import CHECK_IR, trace_to_ir
+from .call import Lowered as Lowered
+from .call import _compiled as _compiled
+from .call import _derived as _derived
+from .call import _hoist_tracer_consts, _OnDevice
+from .call import compile_closed as compile_closed
+from .call import jit_p as jit_p
 from .passes import optimize
 
 CACHE_SIZE = 64  # entries per jitted function (least recently used evicted first)
@@ -114,7 +114,7 @@ class Jitted:
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
         self.donate_argnums = tuple(donate_argnums)
-        from ..backend import as_device
+        from ...backend import as_device
         # None: follow the arguments (GPU arrays in -> GPU code); "cpu"/"gpu[:i]": fixed
         self.device = None if device is None else str(as_device(device))
         # key -> _Entry, and (shape, dtype, ...) of all-ndarray positional calls -> _Entry; shared
@@ -228,11 +228,11 @@ class Jitted:
             out_store.append(out_tree)
             return out_leaves
 
-        raw = trace_to_jaxpr(f_flat, [get_aval_of(x) for x in leaves], name="jit")
+        raw = trace_to_ir(f_flat, [get_aval_of(x) for x in leaves], name="jit")
         closed, hoisted = _hoist_tracer_consts(raw)
         closed = optimize(closed)
         if CHECK_IR[0]:
-            typecheck_jaxpr(closed.jaxpr)
+            typecheck_ir(closed.open)
         donate = tuple([False] * len(hoisted) + self._donate_mask(in_tree, n))
         if device.startswith("gpu"):
             compiled = _OnDevice(compile_closed(closed, gpu=True), int(device[4:] or 0))

@@ -1,24 +1,24 @@
 """Program-level transforms: jvp, batching, partial evaluation and transposition of a whole
-`ClosedJaxpr`, each returning a new `ClosedJaxpr`.
+`IR`, each returning a new `IR`.
 
 Higher-order primitives (`cond`, `while_loop`, `scan`) carry sub-programs in their params, and
 their rules need those sub-programs transformed; `jit` needs the same. Every function here works
 by *re-tracing*: it stages a Python function that interprets the input program under the
-ordinary interpreters (`jvp_flat`, `vmap_flat`, a partial `JaxprTrace`, `backward_pass`), so the
+ordinary interpreters (`jvp_flat`, `vmap_flat`, a partial `IRTrace`, `backward_pass`), so the
 program-level transforms agree with the value-level ones by construction.
 
 Conventions (stable; `jit` and `control_flow` rely on them):
 
-- `jvp_jaxpr(closed, nonzeros, instantiate)` -> `(jvp_closed, out_nonzeros)`.
+- `jvp_ir(closed, nonzeros, instantiate)` -> `(jvp_closed, out_nonzeros)`.
   `jvp_closed` takes `(*primals, *tangents_of_nonzero_inputs)` and returns
   `(*primal_outs, *tangents_of_nonzero_outputs)`.
-- `batch_jaxpr(closed, size, in_batched, instantiate)` -> `(batched_closed, out_batched)`.
+- `batch_ir(closed, size, in_batched, instantiate)` -> `(batched_closed, out_batched)`.
   Batched inputs and outputs carry the batch axis at position 0.
-- `partial_eval_jaxpr(closed, unknowns, instantiate)`
+- `partial_eval_ir(closed, unknowns, instantiate)`
   -> `(known, unknown, out_unknowns, num_residuals)`.
   `known` takes the known inputs and returns `(*known_outs, *residuals)`;
   `unknown` takes `(*residuals, *unknown_inputs)` and returns the unknown outputs.
-- `transpose_jaxpr(closed, linear)` -> `transposed`, taking
+- `transpose_ir(closed, linear)` -> `transposed`, taking
   `(*non_linear_inputs, *output_cotangents)` and returning one cotangent (zeros instantiated)
   per linear input. The program must be linear in the inputs flagged `linear`.
 
@@ -28,7 +28,7 @@ unknown even where the analysis proves it is not.
 Examples:
     >>> import funcgrad as fg, funcgrad.numpy as fnp, numpy as np
     >>> ir = fg.make_ir(lambda x, y: x * y)(1.0, 2.0)
-    >>> jv, nz = jvp_jaxpr(ir, [True, False], instantiate=False)
+    >>> jv, nz = jvp_ir(ir, [True, False], instantiate=False)
     >>> [float(v) for v in jv(3.0, 5.0, 1.0)]   # (x*y, dx*y) at x=3, y=5, dx=1
     [15.0, 5.0]
 """
@@ -41,8 +41,8 @@ import numpy as np
 
 from ..avals import ShapedArray
 from ..core import Tracer, UndefPrimal, Zero, new_main, not_mapped
-from ..ir import ClosedJaxpr, Jaxpr, Var, eval_jaxpr
-from ..staging import Builder, JaxprTrace, JaxprTracer, trace_to_jaxpr
+from ..ir import IR, OpenIR, Var, eval_ir
+from ..staging import Builder, IRTrace, IRTracer, trace_to_ir
 
 _MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -84,36 +84,36 @@ def _zeros(aval: ShapedArray):
 
 # --- small structural helpers -------------------------------------------------------------------
 
-def closure_convert(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list]:
+def closure_convert(closed: IR) -> tuple[IR, list]:
     """Turn the constants of `closed` into leading inputs: returns (program with no consts,
     the constant values to pass in front of the original inputs)."""
-    j = closed.jaxpr
+    j = closed.open
     if not j.constvars:
         return closed, []
-    return ClosedJaxpr(Jaxpr([], [*j.constvars, *j.invars], j.eqns, j.outvars), []), closed.consts
+    return IR(OpenIR([], [*j.constvars, *j.invars], j.eqns, j.outvars), []), closed.consts
 
 
-def permute_inputs(closed: ClosedJaxpr, perm: Sequence[int]) -> ClosedJaxpr:
+def permute_inputs(closed: IR, perm: Sequence[int]) -> IR:
     """A program whose i-th input is input `perm[i]` of `closed`."""
-    j = closed.jaxpr
-    return ClosedJaxpr(Jaxpr(j.constvars, [j.invars[p] for p in perm], j.eqns, j.outvars),
+    j = closed.open
+    return IR(OpenIR(j.constvars, [j.invars[p] for p in perm], j.eqns, j.outvars),
                        closed.consts)
 
 
-def permute_outputs(closed: ClosedJaxpr, perm: Sequence[int]) -> ClosedJaxpr:
+def permute_outputs(closed: IR, perm: Sequence[int]) -> IR:
     """A program whose i-th output is output `perm[i]` of `closed`."""
-    j = closed.jaxpr
-    return ClosedJaxpr(Jaxpr(j.constvars, j.invars, j.eqns, [j.outvars[p] for p in perm]),
+    j = closed.open
+    return IR(OpenIR(j.constvars, j.invars, j.eqns, [j.outvars[p] for p in perm]),
                        closed.consts)
 
 
-def add_unused_inputs(closed: ClosedJaxpr, avals: Sequence[ShapedArray],
-                      at: int | None = None) -> ClosedJaxpr:
+def add_unused_inputs(closed: IR, avals: Sequence[ShapedArray],
+                      at: int | None = None) -> IR:
     """A program with extra inputs of the given types (ignored), inserted at position `at`."""
-    j = closed.jaxpr
+    j = closed.open
     at = len(j.invars) if at is None else at
     new = [Var(a) for a in avals]
-    return ClosedJaxpr(Jaxpr(j.constvars, [*j.invars[:at], *new, *j.invars[at:]], j.eqns,
+    return IR(OpenIR(j.constvars, [*j.invars[:at], *new, *j.invars[at:]], j.eqns,
                              j.outvars), closed.consts)
 
 
@@ -130,8 +130,8 @@ def split_list(xs: Sequence, sizes: Sequence[int]) -> list[list]:
 # --- jvp ----------------------------------------------------------------------------------------
 
 @_memoized
-def jvp_jaxpr(closed: ClosedJaxpr, nonzeros: Sequence[bool],
-              instantiate: bool | Sequence[bool]) -> tuple[ClosedJaxpr, list[bool]]:
+def jvp_ir(closed: IR, nonzeros: Sequence[bool],
+              instantiate: bool | Sequence[bool]) -> tuple[IR, list[bool]]:
     """Forward-mode derivative of a program.
 
     Returns `(jvp_closed, out_nonzeros)`: `jvp_closed(*primals, *t)` where `t` holds a tangent
@@ -150,23 +150,23 @@ def jvp_jaxpr(closed: ClosedJaxpr, nonzeros: Sequence[bool],
         primals, tans = list(args[:len(in_avals)]), list(args[len(in_avals):])
         it = iter(tans)
         tangents = [next(it) if nz else Zero(a) for a, nz in zip(in_avals, nonzeros)]
-        p_out, t_out = jvp_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, list(xs)),
-                                primals, tangents, name="jvp_jaxpr")
+        p_out, t_out = jvp_flat(lambda *xs: eval_ir(closed.open, closed.consts, list(xs)),
+                                primals, tangents, name="jvp_ir")
         out_nz = [type(t) is not Zero or i for t, i in zip(t_out, inst)]
         out_nz_box.append(out_nz)
         t_out = [_zeros(t.aval) if type(t) is Zero else t
                  for t, nz in zip(t_out, out_nz) if nz]
         return [*p_out, *t_out]
 
-    jvp_closed = trace_to_jaxpr(f, [*in_avals, *nz_avals], name="jvp_jaxpr")
+    jvp_closed = trace_to_ir(f, [*in_avals, *nz_avals], name="jvp_ir")
     return jvp_closed, out_nz_box[-1]
 
 
 # --- batching -----------------------------------------------------------------------------------
 
 @_memoized
-def batch_jaxpr(closed: ClosedJaxpr, size: int, in_batched: Sequence[bool],
-                instantiate: bool | Sequence[bool]) -> tuple[ClosedJaxpr, list[bool]]:
+def batch_ir(closed: IR, size: int, in_batched: Sequence[bool],
+                instantiate: bool | Sequence[bool]) -> tuple[IR, list[bool]]:
     """Vectorise a program over a leading batch axis of size `size`.
 
     Inputs with `in_batched[i]` get an extra leading axis; returns `(batched, out_batched)`,
@@ -182,7 +182,7 @@ def batch_jaxpr(closed: ClosedJaxpr, size: int, in_batched: Sequence[bool],
     out_b_box: list[list[bool]] = []
 
     def f(*args):
-        outs, bdims = vmap_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, list(xs)),
+        outs, bdims = vmap_flat(lambda *xs: eval_ir(closed.open, closed.consts, list(xs)),
                                 size, list(args), [0 if b else not_mapped for b in in_batched])
         res, out_b = [], []
         for o, b, i in zip(outs, bdims, inst):
@@ -195,34 +195,34 @@ def batch_jaxpr(closed: ClosedJaxpr, size: int, in_batched: Sequence[bool],
         out_b_box.append(out_b)
         return res
 
-    batched = trace_to_jaxpr(f, in_avals, name="batch_jaxpr")
+    batched = trace_to_ir(f, in_avals, name="batch_ir")
     return batched, out_b_box[-1]
 
 
 # --- partial evaluation -------------------------------------------------------------------------
 
-def partial_eval_jaxpr(closed: ClosedJaxpr, unknowns: Sequence[bool],
+def partial_eval_ir(closed: IR, unknowns: Sequence[bool],
                        instantiate: bool | Sequence[bool]
-                       ) -> tuple[ClosedJaxpr, ClosedJaxpr, list[bool], int]:
+                       ) -> tuple[IR, IR, list[bool], int]:
     """Split a program into the part computable from its known inputs and the rest.
 
     Returns `(known, unknown, out_unknowns, num_residuals)`: `known(*known_inputs)` returns
     `(*known_outputs, *residuals)`; `unknown(*residuals, *unknown_inputs)` returns the unknown
     outputs (`out_unknowns[j]`, which includes every output forced by `instantiate`).
     """
-    return partial_eval_jaxpr_fwd(closed, unknowns, instantiate)[:4]
+    return partial_eval_ir_fwd(closed, unknowns, instantiate)[:4]
 
 
 @_memoized
-def partial_eval_jaxpr_fwd(closed: ClosedJaxpr, unknowns: Sequence[bool],
+def partial_eval_ir_fwd(closed: IR, unknowns: Sequence[bool],
                            instantiate: bool | Sequence[bool]
-                           ) -> tuple[ClosedJaxpr, ClosedJaxpr, list[bool], int, list]:
-    """`partial_eval_jaxpr` plus, per residual, the index of the known input it simply forwards
+                           ) -> tuple[IR, IR, list[bool], int, list]:
+    """`partial_eval_ir` plus, per residual, the index of the known input it simply forwards
     (None when it is computed). Loops use this to pass loop-invariant residuals once instead of
     stacking one copy per iteration.
 
     Implementation: the known part is staged by an outer full-staging trace, the unknown part by
-    a partial `JaxprTrace` on top of it whose known values are the outer trace's tracers; those
+    a partial `IRTrace` on top of it whose known values are the outer trace's tracers; those
     that the unknown part reads are the residuals.
     """
     unknowns = [bool(u) for u in unknowns]
@@ -234,15 +234,15 @@ def partial_eval_jaxpr_fwd(closed: ClosedJaxpr, unknowns: Sequence[bool],
 
     def known_fun(*known_args):
         builder = Builder(partial=True)
-        with new_main(JaxprTrace, builder, name="partial_eval") as main:
+        with new_main(IRTrace, builder, name="partial_eval") as main:
             trace = main.trace
             uk_tracers = [trace.new_arg(a) for a, u in zip(in_avals, unknowns) if u]
             it_k, it_u = iter(known_args), iter(uk_tracers)
             args = [next(it_u) if u else next(it_k) for u in unknowns]
-            outs = eval_jaxpr(closed.jaxpr, closed.consts, args)
+            outs = eval_ir(closed.open, closed.consts, args)
 
             def is_unknown(o):
-                return (isinstance(o, JaxprTracer) and o._trace is not None
+                return (isinstance(o, IRTracer) and o._trace is not None
                         and o._trace.main is main and o.var not in builder.consts)
 
             out_uk = [is_unknown(o) or i for o, i in zip(outs, inst)]
@@ -250,13 +250,13 @@ def partial_eval_jaxpr_fwd(closed: ClosedJaxpr, unknowns: Sequence[bool],
             for o, uk in zip(outs, out_uk):
                 if not uk:
                     continue
-                if isinstance(o, JaxprTracer) and o._trace is not None and o._trace.main is main:
+                if isinstance(o, IRTracer) and o._trace is not None and o._trace.main is main:
                     uk_outs.append(o)
                 else:
                     uk_outs.append(trace.pure(o))
             unknown_closed = builder.build(uk_tracers, uk_outs, check=False)
         # constants of the unknown part that are outer tracers become residuals
-        j = unknown_closed.jaxpr
+        j = unknown_closed.open
         res_vars, res_vals, keep_vars, keep_vals = [], [], [], []
         for v, val in zip(j.constvars, unknown_closed.consts):
             if isinstance(val, Tracer):
@@ -265,23 +265,23 @@ def partial_eval_jaxpr_fwd(closed: ClosedJaxpr, unknowns: Sequence[bool],
             else:
                 keep_vars.append(v)
                 keep_vals.append(val)
-        unknown = ClosedJaxpr(Jaxpr(keep_vars, [*res_vars, *j.invars], j.eqns, j.outvars),
+        unknown = IR(OpenIR(keep_vars, [*res_vars, *j.invars], j.eqns, j.outvars),
                               keep_vals)
         ids = {id(a): i for i, a in enumerate(known_args)}
         fwd = [ids.get(id(r)) for r in res_vals]
         result.update(unknown=unknown, out_uk=out_uk, num_res=len(res_vals), fwd=fwd)
-        known_outs = [builder.consts[o.var] if isinstance(o, JaxprTracer) and o.var in
+        known_outs = [builder.consts[o.var] if isinstance(o, IRTracer) and o.var in
                       builder.consts else o for o, uk in zip(outs, out_uk) if not uk]
         return [*known_outs, *res_vals]
 
-    known = trace_to_jaxpr(known_fun, known_avals, name="partial_eval")
+    known = trace_to_ir(known_fun, known_avals, name="partial_eval")
     return known, result["unknown"], result["out_uk"], result["num_res"], result["fwd"]
 
 
 # --- transposition ------------------------------------------------------------------------------
 
 @_memoized
-def transpose_jaxpr(closed: ClosedJaxpr, linear: Sequence[bool]) -> ClosedJaxpr:
+def transpose_ir(closed: IR, linear: Sequence[bool]) -> IR:
     """The transpose of a program that is linear in the inputs flagged `linear`.
 
     The result takes `(*non_linear_inputs, *output_cotangents)` and returns one cotangent per
@@ -297,9 +297,9 @@ def transpose_jaxpr(closed: ClosedJaxpr, linear: Sequence[bool]) -> ClosedJaxpr:
         nl, cts = args[:len(nl_avals)], args[len(nl_avals):]
         it = iter(nl)
         invals = [UndefPrimal(a) if lin else next(it) for a, lin in zip(in_avals, linear)]
-        cts_in = backward_pass(closed.jaxpr, closed.consts, invals, list(cts))
+        cts_in = backward_pass(closed.open, closed.consts, invals, list(cts))
         return [_zeros(a) if ct is None or type(ct) is Zero else ct
                 for ct, a, lin in zip(cts_in, in_avals, linear) if lin]
 
-    return trace_to_jaxpr(f, [*nl_avals, *[a.strip_weak_type() for a in out_avals]],
-                          name="transpose_jaxpr")
+    return trace_to_ir(f, [*nl_avals, *[a.strip_weak_type() for a in out_avals]],
+                          name="transpose_ir")

@@ -11,9 +11,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..avals import ShapedArray
-from ..core import DEBUG_NANS as _DEBUG_NANS
-from ..core import (
+from ...avals import ShapedArray
+from ...core import DEBUG_NANS as _DEBUG_NANS
+from ...core import (
     ConcretizationError,
     Primitive,
     Tracer,
@@ -22,10 +22,10 @@ from ..core import (
     get_aval_of,
     trace_stack,
 )
-from ..ir import ClosedJaxpr, Eqn, eval_jaxpr
-from ..pytree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
-from ..staging import _UNKNOWN, JaxprTracer, trace_to_jaxpr
-from .ir_transforms import closure_convert
+from ...ir import IR, Eqn, eval_ir
+from ...pytree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
+from ...staging import _UNKNOWN, IRTracer, trace_to_ir
+from ..program import closure_convert
 
 
 def _no_transform_active() -> bool:
@@ -42,14 +42,14 @@ def _maybe_concrete(x: Any) -> Any:
         return None
 
 
-def _call(closed: ClosedJaxpr, args: Sequence) -> list:
+def _call(closed: IR, args: Sequence) -> list:
     """Run a sub-program: as compiled NumPy code on concrete values (loop bodies run many
     times), interpreted under whatever transform owns traced ones."""
     if _dynamic[0] is None and not _DEBUG_NANS[0] and not any(isinstance(a, Tracer)
                                                               for a in args):
-        from .jit import compile_closed
+        from ..jit.api import compile_closed
         return compile_closed(closed).fn(*args)
-    return eval_jaxpr(closed.jaxpr, closed.consts, list(args))
+    return eval_ir(closed.open, closed.consts, list(args))
 
 
 def _same_type(a: ShapedArray, b: ShapedArray) -> bool:
@@ -72,7 +72,7 @@ def _trace_fun(fun: Callable, args: tuple, what: str):
         out_trees.append(o_tree)
         return o_leaves
 
-    closed = trace_to_jaxpr(f_flat, [get_aval_of(x) for x in leaves], name=what)
+    closed = trace_to_ir(f_flat, [get_aval_of(x) for x in leaves], name=what)
     closed, consts = closure_convert(closed)
     return closed, consts, out_trees[-1]
 
@@ -80,17 +80,17 @@ def _trace_fun(fun: Callable, args: tuple, what: str):
 def _stage(trace, prim: Primitive, tracers: list, params: dict) -> list:
     """Record `prim` as an equation of a (partial) staging trace, bypassing its partial-eval
     hook. `tracers` may hold known values; they become constants of the program."""
-    tracers = [t if isinstance(t, JaxprTracer) and t._trace is trace else trace.pure(t)
+    tracers = [t if isinstance(t, IRTracer) and t._trace is trace else trace.pure(t)
                for t in tracers]
     avals_out = prim.abstract_eval(*[t.aval for t in tracers], **params)
-    outs = [JaxprTracer(trace, a) for a in avals_out]
+    outs = [IRTracer(trace, a) for a in avals_out]
     trace.main.global_data.eqns.append(Eqn(prim, [t.var for t in tracers], params,
                                            [o.var for o in outs]))
     return outs
 
 
 def _zeros_like(aval: ShapedArray):
-    from ..primitives.rules import zeros_like_aval
+    from ...primitives.rules import zeros_like_aval
     return zeros_like_aval(aval)
 
 
@@ -101,31 +101,31 @@ def _instantiate(t):
 def _stack(vals: list):
     if all(not isinstance(v, Tracer) for v in vals):
         if any(hasattr(v, "__cuda_array_interface__") for v in vals):  # GPU arrays stay there
-            from ..backend import get_array_module
+            from ...backend import get_array_module
             xp = get_array_module(*vals)
             return xp.stack([xp.asarray(v) for v in vals])
         return np.stack([np.asarray(v) for v in vals])
-    from ..numpy import stack
+    from ...numpy import stack
     return stack(vals)
 
 
 def _pp_rule(eqn, name, indent: int) -> list[str]:
     """Print an equation whose params hold sub-programs (alone or in tuples), one per block."""
-    from ..pretty import _pp_atom, _pp_jaxpr_lines, pp_param
+    from ...ir import _pp_atom, _pp_ir_lines, pp_param
     lhs = " ".join(f"{name(v)}:{v.aval.str_short()}" for v in eqn.out_binders)
     pad = " " * indent
     lines = [f"{pad}{lhs} = {eqn.prim.name}["]
     for k, v in eqn.params.items():
         if k.startswith("_"):
             continue
-        if isinstance(v, ClosedJaxpr):
-            sub = _pp_jaxpr_lines(v.jaxpr, name, indent + 4)
+        if isinstance(v, IR):
+            sub = _pp_ir_lines(v.open, name, indent + 4)
             lines.append(f"{pad}  {k}=" + sub[0].lstrip())
             lines.extend(sub[1:])
-        elif isinstance(v, tuple) and v and all(isinstance(b, ClosedJaxpr) for b in v):
+        elif isinstance(v, tuple) and v and all(isinstance(b, IR) for b in v):
             lines.append(f"{pad}  {k}=(")
             for b in v:
-                lines.extend(_pp_jaxpr_lines(b.jaxpr, name, indent + 4))
+                lines.extend(_pp_ir_lines(b.open, name, indent + 4))
             lines.append(f"{pad}  )")
         else:
             lines.append(f"{pad}  {k}={pp_param(v)}")

@@ -15,11 +15,11 @@ import math
 
 import numpy as np
 
-from . import core
-from .avals import ShapedArray, is_float, result_dtype
-from .core import FuncgradError, Tracer, get_aval_of, user_frame
-from .primitives import elementwise as E
-from .primitives import shape as S
+from .. import core
+from ..avals import ShapedArray, is_float, result_dtype
+from ..core import FuncgradError, Tracer, get_aval_of, user_frame
+from ..primitives import elementwise as E
+from ..primitives import shape as S
 
 pi, e, inf, nan, newaxis = np.pi, np.e, np.inf, np.nan, None
 float16, float32, float64 = np.float16, np.float32, np.float64
@@ -432,10 +432,10 @@ empty_like = zeros_like
 
 
 # --- the rest of the namespace (these siblings import the helpers above) ----------------------
-from . import numpy_indexing as _ix  # noqa: E402
-from . import numpy_shapes as _sh  # noqa: E402
-from .numpy_indexing import *  # noqa: E402,F401,F403
-from .numpy_shapes import *  # noqa: E402,F401,F403
+from . import indexing as _ix  # noqa: E402
+from . import shapes as _sh  # noqa: E402
+from .indexing import *  # noqa: E402,F401,F403
+from .shapes import *  # noqa: E402,F401,F403
 
 # --- operator table for tracers (the one sanctioned upward hook) -------------------------------
 

@@ -10,9 +10,12 @@ import math
 
 import numpy as np
 
-from .avals import is_float, result_dtype
-from .core import FuncgradError, Tracer, user_frame
-from .numpy import (
+from ..avals import is_float, result_dtype
+from ..core import FuncgradError, Tracer, user_frame
+from ..primitives import reduction as R
+from ..primitives import shape as S
+from ..util import canonical_axes
+from . import (
     _aval,
     _broadcast_shapes,
     _plain,
@@ -27,9 +30,6 @@ from .numpy import (
     subtract,
     where,
 )
-from .primitives import reduction as R
-from .primitives import shape as S
-from .util import canonical_axes
 
 __all__ = [
     "sum", "mean", "var", "std", "max", "min", "amax", "amin", "all", "any", "prod", "argmax",
