@@ -43,11 +43,10 @@ class Primitive:
         self.impl = self.abstract_eval = self.jvp = self.transpose = None
         self.batch = self.partial_eval = self.np_lowering = self.c_expr = self.pp_rule = None
 
-    def bind(self, *args: Any, **params: Any) -> list:
-        return bind(self, *args, **params)
-
     def bind1(self, *args: Any, **params: Any) -> Any:
-        """`bind` for a single-result primitive, returning the result itself (the hot path)."""
+        """Apply the primitive under the innermost transform that owns one of `args`; returns
+        what the impl returns (one value, or a list for `multiple_results`). This is the one
+        dispatch of funcgrad, and its hot path: keep it a flat loop."""
         top = _dynamic[0]
         for a in args:
             if isinstance(a, Tracer):
@@ -57,38 +56,28 @@ class Primitive:
         if top is None:  # plain arrays, nothing staged: run the impl
             out = self.impl(*args, **params)
             if DEBUG_NANS[0]:
-                check_nans(self, [out])
+                check_nans(self, out if self.multiple_results else [out])
             return out
-        # `_process`, inlined; a plain loop, as a comprehension costs an extra frame on 3.11
         trace = top.live_trace  # (the `trace` property, without its call on the hot path)
         if trace is None:
             trace = top.trace
-        tracers = []
+        tracers = []  # a plain loop, as a comprehension costs an extra frame on 3.11
         for a in args:
             tracers.append(a if isinstance(a, Tracer) and a._trace is trace
                            else full_raise(trace, a))
-        return trace.process_primitive(self, tracers, params)[0]
+        outs = trace.process_primitive(self, tracers, params)
+        return outs if self.multiple_results else outs[0]
+
+    def bind(self, *args: Any, **params: Any) -> list:
+        """`bind1`, with the outputs always as a list (for code generic in the output count)."""
+        out = self.bind1(*args, **params)
+        return out if self.multiple_results else [out]
 
     def __repr__(self) -> str:
         return self.name
 
 
-def bind(prim: Primitive, *args: Any, **params: Any) -> list:
-    """Apply `prim` to `args` under the innermost transform that owns one of them."""
-    top = _find_top_main(args)
-    if top is None:  # fast path: plain arrays, nothing staged
-        out = prim.impl(*args, **params)
-        outs = out if prim.multiple_results else [out]
-        if DEBUG_NANS[0]:
-            check_nans(prim, outs)
-        return outs
-    return _process(prim, top.trace, args, params)
-
-
-def _process(prim: Primitive, trace: Trace, args: tuple, params: dict) -> list:
-    tracers = [a if isinstance(a, Tracer) and a._trace is trace else full_raise(trace, a)
-               for a in args]
-    return trace.process_primitive(prim, tracers, params)
+bind = Primitive.bind  # `bind(prim, *args, **params)`: the form the IR interpreters call
 
 
 # --- NaN checking (`fg.debug_nans`) -----------------------------------------------------------
@@ -212,18 +201,13 @@ class new_main:
         self.main.live_trace = None  # see MainTrace.__init__
 
 
-def _find_top_main(args) -> MainTrace | None:
+def find_top_trace(args) -> Trace:
     top = _dynamic[0]
     for a in args:
         if isinstance(a, Tracer):
             m = a._trace.main
             if top is None or m.level > top.level:
                 top = m
-    return top
-
-
-def find_top_trace(args) -> Trace:
-    top = _find_top_main(args)
     return (top or trace_stack[0]).trace
 
 

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # annotations only: core imports this module, never the other way round
-    from .core import Tracer
 
 
 class FuncgradError(Exception):
@@ -76,12 +72,12 @@ Fixes:
     `fg.jit(f, static_argnums=...)`."""
 
 
-def concretization_msg(tracer: Tracer) -> str:
+def concretization_msg(tracer) -> str:  # tracer: core.Tracer (core imports this module)
     return _MSG_CONCRETE.format(aval=tracer.aval.str_short(), name=tracer._trace.main.name,
                                 where=user_frame())
 
 
-def _escaped_msg(val: Tracer) -> str:
+def _escaped_msg(val) -> str:  # val: core.Tracer
     return (f"funcgrad: a traced value {val.aval.str_short()} from `{val._trace.main.name}` was "
             f"used after that transform finished (an escaped tracer), at {user_frame()}.\n"
             "This happens when a function under a transform stores an intermediate value in a "
