@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from . import random as fgr
 from .core import FuncgradError, user_frame
 
 __all__ = ["spiral", "sin_curve", "mnist", "DataLoader", "SeqDataLoader", "MNIST_FILES",
@@ -263,7 +264,6 @@ class DataLoader:
 
     @staticmethod
     def _make_key(key: Any, where: str) -> np.ndarray:
-        from . import random as fgr
         if key is None:
             key = int(np.random.SeedSequence().entropy % (1 << 63))
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
@@ -285,7 +285,6 @@ class DataLoader:
         epoch = self.epoch if epoch is None else epoch
         if not self.shuffle:
             return np.arange(self.data_size)
-        from . import random as fgr
         return np.asarray(fgr.permutation(fgr.fold_in(self.key, epoch), self.data_size))
 
     def _batch(self, idx: np.ndarray) -> Any:

@@ -36,6 +36,7 @@ import numpy as np
 from .. import numpy as fnp
 from .. import random as fgr
 from ..core import FuncgradError, get_aval_of, user_frame
+from ..transforms.autodiff import vjp
 from . import initializers
 from .module import Module
 
@@ -129,7 +130,6 @@ def col2im(col, x_shape, kernel_size, stride=1, pad=0, to_matrix: bool = True):
     ``<im2col(x), col> == <x, col2im(col, x.shape, ...)>`` for all ``x`` and ``col``; computed
     as the vector-Jacobian product of the linear map `im2col`, so it is itself differentiable.
     """
-    from ..transforms.autodiff import vjp
     dtype = get_aval_of(col).dtype
     x0 = np.zeros(tuple(int(s) for s in x_shape), dtype)
     _, back = vjp(lambda x: im2col(x, kernel_size, stride, pad, to_matrix), x0)

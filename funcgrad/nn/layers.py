@@ -17,7 +17,9 @@ import numpy as np
 
 from .. import numpy as fnp
 from .. import random as fgr
+from ..avals import short_dtype
 from ..core import FuncgradError, get_aval_of, user_frame
+from ..pytree import keystr, tree_flatten_with_path, tree_leaves
 from . import initializers
 from .functional import sigmoid
 from .module import Module, need_key
@@ -352,8 +354,6 @@ def summary(params: Any, state: Any = None) -> str:
         ['0']['b']  (10,)      f32       10
         total                         7,850
     """
-    from ..avals import short_dtype
-    from ..pytree import keystr, tree_flatten_with_path
 
     rows = []
     total = 0
@@ -378,5 +378,4 @@ def summary(params: Any, state: Any = None) -> str:
 
 def count_params(params: Any) -> int:
     """Total number of scalars in a parameter tree."""
-    from ..pytree import tree_leaves
     return int(sum(get_aval_of(x).size for x in tree_leaves(params)))
