@@ -168,8 +168,16 @@ def save(path: str | os.PathLike, tree: Any, *, compress: bool = False) -> None:
     if not os.path.isdir(directory):
         raise FuncgradError(f"fg.save: the directory {directory!r} of {path!r} does not exist; "
                             f"create it first (os.makedirs), at {where}")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
+    if os.path.isdir(path):
+        raise FuncgradError(f"fg.save: {path!r} is a directory; give a file name inside it, "
+                            f"e.g. {os.path.join(path, 'params.npz')!r}, at {where}")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                                   suffix=".tmp")
+    except OSError as e:
+        raise FuncgradError(f"fg.save: cannot write in the directory {directory!r} "
+                            f"({e.strerror}); save somewhere writable. Nothing was written, "
+                            f"at {where}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             (np.savez_compressed if compress else np.savez)(f, **arrays)
@@ -197,11 +205,16 @@ def _read_all(path: str, where: str) -> dict[str, np.ndarray]:
     if not os.path.exists(path):
         raise FuncgradError(f"fg.load: no such file {path!r} (working directory "
                             f"{os.getcwd()!r}), at {where}")
+    if os.path.isdir(path):
+        raise FuncgradError(f"fg.load: {path!r} is a directory, not a checkpoint file; give the "
+                            f".npz file that fg.save wrote, at {where}")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise FuncgradError(f"fg.load: {path!r} is a single .npy array, not a .npz "
-                                    f"checkpoint; load it with np.load, at {where}")
+        f = np.load(path, allow_pickle=False)
+        if isinstance(f, np.ndarray):
+            raise FuncgradError(f"fg.load: {path!r} is a single .npy array, not an .npz "
+                                f"checkpoint; read it with np.load (or save a tree with "
+                                f"fg.save), at {where}")
+        with f:
             out = {}
             for name in f.files:
                 try:

@@ -161,7 +161,9 @@ def note_consumed(k, helper: str) -> None:
 def key(seed) -> np.ndarray:
     """A PRNG key from an integer seed: ``uint32[2] = [high 32 bits, low 32 bits]``.
 
-    Negative seeds are taken modulo 2**64. A traced seed (inside ``jit``) uses its low 32 bits.
+    The seed must lie in [-2**63, 2**64): a larger one would silently collide with a smaller
+    one (``key(2**64) == key(0)``), so it is refused. Negative seeds are taken modulo 2**64. A
+    traced seed (inside ``jit``) uses its low 32 bits.
 
         >>> fg.random.key(1)  # doctest: +SKIP
         array([0, 1], dtype=uint32)
@@ -175,7 +177,12 @@ def key(seed) -> np.ndarray:
             not isinstance(seed, (int, np.integer)) and np.ndim(seed) != 0:
         raise FuncgradError(f"fg.random.key: the seed must be an integer, got {seed!r}, "
                             f"at {user_frame()}")
-    s = int(seed) % (1 << 64)
+    s = int(seed)
+    if not -(1 << 63) <= s < (1 << 64):
+        raise FuncgradError(f"fg.random.key: the seed {s} does not fit in 64 bits, so it would "
+                            f"give the same key as {s % (1 << 64)}. Use a seed in [-2**63, 2**64),"
+                            f" or split/fold_in a key for more streams, at {user_frame()}")
+    s %= 1 << 64
     return np.array([s >> 32, s & _MASK32], dtype=_U32)
 
 

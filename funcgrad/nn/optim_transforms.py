@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import numpy as fnp
 from ..core import FuncgradError, Tracer, user_frame
-from ..pytree import tree_leaves, tree_map
+from ..pytree import tree_leaves, tree_map, tree_structure
 
 __all__ = [
     "GradientTransformation", "EmptyState", "TraceState", "ScaleByScheduleState",
@@ -153,7 +153,23 @@ def apply_updates(params: Any, updates: Any) -> Any:
     def add(p, u):
         out = p + u
         return out if _dtype(out) == _dtype(p) else fnp.astype(out, _dtype(p))
-    return tree_map(add, params, updates)
+    try:
+        return tree_map(add, params, updates)
+    except ValueError as e:
+        raise _tree_mismatch("optim.apply_updates", "the updates", "the params", e) from None
+
+
+_MSG_TREE_MISMATCH = """{what}: {a} and {b} are trees of different structures:
+  {detail}
+  at {where}
+An optimizer works leaf by leaf on the tree it was initialised with: take the gradients of the
+same params tree that `opt.init(params)` received (`fg.grad(loss)(params, ...)`), and pass the
+updates that `opt.update` returned to `optim.apply_updates(params, updates)`."""
+
+
+def _tree_mismatch(what: str, a: str, b: str, e: Exception | str) -> FuncgradError:
+    return FuncgradError(_MSG_TREE_MISMATCH.format(what=what, a=a, b=b, detail=e,
+                                                   where=user_frame()))
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -175,10 +191,19 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
             raise FuncgradError(f"optim.chain: state has {len(state)} entries for "
                                 f"{len(transforms)} transformations; pass the state that this "
                                 f"optimizer's `init` returned, at {user_frame()}")
+        if params is not None and tree_structure(params) != tree_structure(updates):
+            raise _tree_mismatch("optimizer update", "the gradients", "the params",
+                                 f"{tree_structure(updates)} vs {tree_structure(params)}")
         new_state = []
-        for t, s in zip(transforms, state):
-            updates, s = t.update(updates, s, params)
-            new_state.append(s)
+        try:
+            for t, s in zip(transforms, state):
+                updates, s = t.update(updates, s, params)
+                new_state.append(s)
+        except ValueError as e:
+            if "structure mismatch" not in str(e):
+                raise
+            raise _tree_mismatch("optimizer update", "the gradients", "the optimizer state (or "
+                                 "params)", e) from None
         return updates, tuple(new_state)
 
     return GradientTransformation(init, update)
