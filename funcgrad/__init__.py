@@ -8,13 +8,16 @@ Quick tour:
 """
 from __future__ import annotations
 
+from . import lax as lax  # noqa: F401  (fg.lax: JAX-habit names)
 from . import numpy as numpy  # noqa: F401  (funcgrad.numpy, imported as fnp)
 from . import pytree as tree_util
 from . import random as random  # noqa: F401  (fg.random: keys and distributions)
 from . import scipy as scipy  # noqa: F401
 from . import testing as testing
+from . import tree as tree  # noqa: F401  (fg.tree: JAX-habit pytree names)
 from .backend import device_put as device_put
 from .backend import devices as devices
+from .backend import to_numpy as device_get  # noqa: F401  (JAX's name)
 from .backend import to_numpy as to_numpy
 from .core import ConcretizationError as ConcretizationError
 from .core import FuncgradError as FuncgradError
@@ -58,4 +61,5 @@ __all__ = ["grad", "value_and_grad", "jvp", "vjp", "linearize", "jacfwd", "jacre
            "vmap", "jit", "make_ir", "stop_gradient", "custom_jvp", "custom_vjp", "tree_util",
            "testing", "numpy", "scipy", "random", "nn", "IR", "FuncgradError",
            "ConcretizationError", "save", "load", "cond", "switch", "while_loop", "fori_loop",
-           "scan", "devices", "device_put", "to_numpy", "debug_nans", "checkpoint"]
+           "scan", "devices", "device_put", "device_get", "to_numpy", "debug_nans", "checkpoint",
+           "lax", "tree"]
