@@ -23,6 +23,7 @@ from .errors import FuncgradError as FuncgradError
 from .errors import _escaped_msg as _escaped_msg
 from .errors import concretization_msg as concretization_msg
 from .errors import user_frame as user_frame
+from .errors import user_site as user_site
 
 _new_object = object.__new__
 
@@ -59,8 +60,9 @@ class Primitive:
                 check_nans(self, out if self.multiple_results else [out])
             return out
         trace = top.live_trace  # (the `trace` property, without its call on the hot path)
-        if trace is None:
-            trace = top.trace
+        if trace is None:  # the transform owning an argument has finished: an escaped tracer
+            raise EscapedTracerError(_escaped_msg(next(
+                a for a in args if isinstance(a, Tracer) and a._trace.main is top)))
         tracers = []  # a plain loop, as a comprehension costs an extra frame on 3.11
         for a in args:
             tracers.append(a if isinstance(a, Tracer) and a._trace is trace
@@ -108,12 +110,14 @@ class MainTrace:
     """One active transform on the trace stack. `level` orders transforms by nesting."""
 
     __slots__ = ("level", "trace_type", "global_data", "live_trace", "_trace_ref", "name",
-                 "alive")
+                 "alive", "site")
 
-    def __init__(self, level: int, trace_type: type, global_data: Any, name: str):
+    def __init__(self, level: int, trace_type: type, global_data: Any, name: str,
+                 site: tuple | None = None):
         self.level, self.trace_type = level, trace_type
         self.global_data, self.name = global_data, name
         self.alive = True
+        self.site = site  # where the user applied the transform (for escaped-tracer errors)
         # The main holds its trace strongly only while active (`new_main.__exit__` drops that
         # reference); afterwards only weakly, through the tracers that still hold the trace.
         # Otherwise main <-> trace is a reference cycle, and every finished transform -- for
@@ -183,7 +187,7 @@ class new_main:
     def __init__(self, trace_type: type, global_data: Any = None, name: str = "",
                  dynamic: bool = False):
         self.main = MainTrace(len(trace_stack), trace_type, global_data,
-                              name or trace_type.__name__)
+                              name or trace_type.__name__, user_site())
         self.dynamic = dynamic
 
     def __enter__(self) -> MainTrace:
@@ -295,23 +299,28 @@ class Tracer:
         `concrete_value`, but refused where that would silently drop a derivative."""
         return self.concrete_value()
 
+    def _live(self) -> Tracer:
+        if not self._trace.main.alive:
+            raise EscapedTracerError(_escaped_msg(self))
+        return self
+
     def __bool__(self):
-        return bool(self.concrete_value())
+        return bool(self._live().concrete_value())
 
     def __float__(self):
-        return float(self.numeric_value())
+        return float(self._live().numeric_value())
 
     def __int__(self):
-        return int(self.concrete_value())
+        return int(self._live().concrete_value())
 
     def __index__(self):
-        return int(self.concrete_value())
+        return int(self._live().concrete_value())
 
     def __complex__(self):
-        return complex(self.numeric_value())
+        return complex(self._live().numeric_value())
 
     def __array__(self, dtype=None, copy=None):
-        return np.asarray(self.numeric_value(), dtype=dtype)
+        return np.asarray(self._live().numeric_value(), dtype=dtype)
 
     def __setitem__(self, idx, val):
         raise TypeError(_MSG_SETITEM.format(where=user_frame(), aval=self.aval.str_short()))
@@ -321,7 +330,7 @@ class Tracer:
                         "Python values through `static_argnums` instead.")
 
     def item(self):
-        return np.asarray(self.numeric_value()).item()
+        return np.asarray(self._live().numeric_value()).item()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}<{self.aval.str_short()}>({self._trace.main.name})"

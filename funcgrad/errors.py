@@ -77,9 +77,37 @@ def concretization_msg(tracer) -> str:  # tracer: core.Tracer (core imports this
                                 where=user_frame())
 
 
+def user_site() -> tuple | None:
+    """(file, line, function) of the innermost frame outside funcgrad: `user_frame`'s cheap form
+    (no source read, no string built), recorded where each transform is applied."""
+    f = sys._getframe(1)
+    while f is not None:
+        fname = f.f_code.co_filename
+        if not (fname.startswith(_PKG_DIR) or "importlib" in fname):
+            return fname, f.f_lineno, f.f_code.co_name
+        f = f.f_back
+    return None
+
+
+def format_site(site: tuple | None) -> str:
+    if site is None:
+        return "<unknown>"
+    import linecache
+    fname, line, fn = site
+    return f"{os.path.abspath(fname)}:{line} (in {fn}): {linecache.getline(fname, line).strip()}"
+
+
+_MSG_ESCAPED = """\
+funcgrad: an escaped tracer: a traced value {aval} from `{name}` was used after that transform
+finished, at {where}
+It was created inside the function that `{name}` transformed, applied at
+  {site}
+and escaped from it (stored in a global, a closure, a list or an object attribute, or returned
+through a side channel). Return the value from the function instead, or use `fg.stop_gradient`
+/ plain NumPy values for what should be constants."""
+
+
 def _escaped_msg(val) -> str:  # val: core.Tracer
-    return (f"funcgrad: a traced value {val.aval.str_short()} from `{val._trace.main.name}` was "
-            f"used after that transform finished (an escaped tracer), at {user_frame()}.\n"
-            "This happens when a function under a transform stores an intermediate value in a "
-            "global, a closure or an object attribute and it is used later. Return the value "
-            "from the function instead.")
+    main = val._trace.main
+    return _MSG_ESCAPED.format(aval=val.aval.str_short(), name=main.name, where=user_frame(),
+                               site=format_site(main.site))
