@@ -2,6 +2,7 @@
 `mpiexec -n 2` subprocesses (tests/mpi_*.py) with a timeout, so a hung rank fails the test."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 import re
@@ -128,3 +129,34 @@ def test_sharded_loader_with_one_process_is_the_plain_loader():
     for (xa, ta), (xb, tb) in zip(a, b, strict=True):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ta, tb)
+
+
+MNIST = pathlib.Path(os.environ.get(
+    "FUNCGRAD_MNIST", HERE.parent.parent / "shared" / "data" / "mnist"))
+
+
+@needs_mpi
+@pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason=f"the real MNIST test set is not in {MNIST}")
+def test_the_data_parallel_mnist_example_on_two_ranks(tmp_path):
+    ckpt = tmp_path / "params.npz"
+    res = subprocess.run(
+        [MPIEXEC, "-n", "2", sys.executable, str(HERE.parent / "examples" /
+                                                 "mnist_data_parallel.py"),
+         "--limit", "1000", "--epochs", "2", "--save", str(ckpt), "--root", str(MNIST)],
+        env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(
+            pathlib.Path(fg.__file__).resolve().parent.parent)),
+        capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = [s for s in res.stdout.splitlines() if s.startswith("epoch ")]
+    assert len(lines) == 2, res.stdout  # printed by rank 0 only
+    assert float(lines[-1].split("held-out accuracy ")[1].split(";")[0]) > 0.6
+    assert res.stdout.startswith("2 process(es)")
+    saved = fg.load(ckpt)  # written once, by rank 0; a resumed one-process run starts there
+    spec = importlib.util.spec_from_file_location(
+        "mnist_data_parallel", HERE.parent / "examples" / "mnist_data_parallel.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = mod.main(root=MNIST, epochs=0, limit=100, resume=ckpt, verbose=False)
+    for a, b in zip(fg.tree_util.tree_leaves(out["params"]), fg.tree_util.tree_leaves(saved)):
+        np.testing.assert_array_equal(a, b)
