@@ -12,6 +12,9 @@ explicit key, so every run sees the same batches::
         for xb, tb in loader:                           # a new order every epoch
             ...
 
+``DataLoader(..., shard=True)`` splits every global batch into one contiguous share per MPI rank
+(``funcgrad.parallel``), for data-parallel training.
+
 Nothing here downloads anything: ``mnist`` reads the standard IDX files from a folder you
 provide and explains where to get them when they are missing.
 """

@@ -88,7 +88,6 @@ psum_p = Primitive("psum", multiple_results=True)
 pmean_p = Primitive("pmean", multiple_results=True)
 
 
-
 def _allreduce_rules(prim: Primitive, op: str) -> None:
     def impl(*xs):
         _check_dtypes(prim.name, [get_aval_of(x) for x in xs], inexact=op == "mean")
@@ -113,11 +112,6 @@ _allreduce_rules(pmean_p, "mean")
 pmax_p = Primitive("pmax", multiple_results=True)
 
 
-def _pmax_abstract_eval(*avals):
-    _check_dtypes("pmax", avals)
-    return _same_avals(*avals)
-
-
 def _pmax_jvp(primals, tangents):
     outs = pmax_p.bind(*primals)
     t_outs = [Zero(get_aval_of(o)) for o in outs]
@@ -134,16 +128,9 @@ def _pmax_jvp(primals, tangents):
 
 
 
-def _pmax_impl(*xs):
-    _check_dtypes("pmax", [get_aval_of(x) for x in xs])
-    return _mpi.allreduce(list(xs), "max")
-
-
-pmax_p.impl = _pmax_impl
-pmax_p.abstract_eval = _pmax_abstract_eval
+_allreduce_rules(pmax_p, "max")  # impl, abstract eval and batching as psum's
 pmax_p.jvp = _pmax_jvp
 pmax_p.transpose = NOT_APPLICABLE
-pmax_p.batch = _batch_in_place(pmax_p)
 
 
 # --- all_gather -------------------------------------------------------------------------------
