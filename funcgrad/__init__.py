@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import lax as lax  # noqa: F401  (fg.lax: JAX-habit names)
 from . import numpy as numpy  # noqa: F401  (funcgrad.numpy, imported as fnp)
+from . import parallel as parallel  # noqa: F401  (data parallelism over MPI)
 from . import pytree as tree_util
 from . import random as random  # noqa: F401  (fg.random: keys and distributions)
 from . import scipy as scipy  # noqa: F401

@@ -12,6 +12,9 @@ explicit key, so every run sees the same batches::
         for xb, tb in loader:                           # a new order every epoch
             ...
 
+``DataLoader(..., shard=True)`` splits every global batch into one contiguous share per MPI rank
+(``funcgrad.parallel``), for data-parallel training.
+
 Nothing here downloads anything: ``mnist`` reads the standard IDX files from a folder you
 provide and explains where to get them when they are missing.
 """
@@ -25,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from . import parallel
 from . import random as fgr
 from .core import FuncgradError, user_frame
 
@@ -240,6 +244,13 @@ class DataLoader:
         drop_last: Skip the final short batch.
         progress: Show a tqdm progress bar per epoch (``True`` or a description string);
             needs the optional ``tqdm`` package.
+        shard: Data parallelism (``funcgrad.parallel``): ``batch_size`` is the global batch,
+            and each of the ``parallel.size()`` processes gets its contiguous share of every
+            global batch (rank ``r`` the ``r``-th of ``parallel.size()`` near-equal parts, which
+            differ by at most one example when the batch does not divide evenly). Every rank
+            draws the same permutation from the same key (``key=None`` takes rank 0's fresh
+            seed), so the union of the shares is exactly the single-process batch; the short
+            last batch is shared the same way, or dropped by every rank with ``drop_last``.
 
     Iterating the loader runs one epoch and yields what the dataset holds per batch: a tuple
     ``(x_batch, t_batch)`` of NumPy arrays for ``(x, t)``, an array for a single array.
@@ -248,7 +259,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset: Any, batch_size: int, shuffle: bool = True, key: Any = None,
-                 drop_last: bool = False, progress: bool | str = False):
+                 drop_last: bool = False, progress: bool | str = False, shard: bool = False):
         where = user_frame()
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             _raise(f"DataLoader: batch_size must be a positive int, got {batch_size!r}, at "
@@ -257,15 +268,23 @@ class DataLoader:
         self._data, self.data_size, self._columns = _as_columns(dataset, where)
         self.batch_size = int(batch_size)
         self.shuffle, self.drop_last, self.progress = bool(shuffle), bool(drop_last), progress
+        self.shard = bool(shard)
+        self.shard_index, self.num_shards = (parallel.rank(), parallel.size()) if shard else (0, 1)
+        if key is None and self.shuffle and self.num_shards > 1:  # one seed for every rank
+            key = int(parallel.broadcast(np.array(self._fresh_seed()), root=0))
         self.key = self._make_key(key, where) if self.shuffle else None
         self.epoch = 0
         self._it = None
         self._where = where
 
     @staticmethod
-    def _make_key(key: Any, where: str) -> np.ndarray:
+    def _fresh_seed() -> int:
+        return int(np.random.SeedSequence().entropy % (1 << 63))
+
+    @classmethod
+    def _make_key(cls, key: Any, where: str) -> np.ndarray:
         if key is None:
-            key = int(np.random.SeedSequence().entropy % (1 << 63))
+            key = cls._fresh_seed()
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             return fgr.key(int(key))
         k = np.asarray(key)
@@ -297,7 +316,9 @@ class DataLoader:
         order = self.order()
         self.epoch += 1
         for b in range(len(self)):
-            yield order[b * self.batch_size:(b + 1) * self.batch_size]
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield (np.array_split(idx, self.num_shards)[self.shard_index] if self.shard
+                   else idx)
 
     def __iter__(self):
         bar = None
