@@ -35,8 +35,9 @@ def cupy_module():
         cp = _import()
     except ImportError:
         raise FuncgradError("funcgrad: a GPU was requested but CuPy is not installed. Install "
-                            "the extra: `pip install funcgrad[gpu]` (CuPy for CUDA 12), or "
-                            "keep the arrays on the CPU.") from None
+                            "the extra for the machine's CUDA: `pip install funcgrad[cuda12]` "
+                            "or `pip install funcgrad[cuda13]` (`nvidia-smi` shows the CUDA "
+                            "version), or keep the arrays on the CPU.") from None
     return cp
 
 
