@@ -12,8 +12,8 @@ import pytest
 
 import funcgrad as fg
 import funcgrad.numpy as fnp
-from funcgrad.primitives import decompositions as D
-from funcgrad.primitives.rules import ShapeError
+from funcgrad import primitives as D
+from funcgrad.errors import ShapeError
 
 L = fnp.linalg
 solve_triangular = fg.scipy.linalg.solve_triangular
