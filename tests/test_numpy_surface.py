@@ -8,6 +8,7 @@ integer and boolean dtypes, float32 with weak Python scalars, empty diagonals, r
 """
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -324,6 +325,25 @@ def test_fnp_reexports_its_siblings_and_stays_within_the_size_budget():
               "_operators.py"):
         n = len((root / f).read_text().splitlines())
         assert n <= 500, f"{f}: {n} lines"
+
+
+def test_the_modules_of_fnp_import_only_the_ones_before_them():
+    # no cycle inside the package: each module imports lower siblings only, never the package
+    # itself (its __init__ once imported two siblings at its end, and they imported it back)
+    order = ["_base", "ufuncs", "shapes", "indexing", "linalg", "_operators", "__init__"]
+    root = Path(fnp.__file__).parent
+    assert sorted(p.stem for p in root.glob("*.py")) == sorted(order)
+    for pos, name in enumerate(order):
+        for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            names = [a.name for a in node.names]
+            if node.level == 1:  # `from .shapes import sum`, `from . import shapes`
+                for t in [node.module] if node.module else names:
+                    assert t in order[:pos], f"{name}.py imports {t} from funcgrad.numpy"
+            elif node.level == 2:
+                assert node.module != "numpy" and "numpy" not in names, (
+                    f"{name}.py imports the package funcgrad.numpy")
 
 
 @pytest.mark.parametrize("module", ["funcgrad.numpy.indexing", "funcgrad.numpy.shapes",
