@@ -8,6 +8,7 @@ integer and boolean dtypes, float32 with weak Python scalars, empty diagonals, r
 """
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,10 @@ import pytest
 
 import funcgrad as fg
 import funcgrad.numpy as fnp
+from funcgrad.numpy import _base as numpy_base
 from funcgrad.numpy import indexing as numpy_indexing
 from funcgrad.numpy import shapes as numpy_shapes
+from funcgrad.numpy import ufuncs as numpy_ufuncs
 
 F64 = np.array([1.5, -0.5, np.nan, np.inf, -np.inf, 0.0, -2.5, 3.0])
 F32 = F64.astype(np.float32)
@@ -278,19 +281,74 @@ def test_errors_name_the_shapes_and_the_fix():
         jit(fnp.positive)(np.array([True]))
 
 
+# --- arrays built from lists of traced values ---------------------------------------------------
+
+def test_asarray_of_a_list_of_traced_values_under_jit_grad_and_vmap():
+    # the builtin `any` was once shadowed by `fnp.any` in the module defining `asarray`; the list
+    # path then crashed under jit (and worked under grad only because a generator is truthy)
+    def f(x, y):
+        weights = np.array([[1.0, 2.0], [3.0, 4.0]])
+        return fnp.sum(fnp.asarray([[x, y], [fnp.sin(x), 2.0]]) * weights)
+
+    x, y = np.float64(0.3), np.float64(-1.2)
+    want = x + 2 * y + 3 * np.sin(x) + 8.0
+    np.testing.assert_allclose(f(x, y), want)
+    np.testing.assert_allclose(fg.jit(f)(x, y), want)
+    np.testing.assert_allclose(fg.grad(f, argnums=(0, 1))(x, y), (1 + 3 * np.cos(x), 2.0))
+    np.testing.assert_allclose(fg.jit(fg.grad(f))(x, y), 1 + 3 * np.cos(x))
+    np.testing.assert_allclose(fg.vmap(f)(np.array([x, 0.0]), np.array([y, 1.0])),
+                               [want, 2.0 + 8.0])
+
+
+def test_array_of_traced_and_python_values_matches_numpy_dtype_and_shape():
+    x32 = np.float32(1.5)
+    for build in (fnp.array, fnp.asarray):
+        got = fg.jit(lambda x, build=build: build([x, 1.0]))(x32)
+        want = np.array([x32, 1.0])  # NumPy: the Python float counts as float64 in a list
+        assert got.dtype == want.dtype and got.shape == (2,)
+        np.testing.assert_array_equal(got, want)
+        got = fg.jit(lambda x, build=build: build([x, x], dtype=np.float32))(x32)
+        assert got.dtype == np.float32
+        assert fg.jit(lambda x, build=build: build((x, 2 * x)).shape)(x32) == (2,)
+    assert fg.grad(lambda x: fnp.array([x, x * x])[1])(3.0) == 6.0
+    assert fg.make_ir(lambda x: fnp.array([[x, x], [x, x]]))(1.0).out_avals[0].shape == (2, 2)
+
+
 # --- the split of funcgrad.numpy ------------------------------------------------------------------
 
 def test_fnp_reexports_its_siblings_and_stays_within_the_size_budget():
-    for mod in (numpy_shapes, numpy_indexing):
+    for mod in (numpy_base, numpy_ufuncs, numpy_shapes, numpy_indexing):
         for name in mod.__all__:
             assert getattr(fnp, name) is getattr(mod, name), name
     root = Path(fnp.__file__).parent
-    for f in ("__init__.py", "shapes.py", "indexing.py"):
+    for f in ("__init__.py", "_base.py", "ufuncs.py", "shapes.py", "indexing.py", "linalg.py",
+              "_operators.py"):
         n = len((root / f).read_text().splitlines())
         assert n <= 500, f"{f}: {n} lines"
 
 
-@pytest.mark.parametrize("module", ["funcgrad.numpy.indexing", "funcgrad.numpy.shapes"])
+def test_the_modules_of_fnp_import_only_the_ones_before_them():
+    # no cycle inside the package: each module imports lower siblings only, never the package
+    # itself (its __init__ once imported two siblings at its end, and they imported it back)
+    order = ["_base", "ufuncs", "shapes", "indexing", "linalg", "_operators", "__init__"]
+    root = Path(fnp.__file__).parent
+    assert sorted(p.stem for p in root.glob("*.py")) == sorted(order)
+    for pos, name in enumerate(order):
+        for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            names = [a.name for a in node.names]
+            if node.level == 1:  # `from .shapes import sum`, `from . import shapes`
+                for t in [node.module] if node.module else names:
+                    assert t in order[:pos], f"{name}.py imports {t} from funcgrad.numpy"
+            elif node.level == 2:
+                assert node.module != "numpy" and "numpy" not in names, (
+                    f"{name}.py imports the package funcgrad.numpy")
+
+
+@pytest.mark.parametrize("module", ["funcgrad.numpy.indexing", "funcgrad.numpy.shapes",
+                                    "funcgrad.numpy.ufuncs", "funcgrad.numpy._base",
+                                    "funcgrad.numpy.linalg", "funcgrad.scipy.linalg"])
 def test_a_sibling_module_imports_first_in_a_fresh_interpreter(module):
     code = f"import {module}, funcgrad.numpy as fnp; print(fnp.sort([3.0, 1.0]))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

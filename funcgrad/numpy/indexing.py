@@ -1,8 +1,7 @@
 """`fnp`'s indexing (`x[idx]`, take, take_along_axis), functional updates (`at`), sorting,
 diagonals, and the contractions (matmul, dot, tensordot, einsum).
 
-Part of `funcgrad.numpy`, which re-exports every name in `__all__`; the canonicalisation helpers
-come from there and the shape functions from `numpy_shapes.py` (see `funcgrad/numpy.py`).
+Built on `shapes.py`, `ufuncs.py` and `_base.py`; `funcgrad.numpy` re-exports `__all__`.
 """
 from __future__ import annotations
 
@@ -10,28 +9,13 @@ import builtins
 
 import numpy as np
 
+from .. import primitives as prims  # their bind wrappers share names with fnp's functions
 from ..avals import result_dtype
 from ..core import FuncgradError, Tracer, user_frame
-from ..primitives import indexing as I
-from ..primitives import reduction as R
-from ..primitives import shape as S
-from ..primitives.contraction import dot_general
 from ..util import canonical_axes
-from . import (
-    _aval,
-    _broadcast_shapes,
-    _plain,
-    _promote,
-    add,
-    asarray,
-    astype,
-    less,
-    maximum,
-    minimum,
-    multiply,
-    where,
-)
-from .shapes import broadcast_to, moveaxis, pad, ravel, reshape, squeeze, sum, transpose
+from ._base import _aval, _broadcast_shapes, _promote, asarray, astype, broadcast_to, numpy_fallback
+from .shapes import moveaxis, pad, ravel, reshape, squeeze, sum, transpose
+from .ufuncs import add, less, maximum, minimum, multiply, where
 
 __all__ = [
     "getitem", "take", "at", "take_along_axis", "argsort", "sort", "diagonal", "diag", "trace",
@@ -63,10 +47,9 @@ def _is_bool_array(i):
         (isinstance(i, list) and len(i) > 0 and builtins.all(isinstance(b, bool) for b in i))
 
 
+@numpy_fallback(lambda x, idx: np.asarray(x)[idx])
 def getitem(x, idx):
     """`x[idx]` for basic (ints, slices, None, ...) and advanced (integer arrays) indices."""
-    if _plain(x, *(idx if isinstance(idx, tuple) else (idx,))):
-        return np.asarray(x)[idx]
     aval = _aval(x)
     if (type(idx) is tuple and idx and len(idx) == aval.ndim
             and builtins.all(type(i) is np.ndarray and i.dtype.kind in "iu" for i in idx)):
@@ -76,7 +59,7 @@ def getitem(x, idx):
         for i, n in zip(idx, aval.shape):
             i = i.astype(np.int64)  # a copy: the program must not see later changes to `idx`
             ind.append(np.where(i < 0, i + n, i) if i.size and i.min() < 0 else i)
-        return I.gather(x, ind, tuple(range(aval.ndim)))
+        return prims.gather(x, ind, tuple(range(aval.ndim)))
     idx = _normalize_index(idx, aval.ndim)
     expanded = []  # boolean masks become integer arrays (needs concrete values)
     for i in idx:
@@ -126,10 +109,10 @@ def getitem(x, idx):
         raise FuncgradError("indexing: combining `None` (newaxis) with integer-array indices is "
                             "not supported on traced values; use fnp.expand_dims afterwards")
     if flips:
-        x = S.rev(x, tuple(flips))
+        x = prims.rev(x, tuple(flips))
     if builtins.any(s != 0 or lim != n or st != 1 for s, lim, st, n in
                     zip(starts, limits, strides, aval.shape)):
-        x = S.slice_(x, starts, limits, strides)
+        x = prims.slice_(x, starts, limits, strides)
     if adv:
         shp = _aval(x).shape
         ind = []
@@ -140,11 +123,11 @@ def getitem(x, idx):
             else:
                 i = where(less(i, 0), add(i, shp[ax]), i)
             ind.append(i)
-        x = I.gather(x, ind, tuple(ax for ax, _ in adv))
+        x = prims.gather(x, ind, tuple(ax for ax, _ in adv))
     if squeeze_dims:
-        x = S.squeeze(x, tuple(squeeze_dims))
+        x = prims.squeeze(x, tuple(squeeze_dims))
     if new_axes:
-        x = S.expand_dims(x, tuple(new_axes))
+        x = prims.expand_dims(x, tuple(new_axes))
     return x
 
 
@@ -190,7 +173,7 @@ class _IndexUpdateRef:
             parts = self.idx if isinstance(self.idx, tuple) else (self.idx,)
             ind = [asarray(p) for p in parts]
             axes = tuple(range(len(ind)))
-            sel = I.gather_shape(aval.shape, axes, [_aval(i).shape for i in ind])
+            sel = _broadcast_shapes("at", *[_aval(i).shape for i in ind]) + aval.shape[len(ind):]
             (v,) = _promote("at", astype(v, aval.dtype) if isinstance(v, Tracer) else
                             np.asarray(v, aval.dtype))
             v = broadcast_to(v, sel)
@@ -209,19 +192,19 @@ class _IndexUpdateRef:
         return getitem(self.x, self.idx)
 
     def set(self, v):
-        return self._apply(I.scatter, v)
+        return self._apply(prims.scatter, v)
 
     def add(self, v):
-        return self._apply(I.scatter_add, v)
+        return self._apply(prims.scatter_add, v)
 
     def multiply(self, v):
-        return self._apply(I.scatter, v, combine=multiply)
+        return self._apply(prims.scatter, v, combine=multiply)
 
     def min(self, v):
-        return self._apply(I.scatter, v, combine=minimum)
+        return self._apply(prims.scatter, v, combine=minimum)
 
     def max(self, v):
-        return self._apply(I.scatter, v, combine=maximum)
+        return self._apply(prims.scatter, v, combine=maximum)
 
     mul = multiply
 
@@ -239,12 +222,11 @@ def _take_along(x, ind, axis: int):
     nd = len(shape)
     idx = [ind if d == axis else np.arange(s).reshape((1,) * d + (s,) + (1,) * (nd - d - 1))
            for d, s in enumerate(shape)]
-    return I.gather(x, idx, tuple(range(nd)))
+    return prims.gather(x, idx, tuple(range(nd)))
 
 
+@numpy_fallback(np.take_along_axis)
 def take_along_axis(arr, indices, axis=-1):
-    if _plain(arr, indices):
-        return np.take_along_axis(arr, indices, axis)
     if axis is None:
         arr, indices, axis = ravel(arr), ravel(indices), 0
     aval, iaval = _aval(arr), _aval(indices)
@@ -261,32 +243,31 @@ def take_along_axis(arr, indices, axis=-1):
     return _take_along(arr, indices, ax)
 
 
+@numpy_fallback(lambda x, axis=-1, kind=None, *, stable=True:
+                np.argsort(x, axis=axis, kind="stable"))
 def argsort(x, axis=-1, kind=None, *, stable=True):
     """Indices that sort `x` along `axis` (None: flattened). Always a stable sort with NaNs last,
     on plain arrays too (`kind`/`stable` are accepted for compatibility). Not differentiable."""
-    if _plain(x):
-        return np.argsort(x, axis=axis, kind="stable")
     if axis is None:
         x, axis = ravel(x), 0
-    return R.argsort(x, canonical_axes(axis, _aval(x).ndim)[0])
+    return prims.argsort(x, canonical_axes(axis, _aval(x).ndim)[0])
 
 
+@numpy_fallback(lambda x, axis=-1, kind=None, *, stable=True:
+                np.sort(x, axis=axis, kind="stable"))
 def sort(x, axis=-1, kind=None, *, stable=True):
     """`x` sorted along `axis` (stable, NaNs last): a gather at `argsort(x)`, so each output's
     derivative is that of the input entry it came from."""
-    if _plain(x):
-        return np.sort(x, axis=axis, kind="stable")
     if axis is None:
         x, axis = ravel(x), 0
     ax = canonical_axes(axis, _aval(x).ndim)[0]
-    return _take_along(x, R.argsort(x, ax), ax)
+    return _take_along(x, prims.argsort(x, ax), ax)
 
 
+@numpy_fallback(np.diagonal)
 def diagonal(a, offset=0, axis1=0, axis2=1):
     """The diagonal `offset` of the (axis1, axis2) planes, as the last axis (like NumPy): a
     strided slice of the flattened plane."""
-    if _plain(a):
-        return np.diagonal(a, offset, axis1, axis2)
     nd = _aval(a).ndim
     if nd < 2 or axis1 % nd == axis2 % nd:
         raise FuncgradError(f"diagonal: needs two different axes of an array with at least two, "
@@ -298,13 +279,13 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     start = (offset if offset >= 0 else -offset * n2) if n else 0
     flat = reshape(a, (*batch, n1 * n2))
     stop = start + (n - 1) * (n2 + 1) + 1 if n else 0
-    return S.slice_(flat, [0] * len(batch) + [start], batch + [stop], [1] * len(batch) + [n2 + 1])
+    return prims.slice_(flat, [0] * len(batch) + [start], batch + [stop],
+                        [1] * len(batch) + [n2 + 1])
 
 
+@numpy_fallback(np.diag)
 def diag(v, k=0):
     """A 1-d `v` on diagonal `k` of a square matrix, or diagonal `k` of a 2-d `v`."""
-    if _plain(v):
-        return np.diag(v, k)
     aval = _aval(v)
     if aval.ndim == 2:
         return diagonal(v, k)
@@ -316,9 +297,8 @@ def diag(v, k=0):
     return where(np.eye(n, k=k, dtype=bool), broadcast_to(w, (n, n)), np.zeros((), aval.dtype))
 
 
+@numpy_fallback(np.trace)
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None):
-    if _plain(a):
-        return np.trace(a, offset, axis1, axis2, dtype)
     return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
 
 
@@ -339,16 +319,15 @@ def _mm_promote(x, y):
     return x, y
 
 
+@numpy_fallback(np.matmul)
 def matmul(x, y):
-    if _plain(x, y):
-        return np.matmul(x, y)
     x, y = _mm_promote(x, y)
     ax, ay = _aval(x), _aval(y)
     if ax.ndim == 0 or ay.ndim == 0:
         raise FuncgradError(f"matmul: operands must be at least 1-d, got {ax.str_short()} @ "
                             f"{ay.str_short()}, at {user_frame()}")
     if ax.ndim == 1 and ay.ndim == 1:
-        return dot_general(x, y, (((0,), (0,)), ((), ())))
+        return prims.dot_general(x, y, (((0,), (0,)), ((), ())))
     if ax.ndim == 1:
         return squeeze(matmul(reshape(x, (1, -1)), y), -2)
     if ay.ndim == 1:
@@ -358,19 +337,18 @@ def matmul(x, y):
                             f"{ay.str_short()} ({ax.shape[-1]} != {ay.shape[-2]}), at "
                             f"{user_frame()}")
     if ax.ndim == 2 and ay.ndim == 2:
-        return dot_general(x, y, (((1,), (0,)), ((), ())))
+        return prims.dot_general(x, y, (((1,), (0,)), ((), ())))
     if ay.ndim == 2:  # (..., m, k) @ (k, n): a plain contraction, no batch dims needed
-        return dot_general(x, y, (((ax.ndim - 1,), (0,)), ((), ())))
+        return prims.dot_general(x, y, (((ax.ndim - 1,), (0,)), ((), ())))
     batch = _broadcast_shapes("matmul", ax.shape[:-2], ay.shape[:-2])
     x = broadcast_to(x, batch + ax.shape[-2:])
     y = broadcast_to(y, batch + ay.shape[-2:])
     nb = len(batch)
-    return dot_general(x, y, (((nb + 1,), (nb,)), (tuple(range(nb)), tuple(range(nb)))))
+    return prims.dot_general(x, y, (((nb + 1,), (nb,)), (tuple(range(nb)), tuple(range(nb)))))
 
 
+@numpy_fallback(np.dot)
 def dot(x, y):
-    if _plain(x, y):
-        return np.dot(x, y)
     ax, ay = _aval(x), _aval(y)
     if ax.ndim == 0 or ay.ndim == 0:
         return multiply(x, y)
@@ -387,15 +365,13 @@ def inner(x, y):
     return tensordot(x, y, ((_aval(x).ndim - 1,), (_aval(y).ndim - 1,)))
 
 
+@numpy_fallback(np.outer)
 def outer(x, y):
-    if _plain(x, y):
-        return np.outer(x, y)
     return multiply(reshape(x, (-1, 1)), reshape(y, (1, -1)))
 
 
+@numpy_fallback(np.tensordot)
 def tensordot(x, y, axes=2):
-    if _plain(x, y):
-        return np.tensordot(x, y, axes)
     x, y = _mm_promote(x, y)
     ax, ay = _aval(x), _aval(y)
     if isinstance(axes, int):
@@ -405,13 +381,12 @@ def tensordot(x, y, axes=2):
         lc = (lc,) if isinstance(lc, int) else tuple(lc)
         rc = (rc,) if isinstance(rc, int) else tuple(rc)
         lc, rc = tuple(a % ax.ndim for a in lc), tuple(a % ay.ndim for a in rc)
-    return dot_general(x, y, ((lc, rc), ((), ())))
+    return prims.dot_general(x, y, ((lc, rc), ((), ())))
 
 
+@numpy_fallback(np.einsum)
 def einsum(subscripts: str, *operands):
     """Einstein summation for one or two operands per step (chains fold left to right)."""
-    if _plain(*operands):
-        return np.einsum(subscripts, *operands)
     ins, out = subscripts.replace(" ", "").split("->") if "->" in subscripts else \
         (subscripts.replace(" ", ""), None)
     in_specs = ins.split(",")
@@ -448,7 +423,7 @@ def _einsum_pair(x, xs, y, ys, keep):
     x, y = _mm_promote(x, y)
     dn = ((tuple(xs.index(c) for c in contract), tuple(ys.index(c) for c in contract)),
           (tuple(xs.index(c) for c in batch), tuple(ys.index(c) for c in batch)))
-    out = dot_general(x, y, dn)
+    out = prims.dot_general(x, y, dn)
     spec = "".join(batch) + "".join(c for c in xs if c not in shared) + \
         "".join(c for c in ys if c not in shared)
     return out, spec

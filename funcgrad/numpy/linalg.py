@@ -1,21 +1,24 @@
 """`funcgrad.numpy.linalg`: the linear algebra ML and scientific code reaches for.
 
-`norm` is a composite; `solve`, `inv`, `det`, `slogdet`, `cholesky` and `eigh` sit on the
-primitives of `funcgrad/primitives/decompositions.py` (where their derivative rules live). On
-plain arrays every function calls `numpy.linalg` directly; on traced values it checks shapes,
-promotes integer inputs to float64 as NumPy does, broadcasts batch dimensions and binds the
-primitive. Stacks of matrices `(..., n, n)` batch as in NumPy.
+`norm` is a composite; `solve`, `inv`, `det`, `slogdet`, `cholesky` and `eigh` bind the
+decomposition primitives of `funcgrad.primitives` (where their derivative rules live). Every
+function first makes the primitive's own check (square, real matrices), on plain arrays too; on
+plain arrays it then calls `numpy.linalg`, on traced values it promotes integer inputs to float64
+as NumPy does, broadcasts batch dimensions and binds the primitive. Stacks of matrices
+`(..., n, n)` batch as in NumPy. `funcgrad.scipy.linalg` builds on the helpers here.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
 
-from .. import numpy as fnp
+from .. import primitives as prims  # `solve`, `slogdet`, ... share names with this module's
 from ..core import get_aval_of
-from ..primitives import decompositions as D
-from ..primitives.rules import ShapeError
+from ..errors import ShapeError
+from . import shapes, ufuncs
+from ._base import asarray, astype, broadcast_to, numpy_fallback
 
 
 class SlogdetResult(NamedTuple):
@@ -28,16 +31,15 @@ class EighResult(NamedTuple):
     eigenvectors: object
 
 
+@numpy_fallback(np.linalg.norm)
 def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
     """Vector 2-/1-/inf-norms and the Frobenius norm, like `numpy.linalg.norm`."""
-    if fnp._plain(x):
-        return np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
     if ord in (None, 2, "fro"):
-        return fnp.sqrt(fnp.sum(fnp.square(x), axis=axis, keepdims=keepdims))
+        return ufuncs.sqrt(shapes.sum(ufuncs.square(x), axis=axis, keepdims=keepdims))
     if ord == 1:
-        return fnp.sum(fnp.abs(x), axis=axis, keepdims=keepdims)
-    if ord == fnp.inf:
-        return fnp.max(fnp.abs(x), axis=axis, keepdims=keepdims)
+        return shapes.sum(ufuncs.abs(x), axis=axis, keepdims=keepdims)
+    if ord == np.inf:
+        return shapes.max(ufuncs.abs(x), axis=axis, keepdims=keepdims)
     raise ValueError(f"norm: ord={ord!r} is not supported on traced values")
 
 
@@ -45,11 +47,31 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
 
 def _square(name: str, a) -> None:
     """The primitive's own check (non-square, non-float), on plain arrays too, before NumPy's."""
-    aval = get_aval_of(fnp.asarray(a))
+    aval = get_aval_of(asarray(a))
     if aval.dtype.kind in "biu":
         aval = aval.update(dtype=np.dtype(np.float64))
-    if aval.dtype.kind != "c":  # NumPy handles complex plain arrays; traced ones fail below
-        D.check_square(name, aval)
+    if aval.dtype.kind == "c":  # NumPy handles complex plain arrays; traced ones fail below
+        return
+    if aval.ndim < 2 or aval.shape[-1] != aval.shape[-2]:
+        raise ShapeError(
+            f"{name}: expected a square matrix or a stack of them, shape (..., n, n), got "
+            f"{aval.str_short()}. Pass a square matrix (for least squares use a.T @ a, or "
+            f"reshape a flattened matrix to (n, n)).")
+    if aval.dtype.kind != "f":
+        raise ShapeError(
+            f"{name}: expected a real floating-point matrix, got {aval.str_short()}. Convert it "
+            f"first, e.g. fnp.astype(a, fnp.float64) (complex matrices are not supported).")
+
+
+def _square_checked(name: str):
+    """Decorator: `_square(name, a)` on the first argument, then the call."""
+    def wrap(f):
+        @functools.wraps(f)
+        def call(a, *args, **kwargs):
+            _square(name, a)
+            return f(a, *args, **kwargs)
+        return call
+    return wrap
 
 
 def _float(*xs):
@@ -57,7 +79,7 @@ def _float(*xs):
     dt = np.result_type(*(get_aval_of(x).dtype for x in xs))
     if dt.kind in "biu":
         dt = np.dtype(np.float64)
-    return [fnp.astype(x, dt) if get_aval_of(x).dtype != dt else x for x in xs]
+    return [astype(x, dt) if get_aval_of(x).dtype != dt else x for x in xs]
 
 
 def _rhs_shapes(name: str, a_shape: tuple, b_shape: tuple) -> tuple[tuple, bool]:
@@ -77,13 +99,13 @@ def _rhs_shapes(name: str, a_shape: tuple, b_shape: tuple) -> tuple[tuple, bool]
 
 def _rhs(name: str, a, b):
     """(a, b as (..., n, k), whether b was a vector), batch dimensions broadcast."""
-    a_shape = fnp.shape(a)
-    batch, vector = _rhs_shapes(name, a_shape, fnp.shape(b))
+    a_shape = shapes.shape(a)
+    batch, vector = _rhs_shapes(name, a_shape, shapes.shape(b))
     a, b = _float(a, b)
     if vector:
-        b = fnp.expand_dims(b, -1)
-    n, k = a_shape[-1], fnp.shape(b)[-1]
-    return fnp.broadcast_to(a, batch + (n, n)), fnp.broadcast_to(b, batch + (n, k)), vector
+        b = shapes.expand_dims(b, -1)
+    n, k = a_shape[-1], shapes.shape(b)[-1]
+    return broadcast_to(a, batch + (n, n)), broadcast_to(b, batch + (n, k)), vector
 
 
 def _eye_like(a):
@@ -94,6 +116,13 @@ def _eye_like(a):
 
 # --- solves and decompositions ------------------------------------------------------------------
 
+def _numpy_solve(a, b):
+    _rhs_shapes("solve", np.shape(a), np.shape(b))
+    return np.linalg.solve(a, b)
+
+
+@_square_checked("solve")
+@numpy_fallback(_numpy_solve)
 def solve(a, b):
     """The solution `x` of `a @ x == b`, like `numpy.linalg.solve` (NumPy 2 semantics).
 
@@ -102,55 +131,48 @@ def solve(a, b):
         b: shape (n,) -- one vector, the result has shape (..., n) -- or (..., n, k); batch
             dimensions broadcast against a's.
     """
-    _square("solve", a)
-    if fnp._plain(a, b):
-        _rhs_shapes("solve", np.shape(a), np.shape(b))
-        return np.linalg.solve(a, b)
     a, b, vector = _rhs("solve", a, b)
-    x = D.solve(a, b)
-    return fnp.squeeze(x, axis=-1) if vector else x
+    x = prims.solve(a, b)
+    return shapes.squeeze(x, axis=-1) if vector else x
 
 
+@_square_checked("inv")
+@numpy_fallback(np.linalg.inv)
 def inv(a):
     """The inverse of a square matrix (or of each in a stack), like `numpy.linalg.inv`."""
-    _square("inv", a)
-    if fnp._plain(a):
-        return np.linalg.inv(a)
     (a,) = _float(a)
-    return D.solve(a, _eye_like(a))
+    return prims.solve(a, _eye_like(a))
 
 
+@_square_checked("slogdet")
+@numpy_fallback(np.linalg.slogdet)
 def slogdet(a):
     """`(sign, logabsdet)` of the determinant, like `numpy.linalg.slogdet`; the gradient of
     logabsdet is `inv(a).T` (the sign's is zero)."""
-    _square("slogdet", a)
-    if fnp._plain(a):
-        return np.linalg.slogdet(a)
     (a,) = _float(a)
-    return SlogdetResult(*D.slogdet(a))
+    return SlogdetResult(*prims.slogdet(a))
 
 
+@_square_checked("det")
+@numpy_fallback(np.linalg.det)
 def det(a):
     """The determinant, like `numpy.linalg.det`; computed as `sign * exp(logabsdet)` on traced
     values, so its derivative `det(a) * inv(a).T` holds for negative determinants too."""
-    _square("det", a)
-    if fnp._plain(a):
-        return np.linalg.det(a)
     sign, logabsdet = slogdet(a)
-    return fnp.multiply(sign, fnp.exp(logabsdet))
+    return ufuncs.multiply(sign, ufuncs.exp(logabsdet))
 
 
+@_square_checked("cholesky")
+@numpy_fallback(np.linalg.cholesky)
 def cholesky(a):
     """The lower Cholesky factor `L` of a symmetric positive-definite `a = L @ L.T`, like
     `numpy.linalg.cholesky` (only the lower triangle of `a` is read). Derivatives treat `a` as
     symmetric: the tangent `da` enters as `(da + da.T) / 2`."""
-    _square("cholesky", a)
-    if fnp._plain(a):
-        return np.linalg.cholesky(a)
     (a,) = _float(a)
-    return D.cholesky(a)
+    return prims.cholesky(a)
 
 
+@_square_checked("eigh")
 def eigh(a, UPLO="L"):  # noqa: N803  (NumPy's argument name)
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix, like `numpy.linalg.eigh`.
 
@@ -158,10 +180,12 @@ def eigh(a, UPLO="L"):  # noqa: N803  (NumPy's argument name)
     are then not unique) and treat `a` as symmetric. Each eigenvector's sign is NumPy's choice;
     functions invariant to it (`v * v`, `v @ diag(f(w)) @ v.T`) are safe to differentiate.
     """
-    _square("eigh", a)
     if UPLO not in ("L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
-    if fnp._plain(a):
-        return np.linalg.eigh(a, UPLO=UPLO)
+    return _eigh(a, UPLO)
+
+
+@numpy_fallback(np.linalg.eigh)
+def _eigh(a, UPLO):  # noqa: N803
     (a,) = _float(a)
-    return EighResult(*D.eigh(a if UPLO == "L" else fnp.swapaxes(a, -1, -2)))
+    return EighResult(*prims.eigh(a if UPLO == "L" else shapes.swapaxes(a, -1, -2)))

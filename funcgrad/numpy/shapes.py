@@ -1,7 +1,7 @@
 """`fnp`'s reductions, scans and shape manipulation (sum ... cumprod, reshape ... roll, tril).
 
-Part of `funcgrad.numpy`, which re-exports every name in `__all__`; the canonicalisation helpers
-(`_plain`, `_promote`, ...) and the elementwise functions come from there (see its docstring).
+Built on the elementwise functions of `ufuncs.py` and the helpers of `_base.py`; indexing and
+contractions build on this module in `indexing.py`. `funcgrad.numpy` re-exports `__all__`.
 """
 from __future__ import annotations
 
@@ -10,26 +10,12 @@ import math
 
 import numpy as np
 
+from .. import primitives as prims  # their bind wrappers share names with this module's functions
 from ..avals import is_float, result_dtype
 from ..core import FuncgradError, Tracer, user_frame
-from ..primitives import reduction as R
-from ..primitives import shape as S
 from ..util import canonical_axes
-from . import (
-    _aval,
-    _broadcast_shapes,
-    _plain,
-    asarray,
-    astype,
-    broadcast_to,
-    divide,
-    multiply,
-    ones,
-    sqrt,
-    square,
-    subtract,
-    where,
-)
+from ._base import _aval, _broadcast_shapes, asarray, astype, broadcast_to, numpy_fallback, ones
+from .ufuncs import divide, multiply, sqrt, square, subtract, where
 
 __all__ = [
     "sum", "mean", "var", "std", "max", "min", "amax", "amin", "all", "any", "prod", "argmax",
@@ -45,24 +31,22 @@ def _keep(x, out, axes, keepdims):
     if not keepdims:
         return out
     shape = tuple(1 if i in axes else s for i, s in enumerate(_aval(x).shape))
-    return S.reshape(out, shape) if shape != _aval(out).shape else out  # sizes agree
+    return prims.reshape(out, shape) if shape != _aval(out).shape else out  # sizes agree
 
 
+@numpy_fallback(np.sum, 1)
 def sum(x, axis=None, dtype=None, keepdims=False):  # noqa: A001
-    if _plain(x):
-        return np.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
     aval = _aval(x)
     axes = canonical_axes(axis, aval.ndim)
     if dtype is not None:
         x = astype(x, dtype)
     elif aval.dtype.kind in "bu" or (aval.dtype.kind == "i" and aval.dtype.itemsize < 8):
         x = astype(x, np.int64)
-    return _keep(x, R.reduce_sum(x, axes), axes, keepdims)
+    return _keep(x, prims.reduce_sum(x, axes), axes, keepdims)
 
 
+@numpy_fallback(np.mean, 1)
 def mean(x, axis=None, dtype=None, keepdims=False):
-    if _plain(x):
-        return np.mean(x, axis=axis, dtype=dtype, keepdims=keepdims)
     aval = _aval(x)
     axes = canonical_axes(axis, aval.ndim)
     n = math.prod([aval.shape[a] for a in axes])
@@ -71,9 +55,8 @@ def mean(x, axis=None, dtype=None, keepdims=False):
     return divide(sum(x, axes, keepdims=keepdims), float(n))
 
 
+@numpy_fallback(np.var, 1)
 def var(x, axis=None, ddof=0, keepdims=False):
-    if _plain(x):
-        return np.var(x, axis=axis, ddof=ddof, keepdims=keepdims)
     aval = _aval(x)
     axes = canonical_axes(axis, aval.ndim)
     n = math.prod([aval.shape[a] for a in axes])
@@ -81,45 +64,39 @@ def var(x, axis=None, ddof=0, keepdims=False):
     return divide(sum(square(centered), axes, keepdims=keepdims), float(n - ddof))
 
 
+@numpy_fallback(np.std, 1)
 def std(x, axis=None, ddof=0, keepdims=False):
-    if _plain(x):
-        return np.std(x, axis=axis, ddof=ddof, keepdims=keepdims)
     return sqrt(var(x, axis, ddof, keepdims))
 
 
+@numpy_fallback(np.max, 1)
 def max(x, axis=None, keepdims=False):  # noqa: A001
-    if _plain(x):
-        return np.max(x, axis=axis, keepdims=keepdims)
     axes = canonical_axes(axis, _aval(x).ndim)
-    return _keep(x, R.reduce_max(x, axes), axes, keepdims)
+    return _keep(x, prims.reduce_max(x, axes), axes, keepdims)
 
 
+@numpy_fallback(np.min, 1)
 def min(x, axis=None, keepdims=False):  # noqa: A001
-    if _plain(x):
-        return np.min(x, axis=axis, keepdims=keepdims)
     axes = canonical_axes(axis, _aval(x).ndim)
-    return _keep(x, R.reduce_min(x, axes), axes, keepdims)
+    return _keep(x, prims.reduce_min(x, axes), axes, keepdims)
 
 
 amax, amin = max, min
 
 
+@numpy_fallback(np.all, 1)
 def all(x, axis=None, keepdims=False):  # noqa: A001
-    if _plain(x):
-        return np.all(x, axis=axis, keepdims=keepdims)
     return min(astype(x, bool), axis, keepdims)
 
 
+@numpy_fallback(np.any, 1)
 def any(x, axis=None, keepdims=False):  # noqa: A001
-    if _plain(x):
-        return np.any(x, axis=axis, keepdims=keepdims)
     return max(astype(x, bool), axis, keepdims)
 
 
+@numpy_fallback(np.prod, 1)
 def prod(x, axis=None, keepdims=False):
     """Product over axes, as a chain of multiplications (exact with zeros, differentiable)."""
-    if _plain(x):
-        return np.prod(x, axis=axis, keepdims=keepdims)
     aval = _aval(x)
     axes = canonical_axes(axis, aval.ndim)
     rest = [i for i in range(aval.ndim) if i not in axes]
@@ -133,34 +110,32 @@ def prod(x, axis=None, keepdims=False):
 
 
 def _arg(prim, np_fn):
+    @numpy_fallback(np_fn, 1)
     def f(x, axis=None, keepdims=False):
-        if _plain(x):
-            return np_fn(x, axis=axis, keepdims=keepdims)
         if axis is None:
             x, axis = ravel(x), 0
         axes = canonical_axes(axis, _aval(x).ndim)
         out = prim.bind1(x, axes=axes, index_dtype=np.dtype(np.int64))
         return _keep(x, out, axes, keepdims)
+    f.__name__ = f.__qualname__ = np_fn.__name__
     return f
 
 
-argmax = _arg(R.argmax_p, np.argmax)
-argmin = _arg(R.argmin_p, np.argmin)
+argmax = _arg(prims.argmax_p, np.argmax)
+argmin = _arg(prims.argmin_p, np.argmin)
 
 
+@numpy_fallback(np.cumsum)
 def cumsum(x, axis=None):
-    if _plain(x):
-        return np.cumsum(x, axis=axis)
     if axis is None:
         x, axis = ravel(x), 0
-    return R.cumsum(x, canonical_axes(axis, _aval(x).ndim)[0])
+    return prims.cumsum(x, canonical_axes(axis, _aval(x).ndim)[0])
 
 
+@numpy_fallback(np.cumprod)
 def cumprod(x, axis=None, dtype=None):
     """Cumulative product along `axis`, as log2(n) rounds of shifted multiplications (a
     Hillis-Steele scan): exact with zeros in the input, and differentiable to any order."""
-    if _plain(x):
-        return np.cumprod(x, axis=axis, dtype=dtype)
     if axis is None:
         x, axis = ravel(x), 0
     aval = _aval(x)
@@ -173,15 +148,14 @@ def cumprod(x, axis=None, dtype=None):
     while k < n:  # afterwards, entry i holds the product of entries max(0, i - 2k + 1) .. i
         hi = list(aval.shape)
         hi[ax] = n - k
-        shifted = S.pad(S.slice_(x, [0] * aval.ndim, hi, [1] * aval.ndim), one,
+        shifted = prims.pad(prims.slice_(x, [0] * aval.ndim, hi, [1] * aval.ndim), one,
                         [(k if d == ax else 0, 0, 0) for d in range(aval.ndim)])
         x, k = multiply(x, shifted), 2 * k
     return x
 
 
+@numpy_fallback(np.count_nonzero, 1)
 def count_nonzero(x, axis=None, keepdims=False):
-    if _plain(x):
-        return np.count_nonzero(x, axis=axis, keepdims=keepdims)
     return sum(astype(x, bool), axis, keepdims=keepdims)
 
 
@@ -200,13 +174,11 @@ def size(x):
     return _aval(x).size
 
 
-def reshape(x, newshape, *more):
-    if more:
-        newshape = (newshape, *more)
+@numpy_fallback(np.reshape, gather_from=1)
+def reshape(x, newshape):
+    """`x` in shape `newshape` (one entry may be -1); `reshape(x, 2, 3)` works too."""
     if isinstance(newshape, (int, np.integer)):
         newshape = (int(newshape),)
-    if _plain(x):
-        return np.reshape(x, newshape)
     aval = _aval(x)
     newshape = list(newshape)
     if -1 in newshape:
@@ -217,7 +189,7 @@ def reshape(x, newshape, *more):
     if math.prod(newshape) != aval.size:
         raise FuncgradError(f"reshape: cannot reshape {aval.str_short()} (size {aval.size}) into "
                             f"shape {tuple(newshape)}, at {user_frame()}")
-    return S.reshape(x, newshape)
+    return prims.reshape(x, newshape)
 
 
 def ravel(x):
@@ -227,28 +199,24 @@ def ravel(x):
 flatten = ravel
 
 
-def transpose(x, axes=None, *more):
-    if more:
-        axes = (axes, *more)
-    if _plain(x):
-        return np.transpose(x, axes)
+@numpy_fallback(np.transpose, gather_from=1)
+def transpose(x, axes=None):
+    """`x` with its axes permuted (reversed by default); `transpose(x, 1, 0)` works too."""
     nd = _aval(x).ndim
     perm = tuple(reversed(range(nd))) if axes is None else tuple(a % nd for a in axes)
-    return x if perm == tuple(range(nd)) else S.transpose(x, perm)
+    return x if perm == tuple(range(nd)) else prims.transpose(x, perm)
 
 
+@numpy_fallback(np.swapaxes)
 def swapaxes(x, axis1, axis2):
-    if _plain(x):
-        return np.swapaxes(x, axis1, axis2)
     perm = list(range(_aval(x).ndim))
     a, b = axis1 % len(perm), axis2 % len(perm)
     perm[a], perm[b] = perm[b], perm[a]
     return transpose(x, perm)
 
 
+@numpy_fallback(np.moveaxis)
 def moveaxis(x, source, destination):
-    if _plain(x):
-        return np.moveaxis(x, source, destination)
     nd = _aval(x).ndim
     src = [source % nd] if isinstance(source, int) else [s % nd for s in source]
     dst = [destination % nd] if isinstance(destination, int) else [d % nd for d in destination]
@@ -258,45 +226,40 @@ def moveaxis(x, source, destination):
     return transpose(x, order)
 
 
+@numpy_fallback(np.expand_dims)
 def expand_dims(x, axis):
-    if _plain(x):
-        return np.expand_dims(x, axis)
     nd = _aval(x).ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
-    return S.expand_dims(x, canonical_axes(axis, nd))
+    return prims.expand_dims(x, canonical_axes(axis, nd))
 
 
+@numpy_fallback(np.squeeze)
 def squeeze(x, axis=None):
-    if _plain(x):
-        return np.squeeze(x, axis)
     aval = _aval(x)
     axes = tuple(i for i, s in enumerate(aval.shape) if s == 1) if axis is None else \
         canonical_axes(axis, aval.ndim)
-    return S.squeeze(x, axes) if axes else x
+    return prims.squeeze(x, axes) if axes else x
 
 
+@numpy_fallback(np.concatenate)
 def concatenate(arrays, axis=0):
     arrays = [asarray(a) if isinstance(a, (list, tuple)) else a for a in arrays]  # [[x, y], ...]
-    if _plain(*arrays):
-        return np.concatenate(arrays, axis=axis)
     dt = result_dtype(*[_aval(a) for a in arrays])[0]
     arrays = [astype(a, dt) if not isinstance(a, Tracer) or _aval(a).dtype != dt else a
               for a in arrays]
     nd = _aval(arrays[0]).ndim
-    return S.concatenate(arrays, canonical_axes(axis, nd)[0])
+    return prims.concatenate(arrays, canonical_axes(axis, nd)[0])
 
 
+@numpy_fallback(np.stack)
 def stack(arrays, axis=0):
     arrays = [asarray(a) if isinstance(a, (list, tuple)) else a for a in arrays]  # [[x, y], ...]
-    if _plain(*arrays):
-        return np.stack(arrays, axis=axis)
     nd = _aval(arrays[0]).ndim + 1
     ax = canonical_axes(axis, nd)[0]
     return concatenate([expand_dims(a, ax) for a in arrays], ax)
 
 
+@numpy_fallback(np.split)
 def split(x, indices_or_sections, axis=0):
-    if _plain(x):
-        return np.split(x, indices_or_sections, axis)
     aval = _aval(x)
     ax = canonical_axes(axis, aval.ndim)[0]
     n = aval.shape[ax]
@@ -316,27 +279,24 @@ def split(x, indices_or_sections, axis=0):
     return out
 
 
+@numpy_fallback(np.flip)
 def flip(x, axis=None):
-    if _plain(x):
-        return np.flip(x, axis)
-    return S.rev(x, canonical_axes(axis, _aval(x).ndim))
+    return prims.rev(x, canonical_axes(axis, _aval(x).ndim))
 
 
+@numpy_fallback(np.pad, 3)
 def pad(x, pad_width, mode="constant", constant_values=0):
-    if _plain(x):
-        return np.pad(x, pad_width, mode=mode, constant_values=constant_values)
     if mode != "constant":
         raise FuncgradError(f"pad: only mode='constant' is supported on traced values, got "
                             f"{mode!r}")
     aval = _aval(x)
     pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (aval.ndim, 2))
-    return S.pad(x, np.asarray(constant_values, aval.dtype), [(int(lo), int(hi), 0)
+    return prims.pad(x, np.asarray(constant_values, aval.dtype), [(int(lo), int(hi), 0)
                                                                for lo, hi in pw])
 
 
+@numpy_fallback(np.tile)
 def tile(x, reps):
-    if _plain(x):
-        return np.tile(x, reps)
     reps = (reps,) if isinstance(reps, int) else tuple(reps)
     aval = _aval(x)
     nd = builtins.max(aval.ndim, len(reps))
@@ -348,9 +308,8 @@ def tile(x, reps):
     return reshape(expanded, tuple(r * s for r, s in zip(reps, shp)))
 
 
+@numpy_fallback(np.repeat)
 def repeat(x, repeats, axis=None):
-    if _plain(x):
-        return np.repeat(x, repeats, axis)
     if not isinstance(repeats, int):
         raise FuncgradError("repeat: only an integer number of repeats is supported when traced")
     if axis is None:
@@ -366,9 +325,8 @@ def repeat(x, repeats, axis=None):
     return reshape(y, tuple(out))
 
 
+@numpy_fallback(np.broadcast_arrays)
 def broadcast_arrays(*args):
-    if _plain(*args):
-        return np.broadcast_arrays(*args)
     shape = _broadcast_shapes("broadcast_arrays", *[_aval(a).shape for a in args])
     return tuple(broadcast_to(a, shape) for a in args)
 
@@ -385,45 +343,45 @@ def _atleast(arys, n: int) -> list:
     return out
 
 
+@numpy_fallback(np.atleast_1d)
 def atleast_1d(*arys):
-    out = np.atleast_1d(*arys) if _plain(*arys) else _atleast(arys, 1)
-    return out if _plain(*arys) or len(out) != 1 else out[0]
+    out = _atleast(arys, 1)
+    return out if len(out) != 1 else out[0]
 
 
+@numpy_fallback(np.atleast_2d)
 def atleast_2d(*arys):
-    out = np.atleast_2d(*arys) if _plain(*arys) else _atleast(arys, 2)
-    return out if _plain(*arys) or len(out) != 1 else out[0]
+    out = _atleast(arys, 2)
+    return out if len(out) != 1 else out[0]
 
 
+@numpy_fallback(np.atleast_3d)
 def atleast_3d(*arys):
-    out = np.atleast_3d(*arys) if _plain(*arys) else _atleast(arys, 3)
-    return out if _plain(*arys) or len(out) != 1 else out[0]
+    out = _atleast(arys, 3)
+    return out if len(out) != 1 else out[0]
 
 
+@numpy_fallback(np.vstack)
 def vstack(tup):
-    if _plain(*tup):
-        return np.vstack(tup)
     return concatenate(_atleast(tup, 2), axis=0)
 
 
+@numpy_fallback(np.hstack)
 def hstack(tup):
-    if _plain(*tup):
-        return np.hstack(tup)
     arrs = _atleast(tup, 1)
     return concatenate(arrs, axis=0 if _aval(arrs[0]).ndim == 1 else 1)
 
 
 def _slice_axis(x, lo: int, hi: int, axis: int):
     shape = _aval(x).shape
-    return S.slice_(x, [lo if d == axis else 0 for d in range(len(shape))],
+    return prims.slice_(x, [lo if d == axis else 0 for d in range(len(shape))],
                     [hi if d == axis else s for d, s in enumerate(shape)], [1] * len(shape))
 
 
+@numpy_fallback(np.roll)
 def roll(x, shift, axis=None):
     """Rotates entries along `axis` (None: the flattened array); `shift` and `axis` may be
     tuples, broadcast against each other as in `numpy.roll`. The shift must be concrete."""
-    if _plain(x):
-        return np.roll(x, shift, axis)
     aval = _aval(x)
     if axis is None:
         return reshape(roll(ravel(x), shift, 0), aval.shape)
@@ -444,15 +402,13 @@ def _tri_mask(x, k: int, upper: bool):
     return ~mask if upper else mask
 
 
+@numpy_fallback(np.tril)
 def tril(m, k=0):
     """Lower triangle of the last two axes (entries above diagonal `k` zeroed)."""
-    if _plain(m):
-        return np.tril(m, k)
     return where(_tri_mask(m, k, False), m, np.zeros((), _aval(m).dtype))
 
 
+@numpy_fallback(np.triu)
 def triu(m, k=0):
     """Upper triangle of the last two axes (entries below diagonal `k` zeroed)."""
-    if _plain(m):
-        return np.triu(m, k)
     return where(_tri_mask(m, k, True), m, np.zeros((), _aval(m).dtype))

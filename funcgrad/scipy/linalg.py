@@ -1,10 +1,10 @@
-"""`funcgrad.scipy.linalg`: triangular solves (the primitive lives in
-`funcgrad/primitives/decompositions.py`, with its derivative rules)."""
+"""`funcgrad.scipy.linalg`: triangular solves (the primitive `triangular_solve_p` and its
+derivative rules live in `funcgrad.primitives`; the shape checks are `funcgrad.numpy.linalg`'s)."""
 from __future__ import annotations
 
 from .. import numpy as fnp
+from .. import primitives as prims
 from ..numpy.linalg import _rhs, _square
-from ..primitives import decompositions as D
 
 
 def solve_triangular(a, b, trans=0, lower=False):
@@ -22,5 +22,5 @@ def solve_triangular(a, b, trans=0, lower=False):
                          f"(matrices are real, so 'C' is 'T')")
     _square("solve_triangular", a)
     a, b, vector = _rhs("solve_triangular", fnp.asarray(a), fnp.asarray(b))
-    x = D.triangular_solve(a, b, lower, trans in (1, "T"))
+    x = prims.triangular_solve(a, b, lower, trans in (1, "T"))
     return fnp.squeeze(x, axis=-1) if vector else x

@@ -1,0 +1,266 @@
+"""`fnp`'s elementwise functions: the ufuncs (sin ... arctan2, comparisons, bitwise), `where`,
+`clip`, and the composites over them (power, logistic, isnan, logaddexp, fmax, nan_to_num, ...).
+
+Each binds one elementwise primitive on operands that `_base._promote` brought to one dtype and
+shape, or composes such functions; on plain NumPy inputs it calls NumPy. Reductions and shapes
+live in `shapes.py`, indexing and contractions in `indexing.py`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import core
+from .. import primitives as prims
+from ..avals import is_float, result_dtype
+from ..core import FuncgradError, Tracer, user_frame
+from ._base import _aval, _bcast, _broadcast_shapes, _promote, asarray, astype, numpy_fallback
+
+__all__ = [
+    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh",
+    "arccosh", "arctanh", "exp", "log", "log1p", "expm1", "sqrt", "floor", "ceil", "isfinite",
+    "negative", "abs", "absolute", "sign", "logical_not", "invert", "add", "subtract", "multiply",
+    "true_divide", "divide", "mod", "remainder", "maximum", "minimum", "arctan2", "equal",
+    "not_equal", "less", "less_equal", "greater", "greater_equal", "bitwise_and", "logical_and",
+    "bitwise_or", "logical_or", "bitwise_xor", "logical_xor", "round_", "around", "round",
+    "square", "reciprocal", "floor_divide", "power", "logistic", "where", "clip", "stop_gradient",
+    "positive", "trunc", "isnan", "isinf", "exp2", "log2", "log10", "cbrt", "logaddexp", "fmax",
+    "fmin", "nan_to_num",
+]
+
+
+# --- the ufuncs: one primitive each -------------------------------------------------------------
+# These two factories test for the NumPy fast path inline (what `numpy_fallback` tests), because
+# tracer arithmetic (`x * y` in eager autodiff) calls them directly: one call frame fewer.
+
+def _unary(prim, np_fn, name, float_only=True):
+    def f(x):
+        if isinstance(x, Tracer):
+            if not float_only or x.aval.dtype.kind in "fc":  # nothing to promote
+                return prim.bind1(x)
+        elif core._dynamic[0] is None and not core.DEBUG_NANS[0]:
+            return np_fn(x)
+        (x,) = _promote(name, x, to_float=float_only)
+        return prim.bind1(x)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"Elementwise `{name}`, like `numpy.{np_fn.__name__}`."
+    return f
+
+
+def _binary(prim, np_fn, name, to_float=False):
+    def f(x, y):
+        if (core._dynamic[0] is None and not isinstance(x, Tracer)
+                and not isinstance(y, Tracer) and not core.DEBUG_NANS[0]):
+            return np_fn(x, y)  # plain arrays: NumPy itself
+        x, y = _promote(name, x, y, to_float=to_float)
+        return prim.bind1(x, y)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"Elementwise `{name}` with NumPy broadcasting, like `numpy.{np_fn.__name__}`."
+    return f
+
+
+sin = _unary(prims.sin_p, np.sin, "sin")
+cos = _unary(prims.cos_p, np.cos, "cos")
+tan = _unary(prims.tan_p, np.tan, "tan")
+arcsin = _unary(prims.asin_p, np.arcsin, "arcsin")
+arccos = _unary(prims.acos_p, np.arccos, "arccos")
+arctan = _unary(prims.atan_p, np.arctan, "arctan")
+sinh = _unary(prims.sinh_p, np.sinh, "sinh")
+cosh = _unary(prims.cosh_p, np.cosh, "cosh")
+tanh = _unary(prims.tanh_p, np.tanh, "tanh")
+arcsinh = _unary(prims.asinh_p, np.arcsinh, "arcsinh")
+arccosh = _unary(prims.acosh_p, np.arccosh, "arccosh")
+arctanh = _unary(prims.atanh_p, np.arctanh, "arctanh")
+exp = _unary(prims.exp_p, np.exp, "exp")
+log = _unary(prims.log_p, np.log, "log")
+log1p = _unary(prims.log1p_p, np.log1p, "log1p")
+expm1 = _unary(prims.expm1_p, np.expm1, "expm1")
+sqrt = _unary(prims.sqrt_p, np.sqrt, "sqrt")
+floor = _unary(prims.floor_p, np.floor, "floor")
+ceil = _unary(prims.ceil_p, np.ceil, "ceil")
+isfinite = _unary(prims.is_finite_p, np.isfinite, "isfinite", float_only=False)
+negative = _unary(prims.neg_p, np.negative, "negative", float_only=False)
+abs = absolute = _unary(prims.abs_p, np.abs, "abs", float_only=False)  # noqa: A001
+sign = _unary(prims.sign_p, np.sign, "sign", float_only=False)
+logical_not = invert = _unary(prims.not_p, np.invert, "invert", float_only=False)
+add = _binary(prims.add_p, np.add, "add")
+subtract = _binary(prims.sub_p, np.subtract, "subtract")
+multiply = _binary(prims.mul_p, np.multiply, "multiply")
+true_divide = divide = _binary(prims.div_p, np.true_divide, "divide", to_float=True)
+mod = remainder = _binary(prims.rem_p, np.mod, "mod")
+maximum = _binary(prims.max_p, np.maximum, "maximum")
+minimum = _binary(prims.min_p, np.minimum, "minimum")
+arctan2 = _binary(prims.atan2_p, np.arctan2, "arctan2", to_float=True)
+equal = _binary(prims.eq_p, np.equal, "equal")
+not_equal = _binary(prims.ne_p, np.not_equal, "not_equal")
+less = _binary(prims.lt_p, np.less, "less")
+less_equal = _binary(prims.le_p, np.less_equal, "less_equal")
+greater = _binary(prims.gt_p, np.greater, "greater")
+greater_equal = _binary(prims.ge_p, np.greater_equal, "greater_equal")
+bitwise_and = logical_and = _binary(prims.and_p, np.bitwise_and, "bitwise_and")
+bitwise_or = logical_or = _binary(prims.or_p, np.bitwise_or, "bitwise_or")
+bitwise_xor = logical_xor = _binary(prims.xor_p, np.bitwise_xor, "bitwise_xor")
+round_ = around = _unary(prims.round_p, np.round, "round", float_only=False)
+
+
+# --- composites ---------------------------------------------------------------------------------
+
+def round(x, decimals=0):  # noqa: A001
+    if decimals:
+        scale = 10.0 ** decimals
+        return divide(round_(multiply(x, scale)), scale)
+    return round_(x)
+
+
+def square(x):
+    return power(x, 2)
+
+
+def reciprocal(x):
+    return divide(1.0, x)
+
+
+@numpy_fallback(np.floor_divide)
+def floor_divide(x, y):
+    dt = result_dtype(_aval(x), _aval(y))[0]
+    out = floor(divide(x, y))
+    return out if is_float(dt) else astype(out, dt)
+
+
+@numpy_fallback(np.power)
+def power(x, y):
+    """`x ** y`; a Python-int exponent becomes `integer_pow` (exact, no log of negatives)."""
+    if type(y) is int and not isinstance(x, (int, float)):
+        (x,) = _promote("power", x)
+        return prims.integer_pow(x, y) if y >= 0 else divide(1.0, prims.integer_pow(x, -y))
+    return prims.pow_p.bind1(*_promote("power", x, y))
+
+
+@numpy_fallback(lambda x: 0.5 * np.tanh(0.5 * np.asarray(x)) + 0.5)
+def logistic(x):
+    (x,) = _promote("logistic", x, to_float=True)
+    return prims.logistic_p.bind1(x)
+
+
+def where(condition, x=None, y=None):
+    """`numpy.where(condition, x, y)`; the one-argument form needs concrete values."""
+    if x is None and y is None:
+        return np.nonzero(np.asarray(condition))
+    return _where(condition, x, y)
+
+
+@numpy_fallback(np.where)
+def _where(condition, x, y):
+    x, y = _promote("where", x, y)
+    shape = _broadcast_shapes("where", _aval(condition).shape, _aval(x).shape)
+    c = _bcast(astype(condition, bool) if _aval(condition).dtype != bool else condition, shape)
+    return prims.select(c, _bcast(x, shape), _bcast(y, shape))
+
+
+@numpy_fallback(np.clip)
+def clip(x, a_min=None, a_max=None):
+    if a_min is not None:
+        x = maximum(x, a_min)
+    if a_max is not None:
+        x = minimum(x, a_max)
+    return x
+
+
+def stop_gradient(x):
+    """`x` itself, with a zero derivative (as `jax.lax.stop_gradient`)."""
+    return prims.stop_gradient(x)
+
+
+@numpy_fallback(np.positive)
+def positive(x):
+    if _aval(x).dtype == np.bool_:
+        raise FuncgradError(f"positive: not defined for booleans (as in NumPy), got "
+                            f"{_aval(x).str_short()}, at {user_frame()}")
+    return asarray(x)
+
+
+@numpy_fallback(np.trunc)
+def trunc(x):
+    """Rounds towards zero, like `numpy.trunc` (integers keep their dtype, as in NumPy 2)."""
+    if _aval(x).dtype.kind not in "fc":
+        return asarray(x)
+    return where(less(x, 0), ceil(x), floor(x))
+
+
+@numpy_fallback(np.isnan)
+def isnan(x):
+    return not_equal(x, x)
+
+
+@numpy_fallback(np.isinf)
+def isinf(x):
+    return equal(abs(x), np.inf) if _aval(x).dtype.kind in "fc" else not_equal(x, x)
+
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+
+@numpy_fallback(np.exp2)
+def exp2(x):
+    """`2 ** x`, like `numpy.exp2` (traced: `exp(x ln 2)`)."""
+    return exp(multiply(_promote("exp2", x, to_float=True)[0], _LN2))
+
+
+@numpy_fallback(np.log2)
+def log2(x):
+    return divide(log(x), _LN2)
+
+
+@numpy_fallback(np.log10)
+def log10(x):
+    return divide(log(x), _LN10)
+
+
+@numpy_fallback(np.cbrt)
+def cbrt(x):
+    """Real cube root, like `numpy.cbrt`: `sign(x) |x|^(1/3)` (its derivative is infinite at 0)."""
+    (x,) = _promote("cbrt", x, to_float=True)
+    return multiply(sign(x), power(abs(x), 1.0 / 3.0))
+
+
+@numpy_fallback(np.logaddexp)
+def logaddexp(x, y):
+    """`log(exp(x) + exp(y))` without overflow: `max(x, y) + log1p(exp(-|x - y|))`."""
+    x, y = _promote("logaddexp", x, y, to_float=True)
+    delta = subtract(x, y)
+    out = add(maximum(x, y), log1p(exp(negative(abs(delta)))))
+    return where(isnan(delta), add(x, y), out)  # equal infinities (and NaNs): x + y
+
+
+def _nan_ignoring(choose, np_fn, name):
+    @numpy_fallback(np_fn)
+    def f(x, y):
+        x, y = _promote(name, x, y)
+        out = choose(x, y)
+        if _aval(out).dtype.kind not in "fc":
+            return out
+        return where(isnan(y), x, where(isnan(x), y, out))  # NaN only where both are NaN
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"Elementwise `{name}` ignoring NaNs, like `numpy.{name}`."
+    return f
+
+
+fmax = _nan_ignoring(maximum, np.fmax, "fmax")
+fmin = _nan_ignoring(minimum, np.fmin, "fmin")
+
+
+@numpy_fallback(np.nan_to_num)
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):  # noqa: A002
+    """NaN becomes `nan`, +-inf `posinf`/`neginf` (default: the dtype's extreme finite values)."""
+    dt = _aval(x).dtype
+    if dt.kind == "c":
+        raise FuncgradError(f"nan_to_num: complex inputs are not supported on traced values, "
+                            f"got {_aval(x).str_short()}, at {user_frame()}")
+    if dt.kind != "f":
+        return x
+    big = np.finfo(dt).max
+    fill = [np.asarray(v, dt) for v in (nan, big if posinf is None else posinf,
+                                         -big if neginf is None else neginf)]
+    x = where(isnan(x), fill[0], x)
+    return where(equal(x, np.inf), fill[1], where(equal(x, -np.inf), fill[2], x))
