@@ -18,6 +18,7 @@ from ..primitives.batching import moveaxis
 from ..primitives.rules import zeros_like_aval
 from ..pytree import flatten_fun, tree_flatten, tree_unflatten
 from ..staging import _UNKNOWN, IRTracer, trace_to_ir
+from ..util import merge_lists, partition_list
 from .program import batch_ir, jvp_ir, partial_eval_ir, split_list, transpose_ir
 
 checkpoint_p = Primitive("checkpoint", multiple_results=True)
@@ -45,9 +46,7 @@ def _partial_eval(trace, tracers, known, *, jaxpr):
     known_outs = eval_ir(known_prog, known_in)[:n_known_out]  # residuals are dropped, not saved
     if not any(out_uk):
         return known_outs
-    in_avals = jaxpr.in_avals
-    k_avals = [a for a, u in zip(in_avals, unknowns) if not u]
-    u_avals = [a for a, u in zip(in_avals, unknowns) if u]
+    k_avals, u_avals = partition_list(unknowns, jaxpr.in_avals)
 
     def recompute(*args):  # the residuals, recomputed from the saved inputs, then the rest
         kin, uin = split_list(args, [len(k_avals)])
@@ -55,12 +54,11 @@ def _partial_eval(trace, tracers, known, *, jaxpr):
         return eval_ir(unknown_prog, [*res, *uin])
 
     rc = trace_to_ir(recompute, [*k_avals, *u_avals], name="checkpoint")
-    ins = [trace.pure(k) for k in known_in] + [t for t, u in zip(tracers, unknowns) if u]
+    ins = [trace.pure(k) for k in known_in] + partition_list(unknowns, tracers)[1]
     outs = [IRTracer(trace, a) for a in rc.out_avals]
     trace.main.global_data.eqns.append(Eqn(checkpoint_p, [t.var for t in ins], dict(jaxpr=rc),
                                            [o.var for o in outs]))
-    ki, ui = iter(known_outs), iter(outs)
-    return [next(ui) if u else next(ki) for u in out_uk]
+    return merge_lists(out_uk, known_outs, outs)
 
 
 def _transpose(cts, *args, jaxpr):

@@ -36,6 +36,7 @@ from ...primitives.batching import bdim_at_front
 from ...primitives.rules import instantiate, zeros_like_aval
 from ...pytree import tree_flatten, tree_unflatten
 from ...staging import _UNKNOWN, trace_to_ir
+from ...util import merge_lists, partition_list
 from ..program import (
     add_unused_inputs,
     batch_ir,
@@ -150,11 +151,9 @@ def _cond_partial_eval(trace, tracers, known, *, branches):
     known_ops = [k for k in known[1:] if k is not _UNKNOWN]
     k_outs = cond_p.bind(known[0], *known_ops, branches=known_branches)
     known_vals, res_vals = k_outs[:n_known], k_outs[n_known:]
-    uk_tracers = [t for t, u in zip(tracers[1:], uk) if u]
-    u_outs = _stage(trace, cond_p, [known[0], *res_vals, *uk_tracers],
+    u_outs = _stage(trace, cond_p, [known[0], *res_vals, *partition_list(uk, tracers[1:])[1]],
                     dict(branches=unknown_branches))
-    ki, ui = iter(known_vals), iter(u_outs)
-    return [next(ui) if u else (next(ki)) for u in out_uk]
+    return merge_lists(out_uk, known_vals, u_outs)
 
 
 def _cond_transpose(cts, index, *ops, branches):

@@ -26,6 +26,7 @@ from ...primitives.batching import bdim_at_front, moveaxis
 from ...primitives.rules import add_tangents, instantiate, zeros_like_aval
 from ...pytree import flatten_fun, tree_flatten, tree_structure, tree_unflatten
 from ...staging import trace_to_ir
+from ...util import merge_lists, partition_list
 from ..program import (
     batch_ir,
     closure_convert,
@@ -140,10 +141,9 @@ def _scan_partial_eval(trace, tracers, known, *, jaxpr, num_consts, num_carry, l
     if not any(out_uk):
         return scan_p.bind(*known, **params)
     vals = _known_or_tracer(known, tracers)
-    groups = split_list(vals, [num_consts, num_carry])[:3]
-    flags = [c_uk, carry_uk, xs_uk]
-    k_consts, k_carry, k_xs = [[v for v, u in zip(g, f) if not u] for g, f in zip(groups, flags)]
-    u_consts, u_carry, u_xs = [[v for v, u in zip(g, f) if u] for g, f in zip(groups, flags)]
+    (k_consts, u_consts), (k_carry, u_carry), (k_xs, u_xs) = [
+        partition_list(f, g) for f, g in zip([c_uk, carry_uk, xs_uk],
+                                             split_list(vals, [num_consts, num_carry]))]
     # residuals that are known loop constants are passed once, not stacked per iteration
     inv = [j for j, i in enumerate(fwd) if i is not None and i < len(k_consts)]
     per_iter = [j for j in range(n_res) if j not in inv]
@@ -161,11 +161,8 @@ def _scan_partial_eval(trace, tracers, known, *, jaxpr, num_consts, num_carry, l
     u_outs = _stage(trace, scan_p, [*inv_vals, *u_consts, *u_carry, *u_xs, *res],
                     dict(jaxpr=ubody, num_consts=len(inv) + n_uc, num_carry=n_ucarry,
                          length=length, reverse=reverse))
-    ucarry_out, uys = u_outs[:n_ucarry], u_outs[n_ucarry:]
-    kc, uc, ky, uy = iter(kcarry_out), iter(ucarry_out), iter(kys), iter(uys)
-    outs = [next(uc) if u else (next(kc)) for u in out_uk[:num_carry]]
-    outs += [next(uy) if u else (next(ky)) for u in out_uk[num_carry:]]
-    return outs
+    return (merge_lists(out_uk[:num_carry], kcarry_out, u_outs[:n_ucarry])
+            + merge_lists(out_uk[num_carry:], kys, u_outs[n_ucarry:]))
 
 
 def _scan_transpose(cts, *args, jaxpr, num_consts, num_carry, length, reverse):

@@ -28,6 +28,7 @@ from ...primitives.batching import bdim_at_front
 from ...primitives.rules import instantiate, zeros_like_aval
 from ...pytree import tree_flatten, tree_unflatten
 from ...staging import trace_to_ir
+from ...util import merge_lists, partition_list
 from ..program import (
     add_unused_inputs,
     batch_ir,
@@ -128,15 +129,10 @@ def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_n
         return _stage(trace, while_p, tracers, params)
     vals = _known_or_tracer(known, tracers)
     cc, _, carry = split_list(vals, [cond_nconsts, body_nconsts])
-    pred = _call(cond_jaxpr, [*cc, *_with_holes(carry, carry_uk)])[0]
+    pred = _call(cond_jaxpr, [*cc, *[None if u else c for c, u in zip(carry, carry_uk)]])[0]
     if _predicate_values(pred) is None:
         return _while_partial_eval_island(trace, vals, uk, carry_uk, params)
     return _while_partial_eval_recorded(trace, vals, uk, carry_uk, params, pred)
-
-
-def _with_holes(carry: list, carry_uk: list[bool]) -> list:
-    """The carry with its unknown entries left out (None): the predicate reads known ones only."""
-    return [None if u else c for c, u in zip(carry, carry_uk)]
 
 
 def _predicate_values(pred) -> Any:
@@ -157,19 +153,12 @@ def _while_partial_eval_recorded(trace, vals, uk, carry_uk, params, pred) -> lis
     bc_uk = uk[cn:cn + bn]
     kbody, ubody, _, n_res, fwd = partial_eval_ir_fwd(params["body_jaxpr"], bc_uk + carry_uk,
                                                       carry_uk)
-    k_bc = [v for v, u in zip(bc, bc_uk) if not u]
-    u_bc = [v for v, u in zip(bc, bc_uk) if u]
-    k_carry = [v for v, u in zip(carry, carry_uk) if not u]
-    u_carry = [v for v, u in zip(carry, carry_uk) if u]
-    n_k = len(k_carry)
+    (k_bc, u_bc), (k_carry, u_carry) = partition_list(bc_uk, bc), partition_list(carry_uk, carry)
+    n_k, holes = len(k_carry), [None] * len(u_carry)  # the predicate reads known values only
     # residuals that are known loop constants are passed once, not stacked per iteration
     inv = [j for j, i in enumerate(fwd) if i is not None and i < len(k_bc)]
     per_iter = [j for j in range(n_res) if j not in inv]
     kbody = permute_outputs(kbody, [*range(n_k), *[n_k + j for j in per_iter]])
-
-    def full_carry(kc):
-        it = iter(kc)
-        return [None if u else next(it) for u in carry_uk]
 
     residuals, masks, masked = [], [], False
     while True:
@@ -183,7 +172,7 @@ def _while_partial_eval_recorded(trace, vals, uk, carry_uk, params, pred) -> lis
                    else [_where(mask, n, o) for n, o in zip(outs[:n_k], k_carry)])
         residuals.append(outs[n_k:])
         masks.append(np.True_ if mask is None else mask)
-        pred = _call(params["cond_jaxpr"], [*cc, *full_carry(k_carry)])[0]
+        pred = _call(params["cond_jaxpr"], [*cc, *merge_lists(carry_uk, k_carry, holes)])[0]
     trips = len(residuals)
     if trips == 0:
         u_out = list(u_carry)
@@ -222,8 +211,7 @@ def _while_partial_eval_recorded(trace, vals, uk, carry_uk, params, pred) -> lis
         u_out = _stage(trace, scan_p, [*sconsts, *inv_vals, *u_bc, *u_carry, *stacked],
                        dict(jaxpr=sbody, num_consts=len(sconsts) + n_inv + n_ubc,
                             num_carry=n_uc, length=trips, reverse=False))
-    ki, ui = iter(k_carry), iter(u_out)
-    return [next(ui) if u else (next(ki)) for u in carry_uk]
+    return merge_lists(carry_uk, k_carry, u_out)
 
 
 def _while_partial_eval_island(trace, vals, uk, carry_uk, params) -> list:
@@ -234,33 +222,29 @@ def _while_partial_eval_island(trace, vals, uk, carry_uk, params) -> list:
     cn, bn = params["cond_nconsts"], params["body_nconsts"]
     cc, bc, carry = split_list(vals, [cn, bn])
     bc_uk = uk[cn:cn + bn]
-    k_bc = [v for v, u in zip(bc, bc_uk) if not u]
-    k_carry = [v for v, u in zip(carry, carry_uk) if not u]
+    k_bc, k_carry = partition_list(bc_uk, bc)[0], partition_list(carry_uk, carry)[0]
+    holes = [None] * (len(carry) - len(k_carry))
     kbody = partial_eval_ir(params["body_jaxpr"], bc_uk + carry_uk, carry_uk)[0]
     kbody = permute_outputs(kbody, list(range(len(k_carry))))  # the known carry, no residuals
 
     def kcond(*a):  # (cond consts, known carry): the predicate reads known values only
-        kc = iter(a[cn:])
-        return _call(params["cond_jaxpr"], [*a[:cn], *[None if u else next(kc)
-                                                        for u in carry_uk]])
+        return _call(params["cond_jaxpr"], [*a[:cn], *merge_lists(carry_uk, a[cn:], holes)])
     kcond_jaxpr = trace_to_ir(kcond, [get_aval_of(v) for v in (*cc, *k_carry)],
                               name="while_cond")
-    k_out = iter(while_p.bind(*cc, *k_bc, *k_carry, cond_jaxpr=kcond_jaxpr, body_jaxpr=kbody,
-                              cond_nconsts=cn, body_nconsts=len(k_bc)))
+    k_out = while_p.bind(*cc, *k_bc, *k_carry, cond_jaxpr=kcond_jaxpr, body_jaxpr=kbody,
+                         cond_nconsts=cn, body_nconsts=len(k_bc))
     flags = uk[:cn + bn] + carry_uk
-    known = [v for v, u in zip(vals, flags) if not u]
-    unknown = [v for v, u in zip(vals, flags) if u]
+    known, unknown = partition_list(flags, vals)
 
     def tangents_out(*a):  # concrete (known inputs, tangent inputs) -> tangent carry out
-        ks, us = iter(a[:len(known)]), iter(a[len(known):])
-        outs = while_p.bind(*[next(us) if u else next(ks) for u in flags], **params)
-        return [o for o, u in zip(outs, carry_uk) if u]
+        outs = while_p.bind(*merge_lists(flags, a[:len(known)], a[len(known):]), **params)
+        return partition_list(carry_uk, outs)[1]
 
-    u_avals = [a for a, u in zip(params["body_jaxpr"].out_avals, carry_uk) if u]
-    u_out = iter(_stage(trace, island_p, [*known, *unknown], dict(
+    u_avals = partition_list(carry_uk, params["body_jaxpr"].out_avals)[1]
+    u_out = _stage(trace, island_p, [*known, *unknown], dict(
         fun=IslandFun(tangents_out, "while_tangents"), out_avals=tuple(u_avals),
-        linear=(False,) * len(known) + (True,) * len(unknown))))
-    return [next(u_out) if u else next(k_out) for u in carry_uk]
+        linear=(False,) * len(known) + (True,) * len(unknown)))
+    return merge_lists(carry_uk, k_out, u_out)
 
 
 def _while_batch(size, xs, bdims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
