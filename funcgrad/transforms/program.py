@@ -84,6 +84,12 @@ def _inst_list(instantiate: bool | Sequence[bool], n: int) -> list[bool]:
 
 # --- small structural helpers -------------------------------------------------------------------
 
+def _rewired(closed: IR, invars: list | None = None, outvars: list | None = None) -> IR:
+    j = closed.open
+    return IR(OpenIR(j.constvars, j.invars if invars is None else invars, j.eqns,
+                     j.outvars if outvars is None else outvars), closed.consts)
+
+
 def closure_convert(closed: IR) -> tuple[IR, list]:
     """Turn the constants of `closed` into leading inputs: returns (program with no consts,
     the constant values to pass in front of the original inputs)."""
@@ -95,26 +101,20 @@ def closure_convert(closed: IR) -> tuple[IR, list]:
 
 def permute_inputs(closed: IR, perm: Sequence[int]) -> IR:
     """A program whose i-th input is input `perm[i]` of `closed`."""
-    j = closed.open
-    return IR(OpenIR(j.constvars, [j.invars[p] for p in perm], j.eqns, j.outvars),
-                       closed.consts)
+    return _rewired(closed, invars=[closed.open.invars[p] for p in perm])
 
 
 def permute_outputs(closed: IR, perm: Sequence[int]) -> IR:
     """A program whose i-th output is output `perm[i]` of `closed`."""
-    j = closed.open
-    return IR(OpenIR(j.constvars, j.invars, j.eqns, [j.outvars[p] for p in perm]),
-                       closed.consts)
+    return _rewired(closed, outvars=[closed.open.outvars[p] for p in perm])
 
 
 def add_unused_inputs(closed: IR, avals: Sequence[ShapedArray],
                       at: int | None = None) -> IR:
     """A program with extra inputs of the given types (ignored), inserted at position `at`."""
-    j = closed.open
-    at = len(j.invars) if at is None else at
-    new = [Var(a) for a in avals]
-    return IR(OpenIR(j.constvars, [*j.invars[:at], *new, *j.invars[at:]], j.eqns,
-                             j.outvars), closed.consts)
+    invars = closed.open.invars
+    at = len(invars) if at is None else at
+    return _rewired(closed, invars=[*invars[:at], *[Var(a) for a in avals], *invars[at:]])
 
 
 def split_list(xs: Sequence, sizes: Sequence[int]) -> list[list]:

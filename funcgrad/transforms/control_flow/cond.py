@@ -85,15 +85,17 @@ def _cond_abstract_eval(index, *ops, branches):
     return list(branches[0].out_avals)
 
 
+def _any_branch(flags: list[list[bool]]) -> list[bool]:
+    """Per output: whether it is nonzero/unknown/batched in any branch."""
+    return [any(fs) for fs in zip(*flags)]
+
+
 def _cond_jvp(primals, tangents, *, branches):
     index, *ops = primals
     _, *tops = tangents
     nz = [type(t) is not Zero for t in tops]
     n_out = len(branches[0].out_avals)
-    out_nz = [False] * n_out
-    for b in branches:
-        _, onz = jvp_ir(b, nz, False)
-        out_nz = [x or y for x, y in zip(out_nz, onz)]
+    out_nz = _any_branch([jvp_ir(b, nz, False)[1] for b in branches])
     jbranches = tuple(jvp_ir(b, nz, out_nz)[0] for b in branches)
     outs = cond_p.bind(index, *ops, *[t for t in tops if type(t) is not Zero],
                        branches=jbranches)
@@ -114,9 +116,7 @@ def _cond_partial_eval(trace, tracers, known, *, branches):
         return list(outs)
     uk = _unknown_flags(known[1:])
     n_out = len(branches[0].out_avals)
-    out_uk = [False] * n_out
-    for b in branches:
-        out_uk = [x or y for x, y in zip(out_uk, partial_eval_ir(b, uk, False)[2])]
+    out_uk = _any_branch([partial_eval_ir(b, uk, False)[2] for b in branches])
     if not any(out_uk):
         outs = cond_p.bind(*known, branches=branches)
         return list(outs)
@@ -173,10 +173,7 @@ def _cond_batch(size, xs, bdims, *, branches):
     in_b = [b is not not_mapped for b in obs]
     ops = [bdim_at_front(x, b, size) if b is not not_mapped else x for x, b in zip(ops, obs)]
     if ib is not_mapped:
-        n_out = len(branches[0].out_avals)
-        out_b = [False] * n_out
-        for b in branches:
-            out_b = [x or y for x, y in zip(out_b, batch_ir(b, size, in_b, False)[1])]
+        out_b = _any_branch([batch_ir(b, size, in_b, False)[1] for b in branches])
         bb = tuple(batch_ir(b, size, in_b, out_b)[0] for b in branches)
         outs = cond_p.bind(index, *ops, branches=bb)
         return outs, [0 if b else not_mapped for b in out_b]
