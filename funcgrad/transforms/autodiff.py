@@ -246,7 +246,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
         (array([1., 1.]),)
     """
     p_leaves, in_tree = tree_flatten(primals)
-    f_flat, out_trees = flatten_fun(fun, in_tree, has_aux)
+    f_flat, out_trees = flatten_fun(_checked_aux(fun) if has_aux else fun, in_tree, has_aux)
     primals_out, f_vjp_flat = vjp_flat(f_flat, p_leaves)
     out_tree, aux_tree = out_trees.val if has_aux else (out_trees.val, None)
     n_out = out_tree.num_leaves
