@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -77,7 +77,8 @@ class IR:
     out_avals = property(lambda self: self.open.out_avals)
 
     def __call__(self, *args: Any) -> list:
-        return eval_ir(self.open, self.consts, args)
+        """`eval_ir(self, args)`: a closed program is a function of flat arguments."""
+        return eval_ir(self, args)
 
     def __str__(self) -> str:
         return pp_ir(self.open)
@@ -94,14 +95,16 @@ class IR:
 
 # --- evaluation -------------------------------------------------------------------------------
 
-def eval_ir(jaxpr: OpenIR, consts: list, args: list) -> list:
-    """Interpret `jaxpr` by binding each equation's primitive (so it works under any trace)."""
+def eval_ir(closed: IR, args: Sequence[Any]) -> list:
+    """Evaluate a closed program on flat arguments, binding each equation's primitive (so it
+    runs under whatever transforms own the arguments). The one evaluator of programs."""
+    jaxpr = closed.open
     env: dict[Var, Any] = {}
 
     def read(x):
         return x.val if type(x) is Lit else env[x]
 
-    for v, val in zip(jaxpr.constvars, consts):
+    for v, val in zip(jaxpr.constvars, closed.consts):
         env[v] = val
     for v, val in zip(jaxpr.invars, args):
         env[v] = val
@@ -144,10 +147,6 @@ def typecheck_ir(jaxpr: OpenIR) -> None:
     for x in jaxpr.outvars:
         if type(x) is Var and x not in env:
             raise IRTypeError("an output reads an unbound variable")
-
-
-def ir_as_fun(closed: IR):
-    return lambda *args: eval_ir(closed.open, closed.consts, list(args))
 
 
 def is_scalar_literal(x: Any) -> bool:

@@ -3,6 +3,10 @@
 Nodes are tuple, list, dict (sorted keys), None (a node with no children), namedtuples,
 ``OrderedDict``, ``defaultdict`` and registered classes/dataclasses; everything else is a leaf.
 A structure is stored as nested tuples ``(node_type, aux_data, children)``; ``_LEAF`` is a leaf.
+
+Also the function wrappers every transform uses: ``flatten_fun`` (a function of pytrees as a
+function of flat leaves, its output treedef recorded) and ``partial_args`` (a function of some
+of its positional arguments, the others fixed).
 """
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import collections
 import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
 
 _LEAF = None  # structure marker for a leaf (real nodes are always 3-tuples)
 IsLeaf = Callable[[Any], bool] | None
@@ -106,6 +112,7 @@ def _register(nodetype: type, handler: _Handler) -> None:
     if nodetype in _REGISTRY:
         raise ValueError(f"Duplicate pytree node registration for type {nodetype!r}.")
     _REGISTRY[nodetype] = handler
+    _LEAF_TYPES.discard(nodetype)
 
 
 def register_pytree_node(nodetype: type, flatten_func: Callable[[Any], tuple[Iterable, Any]],
@@ -202,10 +209,18 @@ def _flatten(x: Any, is_leaf: IsLeaf, leaves: list) -> Any:
         return _LEAF
     t = type(x)
     if t is list or t is tuple:
-        return (t, None, tuple([_flatten(c, is_leaf, leaves) for c in x]))
+        kids = []
+        for c in x:
+            if is_leaf is None and type(c) in _LEAF_TYPES:
+                leaves.append(c)
+                kids.append(_LEAF)
+            else:
+                kids.append(_flatten(c, is_leaf, leaves))
+        return (t, None, tuple(kids))
     h = _REGISTRY.get(t)
     if h is None:
         if not (isinstance(x, tuple) and hasattr(t, "_fields")):
+            _LEAF_TYPES.add(t)
             leaves.append(x)
             return _LEAF
         h = _NAMEDTUPLE
@@ -213,8 +228,34 @@ def _flatten(x: Any, is_leaf: IsLeaf, leaves: list) -> Any:
     return (t, aux, tuple([_flatten(c, is_leaf, leaves) for c in children]))
 
 
+# Leaves of a type known to be a leaf (arrays, scalars, tracers: each type is added the first
+# time one is flattened, and dropped if it is registered as a node later), and flat tuples of
+# them (the arguments of most transformed calls), are flattened and rebuilt without the
+# recursion: the fast path of every eager transform.
+_LEAF_TYPES = {np.ndarray, float, int, bool, complex}
+_LEAF_DEF = PyTreeDef(_LEAF, 1)
+_FLAT_TUPLE_DEFS: dict[int, PyTreeDef] = {}
+
+
+def _flat_tuple_def(n: int) -> PyTreeDef:
+    d = _FLAT_TUPLE_DEFS.get(n)
+    if d is None:
+        d = _FLAT_TUPLE_DEFS[n] = PyTreeDef((tuple, None, (_LEAF,) * n), n)
+    return d
+
+
 def tree_flatten(tree: Any, is_leaf: IsLeaf = None) -> tuple[list[Any], PyTreeDef]:
     """Flatten ``tree`` into ``(leaves, treedef)``; where ``is_leaf(x)`` is True, x is a leaf."""
+    if is_leaf is None:
+        t = type(tree)
+        if t in _LEAF_TYPES:
+            return [tree], _LEAF_DEF
+        if t is tuple:
+            for x in tree:
+                if type(x) not in _LEAF_TYPES:
+                    break
+            else:
+                return list(tree), _flat_tuple_def(len(tree))
     leaves: list[Any] = []
     node = _flatten(tree, is_leaf, leaves)
     return leaves, PyTreeDef(node, len(leaves))
@@ -224,7 +265,7 @@ def _unflatten(node: Any, it: Any) -> Any:
     if node is _LEAF:
         return next(it)
     t, aux, kids = node
-    children = [_unflatten(k, it) for k in kids]
+    children = [next(it) if k is _LEAF else _unflatten(k, it) for k in kids]
     if t is list:
         return children
     h = _REGISTRY.get(t)
@@ -233,10 +274,15 @@ def _unflatten(node: Any, it: Any) -> Any:
 
 def tree_unflatten(treedef: PyTreeDef, leaves: Iterable[Any]) -> Any:
     """Rebuild a pytree from ``treedef`` and ``leaves``; ValueError on a wrong leaf count."""
-    leaves = list(leaves)
+    if type(leaves) is not list:
+        leaves = list(leaves)
     if len(leaves) != treedef.num_leaves:
         raise ValueError(f"tree_unflatten: expected {treedef.num_leaves} leaves for "
                          f"{treedef!r}, got {len(leaves)}")
+    if treedef is _LEAF_DEF:
+        return leaves[0]
+    if treedef is _FLAT_TUPLE_DEFS.get(treedef.num_leaves):
+        return tuple(leaves)
     return _unflatten(treedef._node, iter(leaves))
 
 
@@ -355,22 +401,50 @@ class Store:
         raise AttributeError(name)
 
 
-def flatten_fun(f: Callable[..., Any], in_tree: PyTreeDef
+def flatten_fun(f: Callable[..., Any], in_tree: PyTreeDef, has_aux: bool = False
                 ) -> tuple[Callable[..., list[Any]], Store]:
-    """Wrap ``f`` to take and return flat leaves.
+    """Wrap ``f`` to take and return flat leaves: the one way every transform flattens a
+    user function.
 
     Args:
         f: Function of positional pytree arguments.
         in_tree: Treedef of the tuple of positional arguments.
+        has_aux: ``f`` returns a pair ``(out, aux)`` (callers check that it is one): the flat
+            outputs are out's leaves followed by aux's.
 
     Returns:
         ``(flat_f, store)``: ``flat_f(*leaves)`` calls ``f`` on the unflattened args, records
-        the output treedef in ``store.val`` and returns the output leaves as a list.
+        the output treedef in ``store.val`` (with ``has_aux``, the pair ``(out_tree,
+        aux_tree)``) and returns the output leaves as a list.
     """
     store = Store()
 
     def flat_f(*leaves: Any) -> list[Any]:
-        out_leaves, store.val = tree_flatten(f(*tree_unflatten(in_tree, leaves)))
-        return out_leaves
+        out = f(*tree_unflatten(in_tree, leaves))
+        if not has_aux:
+            out_leaves, store.val = tree_flatten(out)
+            return out_leaves
+        out_leaves, out_tree = tree_flatten(out[0])
+        aux_leaves, aux_tree = tree_flatten(out[1])
+        store.val = (out_tree, aux_tree)
+        return [*out_leaves, *aux_leaves]
 
     return flat_f, store
+
+
+def partial_args(f: Callable[..., Any], args: tuple, positions: Iterable[int],
+                 kwargs: dict | None = None) -> tuple[Callable[..., Any], tuple]:
+    """``f`` as a function of the arguments at ``positions`` only, the others (and ``kwargs``)
+    fixed to their values in ``args``; returns ``(f_part, the arguments at positions)``."""
+    positions = tuple(positions)
+    if not kwargs and positions == tuple(range(len(args))):
+        return f, tuple(args)  # nothing fixed
+    kwargs = kwargs or {}
+
+    def f_part(*part: Any) -> Any:
+        full = list(args)
+        for i, a in zip(positions, part):
+            full[i] = a
+        return f(*full, **kwargs)
+
+    return f_part, tuple(args[i] for i in positions)

@@ -23,7 +23,7 @@ from .core import (
 )
 from .errors import ShapeError
 from .ir import IR, Eqn, Lit, OpenIR, Var, is_scalar_literal, typecheck_ir
-from .pytree import flatten_fun, tree_flatten
+from .pytree import flatten_fun, partial_args, tree_flatten
 
 CHECK_IR = [True]  # typecheck every IR `make_ir`/`jit` build; tests also check linearize's
 
@@ -77,8 +77,11 @@ class Builder:
             typecheck_ir(jaxpr)
         return IR(jaxpr, [self.consts[v] for v in constvars])
 
-    def new_const(self, trace_or_val, val=None) -> IRTracer:
-        raise NotImplementedError  # replaced below; see IRTrace.pure
+    def new_const(self, val: Any, orig: Any = None) -> IRTracer:
+        """A constant of the program holding `val` (`orig`: the symbolic zero it stands for)."""
+        t = IRTracer(None, get_aval(val) if not isinstance(orig, Zero) else orig.aval)
+        self.consts[t.var] = val
+        return t
 
 
 def _zeros(aval: ShapedArray):
@@ -149,15 +152,6 @@ _new, _new_tuple = object.__new__, tuple.__new__  # skip the Python-level __init
 _SCALAR_TYPES = frozenset({float, int, bool, complex, np.float64, np.float32})
 
 
-def _builder_new_const(self: Builder, val, orig=None) -> IRTracer:
-    t = IRTracer(None, get_aval(val) if not isinstance(orig, Zero) else orig.aval)
-    self.consts[t.var] = val
-    return t
-
-
-Builder.new_const = _builder_new_const
-
-
 def trace_to_ir(f_flat: Callable, in_avals: list[ShapedArray], name: str = "make_ir",
                    check: bool = True) -> IR:
     """Stage `f_flat` (flat list of arrays in, flat list out) into a closed program."""
@@ -185,24 +179,10 @@ def make_ir(fun: Callable,
 
     def make_ir_f(*args: Any) -> IR:
         static = set(a % len(args) for a in static_argnums) if args else set()
-        dyn_idx = [i for i in range(len(args)) if i not in static]
-
-        def f_dyn(*dyn_args):
-            full = list(args)
-            for i, a in zip(dyn_idx, dyn_args):
-                full[i] = a
-            return fun(*full)
-
-        dyn = tuple(args[i] for i in dyn_idx)
+        f_dyn, dyn = partial_args(fun, args, [i for i in range(len(args)) if i not in static])
         leaves, in_tree = tree_flatten(dyn)
-        f_flat, out_tree = flatten_fun(f_dyn, in_tree)
+        f_flat, _ = flatten_fun(f_dyn, in_tree)
         return trace_to_ir(f_flat, [get_aval(x) for x in leaves])
 
     return make_ir_f
-
-
-def call_with_ir(closed: IR, args: list) -> list:
-    """Evaluate a closed program on arguments (any trace)."""
-    from .ir import eval_ir
-    return eval_ir(closed.open, closed.consts, args)
 

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .pytree import tree_flatten, tree_map
+from .transforms.autodiff import jvp, vjp
 
 EPS, RTOL, ATOL = 1e-4, 1e-4, 1e-5
 
@@ -53,7 +54,6 @@ def _close(what: str, got, want, atol: float, rtol: float) -> None:
 
 
 def check_jvp(f, primals, atol=ATOL, rtol=RTOL, eps=EPS, rng=None):
-    from .transforms.autodiff import jvp
     rng = rng or np.random.default_rng(0)
     tangents = tree_map(lambda x: _rand_like(rng, x), tuple(primals))
     y, t_out = jvp(f, tuple(primals), tangents)
@@ -62,7 +62,6 @@ def check_jvp(f, primals, atol=ATOL, rtol=RTOL, eps=EPS, rng=None):
 
 
 def check_vjp(f, primals, atol=ATOL, rtol=RTOL, eps=EPS, rng=None):
-    from .transforms.autodiff import vjp
     rng = rng or np.random.default_rng(1)
     y, f_vjp = vjp(f, *primals)
     u = tree_map(lambda x: _rand_like(rng, x), tuple(primals))
@@ -102,7 +101,6 @@ def check_grads(f: Callable, args: Sequence, order: int = 2, modes: Sequence[str
 
 
 def _check(f, args, order, modes, atol, rtol, eps, rng):
-    from .transforms.autodiff import jvp, vjp
     if "fwd" in modes:
         check_jvp(f, args, atol, rtol, eps, rng)
         if order > 1:

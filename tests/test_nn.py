@@ -13,8 +13,8 @@ import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad import nn
 from funcgrad.core import FuncgradError
+from funcgrad.ir import eval_ir
 from funcgrad.pytree import tree_leaves, tree_map, tree_structure
-from funcgrad.staging import call_with_ir
 
 KEY = fg.random.key(0)
 RNG = np.random.default_rng(0)
@@ -24,7 +24,7 @@ X = RNG.standard_normal((8, 5)).astype(np.float32)
 def staged(f, *args):
     """Run `f` through full staging (make_ir, what jit uses) and evaluate the IR."""
     ir = fg.make_ir(f)(*args)
-    outs = call_with_ir(ir, tree_leaves(args))
+    outs = eval_ir(ir, tree_leaves(args))
     from funcgrad.pytree import tree_flatten, tree_unflatten
     return tree_unflatten(tree_flatten(f(*args))[1], outs)
 
@@ -413,7 +413,7 @@ def test_sequential_with_state():
     assert tree_structure(g) == tree_structure(params)
     ir = fg.make_ir(lambda p, s, x, k: fg.value_and_grad(loss, has_aux=True)(p, s, x, k))(
         params, state, X, KEY)
-    outs = call_with_ir(ir, tree_leaves((params, state, X, KEY)))
+    outs = eval_ir(ir, tree_leaves((params, state, X, KEY)))
     np.testing.assert_allclose(outs[0], l_, rtol=1e-5)
 
 

@@ -13,10 +13,14 @@ import numpy as np
 from ..avals import ShapedArray, is_float
 from ..core import FuncgradError, Tracer, UndefPrimal, Zero, get_aval_of, new_main, user_frame
 from ..ir import IR, eval_ir
-from ..pytree import flatten_fun, tree_flatten, tree_map, tree_unflatten
+from ..primitives import reshape, slice_
+from ..primitives import stop_gradient as _stop_gradient
+from ..primitives.batching import moveaxis
+from ..pytree import flatten_fun, partial_args, tree_flatten, tree_map, tree_unflatten
 from ..staging import Builder, IRTrace, IRTracer
 from .jvp import jvp_flat
 from .transpose import backward_pass
+from .vmap import vmap
 
 CHECK_LINEAR = [False]  # typecheck every linearized program (tests switch this on)
 
@@ -28,7 +32,7 @@ def linearize_flat(f: Callable, primals: list, name: str = "linearize") -> tuple
     builder = Builder(partial=True)
     with new_main(IRTrace, builder, name=name) as main:
         trace = main.trace
-        tangents_in = [trace.new_arg(_tangent_aval(p)) for p in primals]
+        tangents_in = [trace.new_arg(get_aval_of(p)) for p in primals]
         tangent_args = [t if is_float(t.aval.dtype) else Zero(t.aval) for t in tangents_in]
         primals_out, tangents_out = jvp_flat(f, primals, tangent_args, name)
         tangents_out = [t if type(t) is Zero or (isinstance(t, IRTracer) and t._trace.main
@@ -43,13 +47,8 @@ def vjp_flat(f: Callable, primals: list, name: str = "vjp") -> tuple[list, Calla
     primals_out, lin = linearize_flat(f, primals, name)
 
     def f_vjp(cts: list) -> list:
-        undefs = [UndefPrimal(v.aval) for v in lin.open.invars]
-        return backward_pass(lin.open, lin.consts, undefs, cts)
+        return backward_pass(lin, [UndefPrimal(v.aval) for v in lin.open.invars], cts)
     return primals_out, f_vjp
-
-
-def _tangent_aval(x) -> ShapedArray:
-    return get_aval_of(x)
 
 
 def _materialize(x, aval: ShapedArray | None = None):
@@ -69,6 +68,8 @@ def _materialize(x, aval: ShapedArray | None = None):
 # --- argument handling --------------------------------------------------------------------------
 
 def _split_args(fun_name: str, args: tuple, argnums: int | Sequence[int]):
+    if type(argnums) is int and -len(args) <= argnums < len(args):  # the common case
+        return False, (argnums % len(args),)
     multi = not isinstance(argnums, int)
     nums = tuple(argnums) if multi else (argnums,)
     for i in nums:
@@ -81,8 +82,14 @@ def _split_args(fun_name: str, args: tuple, argnums: int | Sequence[int]):
     return multi, nums
 
 
+_FLOAT_TYPES = frozenset({float, np.float64, np.float32})
+
+
 def _check_float_inputs(fun_name: str, leaves: list, argnums) -> None:
     for x in leaves:
+        t = type(x)
+        if t in _FLOAT_TYPES or t is np.ndarray and x.dtype.kind in "fc":
+            continue
         aval = get_aval_of(x)
         if not is_float(aval.dtype):
             raise FuncgradError(
@@ -126,39 +133,21 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
         (array(8.), array(12.))
     """
     def value_and_grad_f(*args: Any, **kwargs: Any):
-        if type(argnums) is int and not has_aux and -len(args) <= argnums < len(args):
-            a = args[argnums]
-            if _is_float_leaf(a):
-                return _value_and_grad_leaf(fun, args, argnums % len(args), kwargs, False)
-            if type(a) is tuple and a and all(_is_float_leaf(x) for x in a):
-                return _value_and_grad_leaf(fun, args, argnums % len(args), kwargs, True)
         multi, nums = _split_args("grad", args, argnums)
-        leaves, in_tree = tree_flatten(tuple(args[i] for i in nums))
+        f_part, dargs = partial_args(fun if not has_aux else _checked_aux(fun), args, nums,
+                                     kwargs)
+        leaves, in_tree = tree_flatten(dargs)
         _check_float_inputs("grad", leaves, argnums)
-        aux_tree = []
-
-        def f_flat(*dleaves):
-            full = list(args)
-            for i, a in zip(nums, tree_unflatten(in_tree, dleaves)):
-                full[i] = a
-            res = fun(*full, **kwargs)
-            if not has_aux:
-                return [res]
-            if not (isinstance(res, (tuple, list)) and len(res) == 2):
-                raise FuncgradError(f"has_aux=True requires the function to return a pair "
-                                    f"(output, aux), got {type(res).__name__}, at {user_frame()}")
-            aux_leaves, tree = tree_flatten(res[1])
-            aux_tree.append(tree)
-            return [res[0], *aux_leaves]
-
+        f_flat, out_tree = flatten_fun(f_part, in_tree, has_aux)
         primals_out, f_vjp = vjp_flat(f_flat, leaves, name="grad")
-        aval = _scalar_check(primals_out[0])
+        out_tree, aux_tree = out_tree.val if has_aux else (out_tree.val, None)
+        value = _materialize(tree_unflatten(out_tree, primals_out[:out_tree.num_leaves]))
+        aval = _scalar_check(value)
         cts = [aval.dtype.type(1)] + [Zero(get_aval_of(p)) for p in primals_out[1:]]
         grads = tree_unflatten(in_tree, [_materialize(g) for g in f_vjp(cts)])
         grads = grads if multi else grads[0]
-        value = _materialize(primals_out[0])
         if has_aux:
-            aux = tree_unflatten(aux_tree[-1], [_materialize(p) for p in primals_out[1:]])
+            aux = tree_unflatten(aux_tree, [_materialize(p) for p in primals_out[1:]])
             return (value, aux), grads
         return value, grads
 
@@ -166,31 +155,15 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
     return value_and_grad_f
 
 
-_FLOAT_SCALAR_TYPES = frozenset({float, np.float64, np.float32})
-
-
-def _is_float_leaf(x) -> bool:
-    """Whether `x` is a single floating-point array or scalar (a pytree leaf of its own)."""
-    t = type(x)
-    return t in _FLOAT_SCALAR_TYPES or (t is np.ndarray and x.dtype.kind in "fc")
-
-
-def _value_and_grad_leaf(fun: Callable, args: tuple, i: int, kwargs: dict, is_tuple: bool):
-    """`value_and_grad` when the differentiated argument is one float array (or a plain tuple
-    of them, `is_tuple`) and there is no aux output: the same computation as the general path
-    without the pytree flattening and unflattening, a noticeable share of a small eager grad."""
-    def f_flat(*xs):
-        full = list(args)
-        full[i] = xs if is_tuple else xs[0]
-        return [fun(*full, **kwargs)]
-
-    primals_out, lin = linearize_flat(f_flat, list(args[i]) if is_tuple else [args[i]], "grad")
-    out = primals_out[0]
-    aval = _scalar_check(out)
-    gs = backward_pass(lin.open, lin.consts, [UndefPrimal(v.aval) for v in lin.open.invars],
-                       [aval.dtype.type(1)])
-    return _materialize(out), (tuple([_materialize(g) for g in gs]) if is_tuple
-                               else _materialize(gs[0]))
+def _checked_aux(fun: Callable) -> Callable:
+    """`fun`, checked to return a pair `(output, aux)` (for `has_aux=True`)."""
+    def fun_with_aux(*args, **kwargs):
+        res = fun(*args, **kwargs)
+        if not (isinstance(res, (tuple, list)) and len(res) == 2):
+            raise FuncgradError(f"has_aux=True requires the function to return a pair "
+                                f"(output, aux), got {type(res).__name__}, at {user_frame()}")
+        return res
+    return fun_with_aux
 
 
 def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
@@ -257,7 +230,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
         t_leaves, t_tree = tree_flatten(tangents)
         if t_tree != in_tree:
             raise FuncgradError(f"linearize: tangents {t_tree} do not match primals {in_tree}")
-        outs = eval_ir(lin.open, lin.consts, t_leaves)
+        outs = eval_ir(lin, t_leaves)
         return tree_unflatten(out_tree, [_materialize(o) for o in outs])
     return tree_unflatten(out_tree, [_materialize(p) for p in primals_out]), jvp_fun
 
@@ -273,22 +246,9 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
         (array([1., 1.]),)
     """
     p_leaves, in_tree = tree_flatten(primals)
-    aux_tree, out_trees = [], []
-
-    def f_flat(*leaves):
-        res = fun(*tree_unflatten(in_tree, leaves))
-        if has_aux:
-            res, aux = res
-            aux_leaves, t = tree_flatten(aux)
-            aux_tree.append((t, len(aux_leaves)))
-        else:
-            aux_leaves = []
-        out_leaves, t = tree_flatten(res)
-        out_trees.append(t)
-        return [*out_leaves, *aux_leaves]
-
+    f_flat, out_trees = flatten_fun(_checked_aux(fun) if has_aux else fun, in_tree, has_aux)
     primals_out, f_vjp_flat = vjp_flat(f_flat, p_leaves)
-    out_tree = out_trees[-1]
+    out_tree, aux_tree = out_trees.val if has_aux else (out_trees.val, None)
     n_out = out_tree.num_leaves
     out_avals = [get_aval_of(p) for p in primals_out]
 
@@ -304,10 +264,10 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
         cts = list(ct_leaves) + [Zero(a) for a in out_avals[n_out:]]
         return tree_unflatten(in_tree, [_materialize(g) for g in f_vjp_flat(cts)])
 
-    out = tree_unflatten(out_tree, [_materialize(p) for p in primals_out[:n_out]])
+    outs = [_materialize(p) for p in primals_out]
+    out = tree_unflatten(out_tree, outs[:n_out])
     if has_aux:
-        t, _ = aux_tree[-1]
-        return out, vjp_fun, tree_unflatten(t, [_materialize(p) for p in primals_out[n_out:]])
+        return out, vjp_fun, tree_unflatten(aux_tree, outs[n_out:])
     return out, vjp_fun
 
 
@@ -328,21 +288,11 @@ def _std_basis(leaves: list):
 
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """Jacobian by forward mode: one vmapped jvp over the standard basis of the inputs."""
-    from ..numpy import moveaxis, reshape
-    from .vmap import vmap
-
     def jacfun(*args):
         multi, nums = _split_args("jacfwd", args, argnums)
-        dargs = tuple(args[i] for i in nums)
+        f_of, dargs = partial_args(fun, args, nums)
         leaves, in_tree = tree_flatten(dargs)
         _check_float_inputs("jacfwd", leaves, argnums)
-
-        def f_of(*d):
-            full = list(args)
-            for i, a in zip(nums, d):
-                full[i] = a
-            return fun(*full)
-
         basis, n = _std_basis(leaves)
         pushfwd = lambda *ts: jvp(f_of, dargs, tree_unflatten(in_tree, ts))[1]  # noqa: E731
         y = f_of(*dargs)
@@ -350,12 +300,12 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 
         def arrange(col, y_leaf):
             out_shape = get_aval_of(y_leaf).shape
-            col = moveaxis(col, 0, -1)  # (*out_shape, n)
             parts, start = [], 0
-            for x in leaves:
+            for x in leaves:  # the rows of x: (s, *out_shape) -> (*out_shape, *x_shape)
                 xs = get_aval_of(x).shape
                 s = math.prod(xs)
-                parts.append(reshape(col[..., start:start + s], out_shape + xs))
+                part = moveaxis(_rows(col, start, start + s), 0, -1)
+                parts.append(reshape(part, out_shape + xs))
                 start += s
             tree = tree_unflatten(in_tree, parts)
             return tree if multi else tree[0]
@@ -365,21 +315,10 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """Jacobian by reverse mode: one vmapped vjp over the standard basis of the outputs."""
-    from ..numpy import reshape
-    from .vmap import vmap
-
     def jacfun(*args):
         multi, nums = _split_args("jacrev", args, argnums)
-        dargs = tuple(args[i] for i in nums)
-        leaves, _ = tree_flatten(dargs)
-        _check_float_inputs("jacrev", leaves, argnums)
-
-        def f_of(*d):
-            full = list(args)
-            for i, a in zip(nums, d):
-                full[i] = a
-            return fun(*full)
-
+        f_of, dargs = partial_args(fun, args, nums)
+        _check_float_inputs("jacrev", tree_flatten(dargs)[0], argnums)
         y, f_vjp = vjp(f_of, *dargs)
         y_leaves, y_tree = tree_flatten(y)
         basis, n = _std_basis(y_leaves)
@@ -388,7 +327,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         def for_out(k, start, size, y_shape):
             def arrange(row, x):
                 x_shape = get_aval_of(x).shape
-                return reshape(row[start:start + size], y_shape + x_shape)
+                return reshape(_rows(row, start, start + size), y_shape + x_shape)
             per_arg = tuple(tree_map(arrange, r, a) for r, a in zip(rows, dargs))
             return per_arg if multi else per_arg[0]
 
@@ -402,6 +341,12 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return jacfun
 
 
+def _rows(x, start: int, stop: int):
+    """Rows `start:stop` (along the leading axis) of `x`."""
+    shape = get_aval_of(x).shape
+    return slice_(x, (start,) + (0,) * (len(shape) - 1), (stop,) + shape[1:])
+
+
 def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """Hessian of scalar-valued `fun`: forward-over-reverse, `jacfwd(jacrev(fun))`."""
     return jacfwd(jacrev(fun, argnums), argnums)
@@ -409,5 +354,4 @@ def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 
 def stop_gradient(x: Any) -> Any:
     """Identity whose derivative is zero (applies to every leaf of a pytree)."""
-    from ..primitives.elementwise import stop_gradient as sg
-    return tree_map(sg, x)
+    return tree_map(_stop_gradient, x)

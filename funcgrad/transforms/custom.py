@@ -16,7 +16,7 @@ from ..core import (
     user_frame,
 )
 from ..primitives.rules import instantiate
-from ..pytree import tree_flatten, tree_unflatten
+from ..pytree import flatten_fun, tree_flatten, tree_unflatten
 
 
 class custom_jvp:
@@ -51,23 +51,17 @@ class custom_jvp:
             raise FuncgradError(f"custom_jvp function {self.__name__} has no rule: decorate one "
                                 f"with @{self.__name__}.defjvp")
         leaves, in_tree = tree_flatten(args)
-        out_trees = []
-
-        def fun_flat(*ls):
-            o_leaves, o_tree = tree_flatten(self.fun(*tree_unflatten(in_tree, ls)))
-            out_trees.append(o_tree)
-            return o_leaves
+        fun_flat, out_tree = flatten_fun(self.fun, in_tree)
 
         def jvp_flat(primals, tangents):
             p_out, t_out = self.jvp(tree_unflatten(in_tree, primals),
                                     tree_unflatten(in_tree, tangents))
-            p_leaves, p_tree = tree_flatten(p_out)
-            out_trees.append(p_tree)
+            p_leaves, out_tree.val = tree_flatten(p_out)
             return p_leaves, tree_flatten(t_out)[0]
 
         trace = find_top_trace(leaves)
         outs = trace.process_custom_jvp(fun_flat, jvp_flat, [full_raise(trace, x) for x in leaves])
-        return tree_unflatten(out_trees[-1], outs)
+        return tree_unflatten(out_tree.val, outs)
 
 
 class custom_vjp:
@@ -90,21 +84,15 @@ class custom_vjp:
             raise FuncgradError(f"custom_vjp function {self.__name__} has no rule: call "
                                 f"{self.__name__}.defvjp(fwd, bwd)")
         leaves, in_tree = tree_flatten(args)
-        out_trees = []
-
-        def fun_flat(*ls):
-            o_leaves, o_tree = tree_flatten(self.fun(*tree_unflatten(in_tree, ls)))
-            out_trees.append(o_tree)
-            return o_leaves
+        fun_flat, out_tree = flatten_fun(self.fun, in_tree)
 
         def fwd_flat(*ls):
             out, res = self.fwd(*tree_unflatten(in_tree, ls))
-            o_leaves, o_tree = tree_flatten(out)
-            out_trees.append(o_tree)
+            o_leaves, out_tree.val = tree_flatten(out)
             return o_leaves, res
 
         def bwd_flat(res, cts):
-            cts_in = self.bwd(res, tree_unflatten(out_trees[-1], cts))
+            cts_in = self.bwd(res, tree_unflatten(out_tree.val, cts))
             if not isinstance(cts_in, tuple) or len(cts_in) != len(args):
                 raise FuncgradError(f"custom_vjp bwd of {self.__name__} must return a tuple with "
                                     f"one cotangent per argument ({len(args)}), at {user_frame()}")
@@ -124,7 +112,7 @@ class custom_vjp:
         trace = find_top_trace(leaves)
         outs = trace.process_custom_vjp(fun_flat, fwd_flat, bwd_flat,
                                         [full_raise(trace, x) for x in leaves])
-        return tree_unflatten(out_trees[-1], outs)
+        return tree_unflatten(out_tree.val, outs)
 
 
 # --- custom_lin: a linear map whose transpose is the user's bwd ---------------------------------

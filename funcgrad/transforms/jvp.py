@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Callable
 
 from ..core import (
+    _MSG_DROPS_DERIVATIVE,
+    ConcretizationError,
     FuncgradError,
     Trace,
     Tracer,
@@ -13,6 +15,8 @@ from ..core import (
     new_main,
     user_frame,
 )
+from ..primitives.rules import instantiate
+from .custom import custom_lin
 
 _new = object.__new__
 
@@ -39,7 +43,6 @@ class JVPTracer(Tracer):
 
     def numeric_value(self):
         if type(self.tangent) is not Zero:  # the number would be a constant: no derivative
-            from ..core import _MSG_DROPS_DERIVATIVE, ConcretizationError
             raise ConcretizationError(_MSG_DROPS_DERIVATIVE.format(
                 name=self._trace.main.name, aval=self.aval.str_short(), where=user_frame()))
         p = self.primal
@@ -84,12 +87,10 @@ class JVPTrace(Trace):
         if all(type(t) is Zero for t in tangents):
             outs = fun(*primals)
             return [JVPTracer(self, o, Zero(get_aval_of(o))) for o in outs]
-        from ..primitives.rules import instantiate
         primals_out, tangents_out = jvp(primals, [instantiate(t) for t in tangents])
         return [JVPTracer(self, p, t) for p, t in zip(primals_out, tangents_out)]
 
     def process_custom_vjp(self, fun, fwd, bwd, tracers):
-        from .custom import custom_lin
         primals = [t.primal for t in tracers]
         tangents = [t.tangent for t in tracers]
         if all(type(t) is Zero for t in tangents):

@@ -41,8 +41,13 @@ import numpy as np
 
 from ..avals import ShapedArray
 from ..core import Tracer, UndefPrimal, Zero, new_main, not_mapped
-from ..ir import IR, OpenIR, Var, eval_ir
+from ..ir import IR, OpenIR, Var
+from ..primitives.batching import bdim_at_front
+from ..primitives.rules import zeros_like_aval
 from ..staging import Builder, IRTrace, IRTracer, trace_to_ir
+from .jvp import jvp_flat
+from .transpose import backward_pass
+from .vmap import vmap_flat
 
 _MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -77,12 +82,13 @@ def _inst_list(instantiate: bool | Sequence[bool], n: int) -> list[bool]:
     return inst
 
 
-def _zeros(aval: ShapedArray):
-    from ..primitives.rules import zeros_like_aval
-    return zeros_like_aval(aval)
-
-
 # --- small structural helpers -------------------------------------------------------------------
+
+def _rewired(closed: IR, invars: list | None = None, outvars: list | None = None) -> IR:
+    j = closed.open
+    return IR(OpenIR(j.constvars, j.invars if invars is None else invars, j.eqns,
+                     j.outvars if outvars is None else outvars), closed.consts)
+
 
 def closure_convert(closed: IR) -> tuple[IR, list]:
     """Turn the constants of `closed` into leading inputs: returns (program with no consts,
@@ -95,26 +101,20 @@ def closure_convert(closed: IR) -> tuple[IR, list]:
 
 def permute_inputs(closed: IR, perm: Sequence[int]) -> IR:
     """A program whose i-th input is input `perm[i]` of `closed`."""
-    j = closed.open
-    return IR(OpenIR(j.constvars, [j.invars[p] for p in perm], j.eqns, j.outvars),
-                       closed.consts)
+    return _rewired(closed, invars=[closed.open.invars[p] for p in perm])
 
 
 def permute_outputs(closed: IR, perm: Sequence[int]) -> IR:
     """A program whose i-th output is output `perm[i]` of `closed`."""
-    j = closed.open
-    return IR(OpenIR(j.constvars, j.invars, j.eqns, [j.outvars[p] for p in perm]),
-                       closed.consts)
+    return _rewired(closed, outvars=[closed.open.outvars[p] for p in perm])
 
 
 def add_unused_inputs(closed: IR, avals: Sequence[ShapedArray],
                       at: int | None = None) -> IR:
     """A program with extra inputs of the given types (ignored), inserted at position `at`."""
-    j = closed.open
-    at = len(j.invars) if at is None else at
-    new = [Var(a) for a in avals]
-    return IR(OpenIR(j.constvars, [*j.invars[:at], *new, *j.invars[at:]], j.eqns,
-                             j.outvars), closed.consts)
+    invars = closed.open.invars
+    at = len(invars) if at is None else at
+    return _rewired(closed, invars=[*invars[:at], *[Var(a) for a in avals], *invars[at:]])
 
 
 def split_list(xs: Sequence, sizes: Sequence[int]) -> list[list]:
@@ -138,7 +138,6 @@ def jvp_ir(closed: IR, nonzeros: Sequence[bool],
     for each input with `nonzeros[i]`, returning `(*primal_outs, *t_out)` with a tangent for each
     output with `out_nonzeros[j]` (structurally nonzero, or forced by `instantiate`).
     """
-    from .jvp import jvp_flat
     nonzeros = [bool(b) for b in nonzeros]
     in_avals = closed.in_avals
     n_out = len(closed.out_avals)
@@ -150,11 +149,10 @@ def jvp_ir(closed: IR, nonzeros: Sequence[bool],
         primals, tans = list(args[:len(in_avals)]), list(args[len(in_avals):])
         it = iter(tans)
         tangents = [next(it) if nz else Zero(a) for a, nz in zip(in_avals, nonzeros)]
-        p_out, t_out = jvp_flat(lambda *xs: eval_ir(closed.open, closed.consts, list(xs)),
-                                primals, tangents, name="jvp_ir")
+        p_out, t_out = jvp_flat(closed, primals, tangents, name="jvp_ir")
         out_nz = [type(t) is not Zero or i for t, i in zip(t_out, inst)]
         out_nz_box.append(out_nz)
-        t_out = [_zeros(t.aval) if type(t) is Zero else t
+        t_out = [zeros_like_aval(t.aval) if type(t) is Zero else t
                  for t, nz in zip(t_out, out_nz) if nz]
         return [*p_out, *t_out]
 
@@ -172,8 +170,6 @@ def batch_ir(closed: IR, size: int, in_batched: Sequence[bool],
     Inputs with `in_batched[i]` get an extra leading axis; returns `(batched, out_batched)`,
     where outputs with `out_batched[j]` have the batch axis at position 0.
     """
-    from ..primitives.batching import bdim_at_front
-    from .vmap import vmap_flat
     in_batched = [bool(b) for b in in_batched]
     n_out = len(closed.out_avals)
     inst = _inst_list(instantiate, n_out)
@@ -182,8 +178,8 @@ def batch_ir(closed: IR, size: int, in_batched: Sequence[bool],
     out_b_box: list[list[bool]] = []
 
     def f(*args):
-        outs, bdims = vmap_flat(lambda *xs: eval_ir(closed.open, closed.consts, list(xs)),
-                                size, list(args), [0 if b else not_mapped for b in in_batched])
+        outs, bdims = vmap_flat(closed, size, list(args),
+                                [0 if b else not_mapped for b in in_batched])
         res, out_b = [], []
         for o, b, i in zip(outs, bdims, inst):
             if b is not_mapped and not i:
@@ -239,7 +235,7 @@ def partial_eval_ir_fwd(closed: IR, unknowns: Sequence[bool],
             uk_tracers = [trace.new_arg(a) for a, u in zip(in_avals, unknowns) if u]
             it_k, it_u = iter(known_args), iter(uk_tracers)
             args = [next(it_u) if u else next(it_k) for u in unknowns]
-            outs = eval_ir(closed.open, closed.consts, args)
+            outs = closed(*args)
 
             def is_unknown(o):
                 return (isinstance(o, IRTracer) and o._trace is not None
@@ -287,7 +283,6 @@ def transpose_ir(closed: IR, linear: Sequence[bool]) -> IR:
     The result takes `(*non_linear_inputs, *output_cotangents)` and returns one cotangent per
     linear input (zeros where the cotangent is structurally zero).
     """
-    from .transpose import backward_pass
     linear = [bool(b) for b in linear]
     in_avals = closed.in_avals
     out_avals = closed.out_avals
@@ -297,8 +292,8 @@ def transpose_ir(closed: IR, linear: Sequence[bool]) -> IR:
         nl, cts = args[:len(nl_avals)], args[len(nl_avals):]
         it = iter(nl)
         invals = [UndefPrimal(a) if lin else next(it) for a, lin in zip(in_avals, linear)]
-        cts_in = backward_pass(closed.open, closed.consts, invals, list(cts))
-        return [_zeros(a) if ct is None or type(ct) is Zero else ct
+        cts_in = backward_pass(closed, invals, list(cts))
+        return [zeros_like_aval(a) if ct is None or type(ct) is Zero else ct
                 for ct, a, lin in zip(cts_in, in_avals, linear) if lin]
 
     return trace_to_ir(f, [*nl_avals, *[a.strip_weak_type() for a in out_avals]],

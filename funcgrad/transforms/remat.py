@@ -13,20 +13,19 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..core import Primitive, Tracer, UndefPrimal, Zero, _dynamic, get_aval_of
-from ..ir import IR, Eqn, eval_ir
-from ..pytree import tree_flatten, tree_unflatten
+from ..ir import Eqn, eval_ir
+from ..primitives.batching import moveaxis
+from ..primitives.rules import zeros_like_aval
+from ..pytree import flatten_fun, tree_flatten, tree_unflatten
 from ..staging import _UNKNOWN, IRTracer, trace_to_ir
+from ..util import merge_lists, partition_list
 from .program import batch_ir, jvp_ir, partial_eval_ir, split_list, transpose_ir
 
 checkpoint_p = Primitive("checkpoint", multiple_results=True)
 
 
-def _call(closed: IR, args) -> list:
-    return eval_ir(closed.open, closed.consts, list(args))
-
-
 def _impl(*args, jaxpr):
-    return _call(jaxpr, args)
+    return eval_ir(jaxpr, args)
 
 
 def _jvp(primals, tangents, *, jaxpr):
@@ -44,43 +43,34 @@ def _partial_eval(trace, tracers, known, *, jaxpr):
     known_prog, unknown_prog, out_uk, _ = partial_eval_ir(jaxpr, unknowns, instantiate=False)
     known_in = [k for k in known if k is not _UNKNOWN]
     n_known_out = len(out_uk) - sum(out_uk)
-    known_outs = _call(known_prog, known_in)[:n_known_out]  # residuals are dropped, not saved
+    known_outs = eval_ir(known_prog, known_in)[:n_known_out]  # residuals are dropped, not saved
     if not any(out_uk):
         return known_outs
-    in_avals = jaxpr.in_avals
-    k_avals = [a for a, u in zip(in_avals, unknowns) if not u]
-    u_avals = [a for a, u in zip(in_avals, unknowns) if u]
+    k_avals, u_avals = partition_list(unknowns, jaxpr.in_avals)
 
     def recompute(*args):  # the residuals, recomputed from the saved inputs, then the rest
         kin, uin = split_list(args, [len(k_avals)])
-        res = _call(known_prog, kin)[n_known_out:]
-        return _call(unknown_prog, [*res, *uin])
+        res = eval_ir(known_prog, kin)[n_known_out:]
+        return eval_ir(unknown_prog, [*res, *uin])
 
     rc = trace_to_ir(recompute, [*k_avals, *u_avals], name="checkpoint")
-    ins = [trace.pure(k) for k in known_in] + [t for t, u in zip(tracers, unknowns) if u]
+    ins = [trace.pure(k) for k in known_in] + partition_list(unknowns, tracers)[1]
     outs = [IRTracer(trace, a) for a in rc.out_avals]
     trace.main.global_data.eqns.append(Eqn(checkpoint_p, [t.var for t in ins], dict(jaxpr=rc),
                                            [o.var for o in outs]))
-    ki, ui = iter(known_outs), iter(outs)
-    return [next(ui) if u else next(ki) for u in out_uk]
+    return merge_lists(out_uk, known_outs, outs)
 
 
 def _transpose(cts, *args, jaxpr):
     linear = [type(x) is UndefPrimal for x in args]
-    cts = [_zeros(a) if type(c) is Zero else c for c, a in zip(cts, jaxpr.out_avals)]
+    cts = [zeros_like_aval(a) if type(c) is Zero else c for c, a in zip(cts, jaxpr.out_avals)]
     t = transpose_ir(jaxpr, linear)
     nonlin = [x for x, lin in zip(args, linear) if not lin]
     outs = iter(checkpoint_p.bind(*nonlin, *cts, jaxpr=t))
     return [next(outs) if lin else None for lin in linear]
 
 
-def _zeros(aval):
-    from ..primitives.rules import zeros_like_aval
-    return zeros_like_aval(aval)
-
-
 def _batch(size, xs, bdims, *, jaxpr):
-    from ..primitives.batching import moveaxis
     in_b = [b is not None for b in bdims]
     xs = [moveaxis(x, b, 0) if b is not None else x for x, b in zip(xs, bdims)]
     bj, out_b = batch_ir(jaxpr, size, in_b, instantiate=False)
@@ -110,16 +100,10 @@ def checkpoint(fun: Callable) -> Callable:
         leaves, in_tree = tree_flatten(args)
         if _dynamic[0] is None and not any(isinstance(x, Tracer) for x in leaves):
             return fun(*args)  # nothing to differentiate: just run it
-        out_trees = []
-
-        def f_flat(*ls):
-            o_leaves, o_tree = tree_flatten(fun(*tree_unflatten(in_tree, ls)))
-            out_trees.append(o_tree)
-            return o_leaves
-
+        f_flat, out_tree = flatten_fun(fun, in_tree)
         closed = trace_to_ir(f_flat, [get_aval_of(x) for x in leaves], name="checkpoint")
         outs = checkpoint_p.bind(*leaves, jaxpr=closed)
-        return tree_unflatten(out_trees[-1], outs)
+        return tree_unflatten(out_tree.val, outs)
 
     wrapped.__name__ = f"checkpoint({getattr(fun, '__name__', 'fun')})"
     wrapped.__doc__ = getattr(fun, "__doc__", None)

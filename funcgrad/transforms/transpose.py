@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import DEBUG_NANS, NAN_CONTEXT, NAN_SOURCE, FuncgradError, UndefPrimal, Zero, bind
-from ..ir import Lit, OpenIR, Var
+from ..ir import IR, Lit, Var
 from ..primitives.rules import add_tangents
 
 
-def backward_pass(jaxpr: OpenIR, consts: list, args: list, cts_out: list) -> list:
+def backward_pass(closed: IR, args: list, cts_out: list) -> list:
     """Cotangents of the `UndefPrimal` entries of `args`, given the output cotangents."""
-    primal_env: dict[Var, Any] = dict(zip(jaxpr.constvars, consts))
+    jaxpr = closed.open
+    primal_env: dict[Var, Any] = dict(zip(jaxpr.constvars, closed.consts))
     linear: set[Var] = set()
     for v, a in zip(jaxpr.invars, args):
         if type(a) is UndefPrimal:

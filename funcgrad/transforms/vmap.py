@@ -5,6 +5,7 @@ batch dimensions (`not_mapped` = None for unbatched values); there is no loop fa
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from ..avals import ShapedArray
@@ -19,7 +20,9 @@ from ..core import (
     not_mapped,
     user_frame,
 )
+from ..primitives.batching import bdim_at_front, moveaxis
 from ..pytree import (
+    flatten_fun,
     keystr,
     tree_flatten,
     tree_flatten_with_path,
@@ -87,11 +90,6 @@ def vmap_flat(f: Callable, axis_size: int, args: list, in_axes: list) -> tuple[l
         return [o.val for o in outs], [o.batch_dim for o in outs]
 
 
-def _moveaxis(x, src, dst):
-    from ..primitives.batching import moveaxis
-    return moveaxis(x, src, dst)
-
-
 def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
     """Vectorise `fun` over a mapped axis of its inputs.
 
@@ -133,16 +131,9 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
             raise FuncgradError(f"vmap: mapped axes have different sizes ({detail}), at "
                                 f"{user_frame()}")
         size = next(iter(sizes))
-        out_trees = []
-
-        def f_flat(*ls):
-            out = fun(*tree_unflatten(in_tree, ls), **kwargs)
-            o_leaves, o_tree = tree_flatten(out)
-            out_trees.append((out, o_tree))
-            return o_leaves
-
+        f_flat, out_tree = flatten_fun(functools.partial(fun, **kwargs), in_tree)
         outs, bdims = vmap_flat(f_flat, size, leaves, axes)
-        out_struct, out_tree = out_trees[-1]
+        out_tree = out_tree.val
         oaxes = tree_prefix_broadcast(out_axes, tree_unflatten(out_tree, outs))
         final = []
         for o, b, oa in zip(outs, bdims, oaxes):
@@ -154,14 +145,13 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
                 final.append(o)
                 continue
             if b is not_mapped:
-                from ..primitives.batching import bdim_at_front
                 o, b = bdim_at_front(o, b, size), 0
             nd = get_aval_of(o).ndim
             if not isinstance(oa, int) or not -nd <= oa < nd:
                 raise FuncgradError(f"vmap: out_axes={oa!r} is out of range for an output of "
                                     f"shape {get_aval_of(o).shape} (batched), at {user_frame()}"
                                     f"\nUse an axis in [-{nd}, {nd}).")
-            final.append(_moveaxis(o, b, oa))
+            final.append(moveaxis(o, b, oa))
         return tree_unflatten(out_tree, final)
 
     return vmapped

@@ -1,8 +1,11 @@
 """Differentiable, batchable control flow: `cond`/`switch`, `while_loop`, `fori_loop`, `scan`.
 
 This module is the family's public face and overview; the code lives beside it, one file per
-primitive: `cond.py` (`cond_p`, `cond`, `switch`), `scan.py` (`scan_p`, `scan`), `loops.py`
-(`while_p`, `while_loop`, `fori_loop`), and `control_flow_util.py` (helpers they share).
+primitive: `cond.py` (`cond_p`, `cond`, `switch`), `scan.py` (`scan_p`, `scan`),
+`while_loop.py` (`while_p`, `while_loop`, `fori_loop`), `island.py` (`island_p`, eager islands
+inside staged programs), and `common.py` (the helpers they share). Imports run one way:
+common <- cond, scan, island <- while_loop (which builds on `scan` and `island`); the family
+uses the primitives' bind wrappers and `program.py`'s program transforms, not `funcgrad.numpy`.
 
 Three higher-order primitives carry IR sub-programs (closed over nothing: constants are hoisted
 into leading operands) in their params:

@@ -1,30 +1,33 @@
-"""Helpers shared by the control-flow primitives (`cond.py`, `scan.py`, `loops.py`).
+"""Helpers shared by the control-flow primitives (`cond.py`, `scan.py`, `while_loop.py`).
 
 Tracing a user function into a closed sub-program, running a sub-program (compiled when its
 inputs are concrete), staging an equation by hand inside a partial-eval rule, stacking per-step
-outputs, and the printing rule of every primitive whose params hold sub-programs. The overview
-of the control-flow family is the docstring of `funcgrad/transforms/control_flow.py`.
+outputs, row selection, carry checks and fixpoints, and the printing rule of every primitive
+whose params hold sub-programs. The overview of the control-flow family is the docstring of
+`funcgrad/transforms/control_flow/__init__.py`.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
 from ...avals import ShapedArray
+from ...backend import get_array_module
 from ...core import DEBUG_NANS as _DEBUG_NANS
 from ...core import (
     ConcretizationError,
+    FuncgradError,
     Primitive,
     Tracer,
-    Zero,
     _dynamic,
     get_aval_of,
     trace_stack,
+    user_frame,
 )
-from ...ir import IR, Eqn, eval_ir
-from ...pytree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
+from ...ir import IR, Eqn, _pp_atom, _pp_ir_lines, eval_ir, pp_param
+from ...primitives import broadcast_in_dim, concatenate, expand_dims, select
+from ...pytree import flatten_fun, keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
 from ...staging import _UNKNOWN, IRTracer, trace_to_ir
+from ..jit.call import compile_closed
 from ..program import closure_convert
 
 
@@ -43,13 +46,12 @@ def _maybe_concrete(x: Any) -> Any:
 
 
 def _call(closed: IR, args: Sequence) -> list:
-    """Run a sub-program: as compiled NumPy code on concrete values (loop bodies run many
-    times), interpreted under whatever transform owns traced ones."""
+    """Run a sub-program: its compiled code on concrete values (loop bodies run many times),
+    otherwise `eval_ir` under whatever transform owns the traced ones."""
     if _dynamic[0] is None and not _DEBUG_NANS[0] and not any(isinstance(a, Tracer)
                                                               for a in args):
-        from ..jit.api import compile_closed
         return compile_closed(closed).fn(*args)
-    return eval_ir(closed.open, closed.consts, list(args))
+    return eval_ir(closed, args)
 
 
 def _same_type(a: ShapedArray, b: ShapedArray) -> bool:
@@ -64,17 +66,10 @@ def _trace_fun(fun: Callable, args: tuple, what: str):
     """Stage `fun(*args)` (args a tuple of pytrees). Returns (program with constants hoisted
     into leading inputs, the constants, output tree, output example with avals as leaves)."""
     leaves, in_tree = tree_flatten(args)
-    out_trees = []
-
-    def f_flat(*ls):
-        out = fun(*tree_unflatten(in_tree, ls))
-        o_leaves, o_tree = tree_flatten(out)
-        out_trees.append(o_tree)
-        return o_leaves
-
+    f_flat, out_tree = flatten_fun(fun, in_tree)
     closed = trace_to_ir(f_flat, [get_aval_of(x) for x in leaves], name=what)
     closed, consts = closure_convert(closed)
-    return closed, consts, out_trees[-1]
+    return closed, consts, out_tree.val
 
 
 def _stage(trace, prim: Primitive, tracers: list, params: dict) -> list:
@@ -89,29 +84,25 @@ def _stage(trace, prim: Primitive, tracers: list, params: dict) -> list:
     return outs
 
 
-def _zeros_like(aval: ShapedArray):
-    from ...primitives.rules import zeros_like_aval
-    return zeros_like_aval(aval)
-
-
-def _instantiate(t):
-    return _zeros_like(t.aval) if type(t) is Zero else t
-
-
 def _stack(vals: list):
+    """Stack per-step values along a new leading axis (on their own device when concrete)."""
     if all(not isinstance(v, Tracer) for v in vals):
-        if any(hasattr(v, "__cuda_array_interface__") for v in vals):  # GPU arrays stay there
-            from ...backend import get_array_module
-            xp = get_array_module(*vals)
-            return xp.stack([xp.asarray(v) for v in vals])
-        return np.stack([np.asarray(v) for v in vals])
-    from ...numpy import stack
-    return stack(vals)
+        xp = get_array_module(*vals)  # GPU arrays stay there
+        return xp.stack([xp.asarray(v) for v in vals])
+    return concatenate([expand_dims(v, (0,)) for v in vals], 0)
+
+
+def _where(mask, new, old):
+    """`new` where `mask` holds, else `old`; `mask` (bool) covers the leading axes of `new`."""
+    shape = get_aval_of(new).shape
+    mask_ndim = get_aval_of(mask).ndim
+    if mask_ndim != len(shape):
+        mask = broadcast_in_dim(mask, shape, tuple(range(mask_ndim)))
+    return select(mask, new, old)
 
 
 def _pp_rule(eqn, name, indent: int) -> list[str]:
     """Print an equation whose params hold sub-programs (alone or in tuples), one per block."""
-    from ...ir import _pp_atom, _pp_ir_lines, pp_param
     lhs = " ".join(f"{name(v)}:{v.aval.str_short()}" for v in eqn.out_binders)
     pad = " " * indent
     lines = [f"{pad}{lhs} = {eqn.prim.name}["]
@@ -140,3 +131,30 @@ def _unknown_flags(known: list) -> list[bool]:
 
 def _known_or_tracer(known: list, tracers: list) -> list:
     return [t if k is _UNKNOWN else k for k, t in zip(known, tracers)]
+
+
+def _fixpoint(step: Callable, flags: list[bool]) -> list[bool]:
+    """Grow `flags` (carry nonzero/unknown/batched) until the body maps it into itself."""
+    flags = list(flags)
+    while True:
+        out = step(flags)
+        new = [a or b for a, b in zip(flags, out)]
+        if new == flags:
+            return flags
+        flags = new
+
+
+def _check_carry(what: str, fun_name: str, init_tree, init_avals, out_tree, out_avals) -> None:
+    if out_tree != init_tree:
+        raise FuncgradError(
+            f"{what}: {fun_name} must return a carry with the same pytree structure as the "
+            f"initial value, but the initial carry is {init_tree} and {fun_name} returned "
+            f"{out_tree}, at {user_frame()}")
+    paths = _paths(tree_unflatten(init_tree, list(range(init_tree.num_leaves))))
+    for path, a, b in zip(paths, init_avals, out_avals):
+        if not _same_type(a, b):
+            raise FuncgradError(
+                f"{what}: the carry changed type: carry{path} is {a.str_short()} initially but "
+                f"{fun_name} returns {b.str_short()}, at {user_frame()}\nA loop carry must keep "
+                f"its shape and dtype; cast with `.astype(...)` (e.g. start from `0.0`, not `0`, "
+                f"for a float accumulator) or use `fnp.broadcast_to`.")

@@ -3,7 +3,7 @@
 `cond_p(index, *ops; branches)` runs `branches[index]` (index clamped into range). vmap of a
 `cond` with a known batched predicate runs each branch only on the rows that take it (gather,
 run batched, scatter back); with an unknown predicate both branches run and `select` picks.
-Shared helpers live in `control_flow_util.py`; the family overview is in `control_flow.py`.
+Shared helpers live in `common.py`; the family overview is in `__init__.py`.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ...backend import to_numpy
 from ...core import (
     FuncgradError,
     Primitive,
@@ -21,8 +22,21 @@ from ...core import (
     user_frame,
 )
 from ...ir import IR
+from ...primitives import (
+    concatenate,
+    convert_element_type,
+    eq,
+    full,
+    gather,
+    max_p,
+    min_p,
+    ne_p,
+)
+from ...primitives.batching import bdim_at_front
+from ...primitives.rules import instantiate, zeros_like_aval
 from ...pytree import tree_flatten, tree_unflatten
 from ...staging import _UNKNOWN, trace_to_ir
+from ...util import merge_lists, partition_list
 from ..program import (
     add_unused_inputs,
     batch_ir,
@@ -30,9 +44,9 @@ from ..program import (
     partial_eval_ir,
     transpose_ir,
 )
+from ..vmap import vmap_flat
 from .common import (
     _call,
-    _instantiate,
     _known_or_tracer,
     _maybe_concrete,
     _paths,
@@ -41,7 +55,7 @@ from .common import (
     _stage,
     _trace_fun,
     _unknown_flags,
-    _zeros_like,
+    _where,
 )
 
 __all__ = ["cond", "switch", "cond_p"]
@@ -71,15 +85,17 @@ def _cond_abstract_eval(index, *ops, branches):
     return list(branches[0].out_avals)
 
 
+def _any_branch(flags: list[list[bool]]) -> list[bool]:
+    """Per output: whether it is nonzero/unknown/batched in any branch."""
+    return [any(fs) for fs in zip(*flags)]
+
+
 def _cond_jvp(primals, tangents, *, branches):
     index, *ops = primals
     _, *tops = tangents
     nz = [type(t) is not Zero for t in tops]
     n_out = len(branches[0].out_avals)
-    out_nz = [False] * n_out
-    for b in branches:
-        _, onz = jvp_ir(b, nz, False)
-        out_nz = [x or y for x, y in zip(out_nz, onz)]
+    out_nz = _any_branch([jvp_ir(b, nz, False)[1] for b in branches])
     jbranches = tuple(jvp_ir(b, nz, out_nz)[0] for b in branches)
     outs = cond_p.bind(index, *ops, *[t for t in tops if type(t) is not Zero],
                        branches=jbranches)
@@ -100,9 +116,7 @@ def _cond_partial_eval(trace, tracers, known, *, branches):
         return list(outs)
     uk = _unknown_flags(known[1:])
     n_out = len(branches[0].out_avals)
-    out_uk = [False] * n_out
-    for b in branches:
-        out_uk = [x or y for x, y in zip(out_uk, partial_eval_ir(b, uk, False)[2])]
+    out_uk = _any_branch([partial_eval_ir(b, uk, False)[2] for b in branches])
     if not any(out_uk):
         outs = cond_p.bind(*known, branches=branches)
         return list(outs)
@@ -118,7 +132,7 @@ def _cond_partial_eval(trace, tracers, known, *, branches):
 
         def f(*xs):
             outs = _call(kb, xs)
-            res = [_zeros_like(a) for a in all_res]
+            res = [zeros_like_aval(a) for a in all_res]
             res[offsets[i]:offsets[i + 1]] = outs[n_known:]
             return [*outs[:n_known], *res]
         return trace_to_ir(f, known_avals, name="cond_partial_eval")
@@ -137,18 +151,16 @@ def _cond_partial_eval(trace, tracers, known, *, branches):
     known_ops = [k for k in known[1:] if k is not _UNKNOWN]
     k_outs = cond_p.bind(known[0], *known_ops, branches=known_branches)
     known_vals, res_vals = k_outs[:n_known], k_outs[n_known:]
-    uk_tracers = [t for t, u in zip(tracers[1:], uk) if u]
-    u_outs = _stage(trace, cond_p, [known[0], *res_vals, *uk_tracers],
+    u_outs = _stage(trace, cond_p, [known[0], *res_vals, *partition_list(uk, tracers[1:])[1]],
                     dict(branches=unknown_branches))
-    ki, ui = iter(known_vals), iter(u_outs)
-    return [next(ui) if u else (next(ki)) for u in out_uk]
+    return merge_lists(out_uk, known_vals, u_outs)
 
 
 def _cond_transpose(cts, index, *ops, branches):
     if is_undefined_primal(index):
         raise FuncgradError("cond: the branch index cannot be a linear input")
     linear = [is_undefined_primal(x) for x in ops]
-    cts = [_instantiate(c) for c in cts]
+    cts = [instantiate(c) for c in cts]
     tbranches = tuple(transpose_ir(b, linear) for b in branches)
     nonlin = [x for x, lin in zip(ops, linear) if not lin]
     outs = iter(cond_p.bind(index, *nonlin, *cts, branches=tbranches))
@@ -156,31 +168,24 @@ def _cond_transpose(cts, index, *ops, branches):
 
 
 def _cond_batch(size, xs, bdims, *, branches):
-    from ...primitives.batching import bdim_at_front
     index, *ops = xs
     ib, *obs = bdims
     in_b = [b is not not_mapped for b in obs]
     ops = [bdim_at_front(x, b, size) if b is not not_mapped else x for x, b in zip(ops, obs)]
     if ib is not_mapped:
-        n_out = len(branches[0].out_avals)
-        out_b = [False] * n_out
-        for b in branches:
-            out_b = [x or y for x, y in zip(out_b, batch_ir(b, size, in_b, False)[1])]
+        out_b = _any_branch([batch_ir(b, size, in_b, False)[1] for b in branches])
         bb = tuple(batch_ir(b, size, in_b, out_b)[0] for b in branches)
         outs = cond_p.bind(index, *ops, branches=bb)
         return outs, [0 if b else not_mapped for b in out_b]
     index = bdim_at_front(index, ib, size)
     iv = _maybe_concrete(index)
     if iv is not None:
-        from ...backend import to_numpy
         return _cond_batch_gather(size, np.asarray(to_numpy(iv)), ops, in_b, branches)
     return _cond_batch_select(size, index, ops, in_b, branches)
 
 
 def _run_batched(closed: IR, size: int, ops: list, in_b: list[bool]) -> list:
     """Run a program on `size` rows (batched operands have the rows at axis 0)."""
-    from ...primitives.batching import bdim_at_front
-    from ..vmap import vmap_flat
     outs, bdims = vmap_flat(lambda *a: _call(closed, a), size, ops,
                             [0 if b else not_mapped for b in in_b])
     return [bdim_at_front(o, b, size) for o, b in zip(outs, bdims)]
@@ -188,8 +193,6 @@ def _run_batched(closed: IR, size: int, ops: list, in_b: list[bool]) -> list:
 
 def _cond_batch_gather(size, iv, ops, in_b, branches):
     """Each branch runs only on the rows whose index selects it; rows are put back in order."""
-    from ...primitives.indexing import gather
-    from ...primitives.shape import concatenate
     iv = np.clip(iv.astype(np.int64), 0, len(branches) - 1)
     groups = [(k, np.flatnonzero(iv == k)) for k in range(len(branches))]
     groups = [(k, rows) for k, rows in groups if rows.size] or groups[:1]  # size 0: branch 0
@@ -208,14 +211,12 @@ def _cond_batch_gather(size, iv, ops, in_b, branches):
 
 def _cond_batch_select(size, index, ops, in_b, branches):
     """Predicate values unknown (full staging): run every branch on every row, then select."""
-    from ... import numpy as fnp
     results = [_run_batched(b, size, ops, in_b) for b in branches]
     outs = list(results[0])
+    index_aval = get_aval_of(index)
     for k in range(1, len(branches)):
-        for j, o in enumerate(results[k]):
-            nd = get_aval_of(o).ndim
-            pick = fnp.reshape(index == k, (size,) + (1,) * (nd - 1))
-            outs[j] = fnp.where(pick, o, outs[j])
+        pick = eq(index, full(index_aval.shape, k, index_aval.dtype))
+        outs = [_where(pick, o, old) for o, old in zip(results[k], outs)]
     return outs, [0] * len(outs)
 
 
@@ -229,7 +230,6 @@ cond_p.pp_rule = _pp_rule
 
 
 def _index_from_pred(pred) -> Any:
-    from ...primitives.shape import convert_element_type
     aval = get_aval_of(pred)
     if aval.shape != ():
         raise FuncgradError(f"cond: the predicate must be a scalar, got {aval.str_short()}, at "
@@ -238,7 +238,7 @@ def _index_from_pred(pred) -> Any:
     if aval.dtype == np.dtype(bool):
         return convert_element_type(pred, np.int32)
     if aval.dtype.kind in "iu":
-        return convert_element_type(pred != 0, np.int32)
+        return convert_element_type(ne_p.bind1(pred, np.zeros((), aval.dtype)), np.int32)
     raise FuncgradError(f"cond: the predicate must be a bool (or integer) scalar, got "
                         f"{aval.str_short()}, at {user_frame()}\nCompare first, e.g. `x > 0`.")
 
@@ -327,8 +327,7 @@ def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
     if aval.shape != () or aval.dtype.kind not in "iu":
         raise FuncgradError(f"switch: the index must be an integer scalar, got "
                             f"{aval.str_short()}, at {user_frame()}")
-    from ... import numpy as fnp
-    from ...primitives.shape import convert_element_type
-    idx = convert_element_type(fnp.clip(index, 0, len(branches) - 1), np.int32)
+    low, high = np.zeros((), aval.dtype), np.asarray(len(branches) - 1, aval.dtype)
+    idx = convert_element_type(min_p.bind1(max_p.bind1(index, low), high), np.int32)
     return _staged_switch(idx, branches, operands, "switch",
                           [f"branches[{k}]" for k in range(len(branches))])

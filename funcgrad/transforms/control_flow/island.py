@@ -3,7 +3,7 @@ runs, on the concrete values it then has.
 
 `island_p(*args; fun, out_avals, linear)` calls `fun(*args)` (a function of arrays written with
 funcgrad, returning a list). Transforms that need values known only at run time use it: reverse
-mode of a `while_loop` whose trip count depends on staged values (`loops.py`) records the trip
+mode of a `while_loop` whose trip count depends on staged values (`while_loop.py`) records the trip
 count when the compiled program runs, not when it is traced. Every rule is itself an island
 built from the eager transforms -- jvp runs `jvp_flat` of `fun`, transpose runs `vjp_flat` (for
 the inputs marked `linear`, in which `fun` is linear), batching runs `vmap_flat` -- so islands
@@ -14,7 +14,12 @@ from __future__ import annotations
 from typing import Callable
 
 from ...avals import ShapedArray, is_float
+from ...backend import get_array_module
 from ...core import Primitive, Zero, get_aval_of, is_undefined_primal
+from ...primitives.batching import bdim_at_front
+from ..autodiff import vjp_flat
+from ..jvp import jvp_flat
+from ..vmap import vmap_flat
 
 island_p = Primitive("island", multiple_results=True)
 
@@ -40,7 +45,6 @@ def island(fn: Callable, name: str, args: list, out_avals: list, linear: list) -
 
 
 def _zeros(aval: ShapedArray, like: list):
-    from ...backend import get_array_module
     return get_array_module(*like).zeros(aval.shape, aval.dtype)
 
 
@@ -58,7 +62,6 @@ def _island_jvp(primals, tangents, *, fun, out_avals, linear):
     n = len(primals)
 
     def tangents_of(*a):  # (primals, nonzero tangents) -> tangents of the float outputs
-        from ..jvp import jvp_flat
         ps, ts = list(a[:n]), iter(a[n:])
         dx = [next(ts) if z else Zero(get_aval_of(p)) for p, z in zip(ps, nz)]
         _, touts = jvp_flat(fun, ps, dx)
@@ -81,7 +84,6 @@ def _island_transpose(cts, *args, fun, out_avals, linear):
     nk = len(known)
 
     def cotangents_of(*a):  # (known inputs, output cotangents) -> input cotangents
-        from ..autodiff import vjp_flat
         kn, cs = a[:nk], list(a[nk:])
 
         def f_lin(*x):
@@ -100,8 +102,6 @@ def _island_batch(size, xs, bdims, *, fun, out_avals, linear):
     axes = list(bdims)
 
     def batched(*a):
-        from ...primitives.batching import bdim_at_front
-        from ..vmap import vmap_flat
         outs, out_b = vmap_flat(fun, size, list(a), axes)
         return [bdim_at_front(o, b, size) for o, b in zip(outs, out_b)]
 

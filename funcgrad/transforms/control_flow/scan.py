@@ -2,8 +2,8 @@
 
 `scan_p(*consts, *carry, *xs; jaxpr, num_consts, num_carry, length, reverse)` computes
 `carry, y_i = body(consts, carry, x_i)` for i = 0..length-1 (or backwards), ys stacked. Its
-transpose is a reverse `scan`; `loops.py` reuses it for `fori_loop` with static bounds and for
-reverse mode through `while_loop`. The family overview is in `control_flow.py`.
+transpose is a reverse `scan`; `while_loop.py` reuses it for `fori_loop` with static bounds and
+for reverse mode through `while_loop`. The family overview is in `__init__.py`.
 """
 from __future__ import annotations
 
@@ -22,8 +22,11 @@ from ...core import (
     not_mapped,
     user_frame,
 )
-from ...pytree import tree_flatten, tree_unflatten
+from ...primitives.batching import bdim_at_front, moveaxis
+from ...primitives.rules import add_tangents, instantiate, zeros_like_aval
+from ...pytree import flatten_fun, tree_flatten, tree_structure, tree_unflatten
 from ...staging import trace_to_ir
+from ...util import merge_lists, partition_list
 from ..program import (
     batch_ir,
     closure_convert,
@@ -37,16 +40,15 @@ from ..program import (
 )
 from .common import (
     _call,
-    _instantiate,
+    _check_carry,
+    _fixpoint,
     _known_or_tracer,
     _no_transform_active,
-    _paths,
     _pp_rule,
     _same_type,
     _stack,
     _stage,
     _unknown_flags,
-    _zeros_like,
 )
 
 __all__ = ["scan", "scan_p"]
@@ -86,17 +88,6 @@ def _scan_abstract_eval(*avals, jaxpr, num_consts, num_carry, length, reverse):
     return [*out[:num_carry], *ys]
 
 
-def _fixpoint(step: Callable, flags: list[bool]) -> list[bool]:
-    """Grow `flags` (carry nonzero/unknown/batched) until the body maps it into itself."""
-    flags = list(flags)
-    while True:
-        out = step(flags)
-        new = [a or b for a, b in zip(flags, out)]
-        if new == flags:
-            return flags
-        flags = new
-
-
 def _scan_jvp(primals, tangents, *, jaxpr, num_consts, num_carry, length, reverse):
     nz = [type(t) is not Zero for t in tangents]
     c_nz, carry_nz, xs_nz = split_list(nz, [num_consts, num_carry])
@@ -123,7 +114,7 @@ def _scan_jvp(primals, tangents, *, jaxpr, num_consts, num_carry, length, revers
     t_c, t_carry, t_xs = split_list(tangents, [num_consts, num_carry])
     outs = scan_p.bind(
         *consts, *[t for t in t_c if type(t) is not Zero],
-        *carry, *[_instantiate(t) for t, z in zip(t_carry, carry_nz) if z],
+        *carry, *[instantiate(t) for t, z in zip(t_carry, carry_nz) if z],
         *xs, *[t for t in t_xs if type(t) is not Zero],
         jaxpr=jbody, num_consts=n_c + k_c, num_carry=num_carry + k_carry, length=length,
         reverse=reverse)
@@ -150,10 +141,9 @@ def _scan_partial_eval(trace, tracers, known, *, jaxpr, num_consts, num_carry, l
     if not any(out_uk):
         return scan_p.bind(*known, **params)
     vals = _known_or_tracer(known, tracers)
-    groups = split_list(vals, [num_consts, num_carry])[:3]
-    flags = [c_uk, carry_uk, xs_uk]
-    k_consts, k_carry, k_xs = [[v for v, u in zip(g, f) if not u] for g, f in zip(groups, flags)]
-    u_consts, u_carry, u_xs = [[v for v, u in zip(g, f) if u] for g, f in zip(groups, flags)]
+    (k_consts, u_consts), (k_carry, u_carry), (k_xs, u_xs) = [
+        partition_list(f, g) for f, g in zip([c_uk, carry_uk, xs_uk],
+                                             split_list(vals, [num_consts, num_carry]))]
     # residuals that are known loop constants are passed once, not stacked per iteration
     inv = [j for j, i in enumerate(fwd) if i is not None and i < len(k_consts)]
     per_iter = [j for j in range(n_res) if j not in inv]
@@ -171,11 +161,8 @@ def _scan_partial_eval(trace, tracers, known, *, jaxpr, num_consts, num_carry, l
     u_outs = _stage(trace, scan_p, [*inv_vals, *u_consts, *u_carry, *u_xs, *res],
                     dict(jaxpr=ubody, num_consts=len(inv) + n_uc, num_carry=n_ucarry,
                          length=length, reverse=reverse))
-    ucarry_out, uys = u_outs[:n_ucarry], u_outs[n_ucarry:]
-    kc, uc, ky, uy = iter(kcarry_out), iter(ucarry_out), iter(kys), iter(uys)
-    outs = [next(uc) if u else (next(kc)) for u in out_uk[:num_carry]]
-    outs += [next(uy) if u else (next(ky)) for u in out_uk[num_carry:]]
-    return outs
+    return (merge_lists(out_uk[:num_carry], kcarry_out, u_outs[:n_ucarry])
+            + merge_lists(out_uk[num_carry:], kys, u_outs[n_ucarry:]))
 
 
 def _scan_transpose(cts, *args, jaxpr, num_consts, num_carry, length, reverse):
@@ -185,7 +172,7 @@ def _scan_transpose(cts, *args, jaxpr, num_consts, num_carry, length, reverse):
     # every carry is linear; one with a known value (an instantiated zero) just gets no ct
     carry_undef = [is_undefined_primal(x) for x in carry]
     carry = [x if u else _AvalOf(get_aval_of(x)) for x, u in zip(carry, carry_undef)]
-    ct_carry, ct_ys = split_list([_instantiate(c) for c in cts], [num_carry])[:2]
+    ct_carry, ct_ys = split_list([instantiate(c) for c in cts], [num_carry])[:2]
     body_t = transpose_ir(jaxpr, c_lin + [True] * num_carry + x_lin)
     nl_consts = [x for x, lin in zip(consts, c_lin) if not lin]
     nl_xs = [x for x, lin in zip(xs, x_lin) if not lin]
@@ -196,7 +183,6 @@ def _scan_transpose(cts, *args, jaxpr, num_consts, num_carry, length, reverse):
         nlc, acc, ctc, nlx, cty = split_list(a, [n_nlc, n_lc, num_carry, n_nlx])
         outs = _call(body_t, [*nlc, *nlx, *ctc, *cty])
         d_c, d_carry, d_x = split_list(outs, [n_lc, num_carry])
-        from ...primitives.rules import add_tangents
         return [*[add_tangents(s, d) for s, d in zip(acc, d_c)], *d_carry, *d_x]
 
     y_avals = [ShapedArray(a.shape[1:], a.dtype) for a in map(get_aval_of, ct_ys)]
@@ -204,7 +190,7 @@ def _scan_transpose(cts, *args, jaxpr, num_consts, num_carry, length, reverse):
     body_closed = trace_to_ir(body, [*map(get_aval_of, nl_consts), *lin_c_avals,
                                         *[c.aval for c in carry], *nlx_avals, *y_avals],
                                  name="scan_transpose")
-    outs = scan_p.bind(*nl_consts, *[_zeros_like(a) for a in lin_c_avals], *ct_carry,
+    outs = scan_p.bind(*nl_consts, *[zeros_like_aval(a) for a in lin_c_avals], *ct_carry,
                        *nl_xs, *ct_ys, jaxpr=body_closed, num_consts=n_nlc,
                        num_carry=n_lc + num_carry, length=length, reverse=not reverse)
     ct_c, ct_init, ct_x = split_list(outs, [n_lc, num_carry])
@@ -222,7 +208,6 @@ class _AvalOf:
 
 
 def _scan_batch(size, xs, bdims, *, jaxpr, num_consts, num_carry, length, reverse):
-    from ...primitives.batching import bdim_at_front, moveaxis
     b = [d is not not_mapped for d in bdims]
     c_b, carry_b, xs_b = split_list(b, [num_consts, num_carry])
     n_y = len(jaxpr.out_avals) - num_carry
@@ -248,22 +233,6 @@ scan_p.transpose = _scan_transpose
 scan_p.partial_eval = _scan_partial_eval
 scan_p.batch = _scan_batch
 scan_p.pp_rule = _pp_rule
-
-
-def _check_carry(what: str, fun_name: str, init_tree, init_avals, out_tree, out_avals) -> None:
-    if out_tree != init_tree:
-        raise FuncgradError(
-            f"{what}: {fun_name} must return a carry with the same pytree structure as the "
-            f"initial value, but the initial carry is {init_tree} and {fun_name} returned "
-            f"{out_tree}, at {user_frame()}")
-    paths = _paths(tree_unflatten(init_tree, list(range(init_tree.num_leaves))))
-    for path, a, b in zip(paths, init_avals, out_avals):
-        if not _same_type(a, b):
-            raise FuncgradError(
-                f"{what}: the carry changed type: carry{path} is {a.str_short()} initially but "
-                f"{fun_name} returns {b.str_short()}, at {user_frame()}\nA loop carry must keep "
-                f"its shape and dtype; cast with `.astype(...)` (e.g. start from `0.0`, not `0`, "
-                f"for a float accumulator) or use `fnp.broadcast_to`.")
 
 
 def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
@@ -300,27 +269,22 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
         raise FuncgradError(f"scan: pass `length` when xs is None or empty, at {user_frame()}")
     n = lengths.pop()
     init_leaves, init_tree = tree_flatten(init)
-    if n and _no_transform_active() and not any(isinstance(v, Tracer)
-                                                for v in init_leaves + x_leaves):
-        return _scan_eager(f, init, init_tree, init_leaves, xs, x_tree, x_leaves, n, reverse)
-    x_avals = [ShapedArray(get_aval_of(x).shape[1:], get_aval_of(x).dtype) for x in x_leaves]
-    out_trees = []
 
-    def body_flat(*ls):
-        c = tree_unflatten(init_tree, ls[:len(init_leaves)])
-        x = tree_unflatten(x_tree, ls[len(init_leaves):])
+    def body(c, x):
         res = f(c, x)
         if not (isinstance(res, tuple) and len(res) == 2):
             raise FuncgradError(f"scan: f must return a pair (carry, y), got "
                                 f"{type(res).__name__}, at {user_frame()}")
-        c_leaves, c_tree = tree_flatten(res[0])
-        y_leaves, y_tree = tree_flatten(res[1])
-        out_trees.append((c_tree, y_tree))
-        return [*c_leaves, *y_leaves]
+        return res
 
+    if n and _no_transform_active() and not any(isinstance(v, Tracer)
+                                                for v in init_leaves + x_leaves):
+        return _scan_eager(body, init, init_tree, init_leaves, xs, x_tree, x_leaves, n, reverse)
+    x_avals = [ShapedArray(get_aval_of(x).shape[1:], get_aval_of(x).dtype) for x in x_leaves]
+    body_flat, out_trees = flatten_fun(body, tree_structure((init, xs)), has_aux=True)
     in_avals = [get_aval_of(x) for x in init_leaves] + x_avals
     closed = trace_to_ir(body_flat, in_avals, name="scan")
-    c_tree, y_tree = out_trees[-1]
+    c_tree, y_tree = out_trees.val
     _check_carry("scan", "f", init_tree, in_avals[:len(init_leaves)], c_tree,
                  closed.out_avals[:len(init_leaves)])
     closed, consts = closure_convert(closed)
@@ -330,17 +294,12 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
             tree_unflatten(y_tree, outs[len(init_leaves):]))
 
 
-def _scan_eager(f, init, init_tree, init_leaves, xs, x_tree, x_leaves, n, reverse):
+def _scan_eager(body, init, init_tree, init_leaves, xs, x_tree, x_leaves, n, reverse):
     carry = init
     init_avals = [get_aval_of(x) for x in init_leaves]
     ys = []
     for i in (range(n - 1, -1, -1) if reverse else range(n)):
-        x = tree_unflatten(x_tree, [v[i] for v in x_leaves])
-        res = f(carry, x)
-        if not (isinstance(res, tuple) and len(res) == 2):
-            raise FuncgradError(f"scan: f must return a pair (carry, y), got "
-                                f"{type(res).__name__}, at {user_frame()}")
-        carry, y = res
+        carry, y = body(carry, tree_unflatten(x_tree, [v[i] for v in x_leaves]))
         c_leaves, c_tree = tree_flatten(carry)
         _check_carry("scan", "f", init_tree, init_avals, c_tree,
                      [get_aval_of(c) for c in c_leaves])

@@ -4,7 +4,7 @@
 body_nconsts)` runs `while cond(carry): carry = body(carry)`. Reverse mode records the trip
 count during `linearize` and stages the tangent loop as a `scan` (`scan.py`) -- under `jit`,
 where the trip count is known only at run time, inside an eager island (`island.py`);
-`fori_loop` with static bounds is a `scan` outright. The family overview is in `control_flow.py`.
+`fori_loop` with static bounds is a `scan` outright. The family overview is in `__init__.py`.
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import numpy as np
 from ...avals import ShapedArray
 from ...core import (
     NOT_APPLICABLE,
-    ConcretizationError,
     FuncgradError,
     Primitive,
     Tracer,
@@ -24,8 +23,12 @@ from ...core import (
     not_mapped,
     user_frame,
 )
+from ...primitives import reduce_max
+from ...primitives.batching import bdim_at_front
+from ...primitives.rules import instantiate, zeros_like_aval
 from ...pytree import tree_flatten, tree_unflatten
 from ...staging import trace_to_ir
+from ...util import merge_lists, partition_list
 from ..program import (
     add_unused_inputs,
     batch_ir,
@@ -37,9 +40,11 @@ from ..program import (
     permute_outputs,
     split_list,
 )
+from ..vmap import BatchTracer
 from .common import (
     _call,
-    _instantiate,
+    _check_carry,
+    _fixpoint,
     _known_or_tracer,
     _maybe_concrete,
     _no_transform_active,
@@ -49,9 +54,10 @@ from .common import (
     _stage,
     _trace_fun,
     _unknown_flags,
+    _where,
 )
 from .island import IslandFun, island_p
-from .scan import _check_carry, _fixpoint, scan, scan_p
+from .scan import scan, scan_p
 
 __all__ = ["while_loop", "fori_loop", "while_p"]
 
@@ -98,7 +104,7 @@ def _while_jvp(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_
     carry_dot_avals = [a for a, z in zip(body_jaxpr.out_avals, carry_nz) if z]
     jcond = add_unused_inputs(cond_jaxpr, carry_dot_avals)
     outs = while_p.bind(*cc, *bc, *[t for t in t_bc if type(t) is not Zero], *carry,
-                        *[_instantiate(t) for t, z in zip(t_carry, carry_nz) if z],
+                        *[instantiate(t) for t, z in zip(t_carry, carry_nz) if z],
                         cond_jaxpr=jcond, body_jaxpr=jbody, cond_nconsts=cond_nconsts,
                         body_nconsts=n_bc + k_bc)
     p_out, it = outs[:n_carry], iter(outs[n_carry:])
@@ -107,6 +113,10 @@ def _while_jvp(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_
 
 def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_nconsts,
                         body_nconsts):
+    """Split a loop for `linearize`; the strategy follows from what is known of the predicate:
+    nothing unknown -- run the loop; the predicate unknown -- stage the whole loop; its values
+    known now -- `_while_partial_eval_recorded`; known only when the program runs (under
+    `jit`/`make_ir`) -- `_while_partial_eval_island`."""
     params = dict(cond_jaxpr=cond_jaxpr, body_jaxpr=body_jaxpr, cond_nconsts=cond_nconsts,
                   body_nconsts=body_nconsts)
     uk = _unknown_flags(known)
@@ -116,45 +126,53 @@ def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_n
     if not any(bc_uk) and not any(carry_uk):
         return while_p.bind(*known, **params)
     if partial_eval_ir(cond_jaxpr, cc_uk + carry_uk, False)[2][0]:
-        return _stage(trace, while_p, tracers, params)  # predicate itself is unknown
-    kbody, ubody, _, n_res, fwd = partial_eval_ir_fwd(body_jaxpr, bc_uk + carry_uk, carry_uk)
+        return _stage(trace, while_p, tracers, params)
     vals = _known_or_tracer(known, tracers)
-    cc, bc, carry = split_list(vals, [cond_nconsts, body_nconsts])
-    k_bc = [v for v, u in zip(bc, bc_uk) if not u]
-    u_bc = [v for v, u in zip(bc, bc_uk) if u]
-    k_carry = [v for v, u in zip(carry, carry_uk) if not u]
-    u_carry = [v for v, u in zip(carry, carry_uk) if u]
-    n_k = len(k_carry)
+    cc, _, carry = split_list(vals, [cond_nconsts, body_nconsts])
+    pred = _call(cond_jaxpr, [*cc, *[None if u else c for c, u in zip(carry, carry_uk)]])[0]
+    if _predicate_values(pred) is None:
+        return _while_partial_eval_island(trace, vals, uk, carry_uk, params)
+    return _while_partial_eval_recorded(trace, vals, uk, carry_uk, params, pred)
+
+
+def _predicate_values(pred) -> Any:
+    """The value of a predicate now -- per example, for one batched by `vmap` -- or None when
+    it is known only when the staged program runs."""
+    while isinstance(pred, BatchTracer):
+        pred = pred.val
+    return _maybe_concrete(pred)
+
+
+def _while_partial_eval_recorded(trace, vals, uk, carry_uk, params, pred) -> list:
+    """The predicate's values are known now (eager `grad`, `vmap` of `grad`): run the known
+    (primal) loop, recording the trip count and each iteration's residuals, and stage the
+    unknown (tangent) loop as a `scan` over the stacked residuals. A per-example predicate
+    under `vmap` runs until every example is done, finished examples masked."""
+    cn, bn = params["cond_nconsts"], params["body_nconsts"]
+    cc, bc, carry = split_list(vals, [cn, bn])
+    bc_uk = uk[cn:cn + bn]
+    kbody, ubody, _, n_res, fwd = partial_eval_ir_fwd(params["body_jaxpr"], bc_uk + carry_uk,
+                                                      carry_uk)
+    (k_bc, u_bc), (k_carry, u_carry) = partition_list(bc_uk, bc), partition_list(carry_uk, carry)
+    n_k, holes = len(k_carry), [None] * len(u_carry)  # the predicate reads known values only
     # residuals that are known loop constants are passed once, not stacked per iteration
     inv = [j for j, i in enumerate(fwd) if i is not None and i < len(k_bc)]
     per_iter = [j for j in range(n_res) if j not in inv]
     kbody = permute_outputs(kbody, [*range(n_k), *[n_k + j for j in per_iter]])
 
-    def full_carry(kc):
-        it = iter(kc)
-        return [None if u else next(it) for u in carry_uk]  # the predicate reads known ones only
-
     residuals, masks, masked = [], [], False
     while True:
-        pred = _call(cond_jaxpr, [*cc, *full_carry(k_carry)])[0]
-        try:
-            go, mask = bool(pred), None
-        except ConcretizationError:
-            go, mask = _any_over_batch(pred), pred  # vmap of grad: a per-example predicate
-            if go is None:  # staged (jit): the trip count is known only when the program runs
-                return _while_staged_partial_eval(trace, vals, uk, carry_uk, params)
-            masked = True
-        if not go:
+        scalar = _maybe_concrete(pred)
+        mask = None if scalar is not None else pred  # vmap of grad: a per-example predicate
+        masked = masked or mask is not None
+        if not (bool(scalar) if mask is None else bool(np.any(_predicate_values(pred)))):
             break
         outs = _call(kbody, [*k_bc, *k_carry])
-        res = outs[n_k:]
-        if mask is None:
-            k_carry = outs[:n_k]
-        else:  # finished examples keep their carry
-            from ... import numpy as fnp
-            k_carry = [fnp.where(mask, n, o) for n, o in zip(outs[:n_k], k_carry)]
-        residuals.append(res)
+        k_carry = (outs[:n_k] if mask is None  # finished examples keep their carry
+                   else [_where(mask, n, o) for n, o in zip(outs[:n_k], k_carry)])
+        residuals.append(outs[n_k:])
         masks.append(np.True_ if mask is None else mask)
+        pred = _call(params["cond_jaxpr"], [*cc, *merge_lists(carry_uk, k_carry, holes)])[0]
     trips = len(residuals)
     if trips == 0:
         u_out = list(u_carry)
@@ -181,73 +199,55 @@ def _while_partial_eval(trace, tracers, known, *, cond_jaxpr, body_jaxpr, cond_n
             # (NaN residuals). Select their tangent inputs away *before* the body as well as
             # its outputs after, so that in the transpose the body's (NaN) cotangents are
             # selected away too instead of being multiplied by a zero cotangent
-            from ... import numpy as fnp
             m = rit[n_pi]
-            off = [fnp.where(m, v, fnp.zeros_like(v)) for v in (*ubc, *uc)]
+            off = [_where(m, v, zeros_like_aval(get_aval_of(v))) for v in (*ubc, *uc)]
             new = _call(ubody, [*res, *off])
-            return [fnp.where(m, n, o) for n, o in zip(new, uc)]
+            return [_where(m, n, o) for n, o in zip(new, uc)]
 
         inv_avals = [ubody.in_avals[j] for j in inv]
         sbody = trace_to_ir(scan_body, [*inv_avals, *ubody.in_avals[n_res:], *res_avals],
-                               name="while_linearize")
+                            name="while_linearize")
         sbody, sconsts = closure_convert(sbody)
         u_out = _stage(trace, scan_p, [*sconsts, *inv_vals, *u_bc, *u_carry, *stacked],
                        dict(jaxpr=sbody, num_consts=len(sconsts) + n_inv + n_ubc,
                             num_carry=n_uc, length=trips, reverse=False))
-    ki, ui = iter(k_carry), iter(u_out)
-    return [next(ui) if u else (next(ki)) for u in carry_uk]
+    return merge_lists(carry_uk, k_carry, u_out)
 
 
-def _while_staged_partial_eval(trace, vals, uk, carry_uk, params) -> list:
-    """Reverse mode of a loop whose predicate is staged (under `jit`/`make_ir`): the known
-    (primal) carry runs as a `while`; the unknown (tangent) carry is an eager island, which at
-    run time reruns the loop with its tangents -- and whose transpose runs the eager reverse
-    pass, which records the trip count and residuals then."""
+def _while_partial_eval_island(trace, vals, uk, carry_uk, params) -> list:
+    """The predicate is staged (under `jit`/`make_ir`): the known (primal) carry runs as a
+    `while`; the unknown (tangent) carry is an eager island, which at run time reruns the loop
+    with its tangents -- and whose transpose runs the eager reverse pass, which records the
+    trip count and residuals then."""
     cn, bn = params["cond_nconsts"], params["body_nconsts"]
     cc, bc, carry = split_list(vals, [cn, bn])
     bc_uk = uk[cn:cn + bn]
-    k_bc = [v for v, u in zip(bc, bc_uk) if not u]
-    k_carry = [v for v, u in zip(carry, carry_uk) if not u]
+    k_bc, k_carry = partition_list(bc_uk, bc)[0], partition_list(carry_uk, carry)[0]
+    holes = [None] * (len(carry) - len(k_carry))
     kbody = partial_eval_ir(params["body_jaxpr"], bc_uk + carry_uk, carry_uk)[0]
     kbody = permute_outputs(kbody, list(range(len(k_carry))))  # the known carry, no residuals
 
     def kcond(*a):  # (cond consts, known carry): the predicate reads known values only
-        kc = iter(a[cn:])
-        return _call(params["cond_jaxpr"], [*a[:cn], *[None if u else next(kc)
-                                                        for u in carry_uk]])
+        return _call(params["cond_jaxpr"], [*a[:cn], *merge_lists(carry_uk, a[cn:], holes)])
     kcond_jaxpr = trace_to_ir(kcond, [get_aval_of(v) for v in (*cc, *k_carry)],
-                                 name="while_cond")
-    k_out = iter(while_p.bind(*cc, *k_bc, *k_carry, cond_jaxpr=kcond_jaxpr, body_jaxpr=kbody,
-                              cond_nconsts=cn, body_nconsts=len(k_bc)))
-    known = [v for v, u in zip(vals, uk[:cn + bn] + carry_uk) if not u]
-    unknown = [v for v, u in zip(vals, uk[:cn + bn] + carry_uk) if u]
+                              name="while_cond")
+    k_out = while_p.bind(*cc, *k_bc, *k_carry, cond_jaxpr=kcond_jaxpr, body_jaxpr=kbody,
+                         cond_nconsts=cn, body_nconsts=len(k_bc))
     flags = uk[:cn + bn] + carry_uk
+    known, unknown = partition_list(flags, vals)
 
     def tangents_out(*a):  # concrete (known inputs, tangent inputs) -> tangent carry out
-        ks, us = iter(a[:len(known)]), iter(a[len(known):])
-        outs = while_p.bind(*[next(us) if u else next(ks) for u in flags], **params)
-        return [o for o, u in zip(outs, carry_uk) if u]
+        outs = while_p.bind(*merge_lists(flags, a[:len(known)], a[len(known):]), **params)
+        return partition_list(carry_uk, outs)[1]
 
-    u_avals = [a for a, u in zip(params["body_jaxpr"].out_avals, carry_uk) if u]
-    u_out = iter(_stage(trace, island_p, [*known, *unknown], dict(
+    u_avals = partition_list(carry_uk, params["body_jaxpr"].out_avals)[1]
+    u_out = _stage(trace, island_p, [*known, *unknown], dict(
         fun=IslandFun(tangents_out, "while_tangents"), out_avals=tuple(u_avals),
-        linear=(False,) * len(known) + (True,) * len(unknown))))
-    return [next(u_out) if u else next(k_out) for u in carry_uk]
-
-
-def _any_over_batch(pred) -> bool | None:
-    """Whether any example's predicate holds, for a per-example predicate under `vmap` whose
-    values are known (None when they are not)."""
-    from ..vmap import BatchTracer
-    if not isinstance(pred, BatchTracer):
-        c = _maybe_concrete(pred)
-        return None if c is None else bool(np.any(c))
-    return _any_over_batch(pred.val)
+        linear=(False,) * len(known) + (True,) * len(unknown)))
+    return merge_lists(carry_uk, k_out, u_out)
 
 
 def _while_batch(size, xs, bdims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
-    from ... import numpy as fnp
-    from ...primitives.batching import bdim_at_front
     b = [d is not not_mapped for d in bdims]
     cc_b, bc_b, carry_b = split_list(b, [cond_nconsts, body_nconsts])
     carry_b = _fixpoint(lambda f: batch_ir(body_jaxpr, size, bc_b + f, f)[1], carry_b)
@@ -272,17 +272,12 @@ def _while_batch(size, xs, bdims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_
     n_cc, n_bc = len(cc), len(bc)
 
     def any_cond(*a):
-        return [fnp.any(_call(bcond, a)[0])]
+        return [reduce_max(_call(bcond, a)[0], (0,))]
 
     def masked_body(*a):
         c_cc, c_bc, c_carry = split_list(a, [n_cc, n_bc])
         active = _call(bcond, [*c_cc, *c_carry])[0]
-        new = _call(bbody, [*c_bc, *c_carry])
-        out = []
-        for n_val, o_val in zip(new, c_carry):
-            nd = get_aval_of(o_val).ndim
-            out.append(fnp.where(fnp.reshape(active, (size,) + (1,) * (nd - 1)), n_val, o_val))
-        return out
+        return [_where(active, n, o) for n, o in zip(_call(bbody, [*c_bc, *c_carry]), c_carry)]
 
     new_cond = trace_to_ir(any_cond, [*cc_avals, *carry_avals], name="while_batch")
     new_body = trace_to_ir(masked_body, [*cc_avals, *bc_avals, *carry_avals],
@@ -383,9 +378,8 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
 
         (_, val), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
         return val
-    from ... import numpy as fnp
-    lower = fnp.asarray(lower) if not isinstance(lower, Tracer) else lower
-    upper = fnp.asarray(upper) if not isinstance(upper, Tracer) else upper
+    lower = np.asarray(lower) if not isinstance(lower, Tracer) else lower
+    upper = np.asarray(upper) if not isinstance(upper, Tracer) else upper
     _, _, val = while_loop(lambda c: c[0] < c[1],
                            lambda c: (c[0] + 1, c[1], body_fun(c[0], c[2])),
                            (lower, upper, init_val))

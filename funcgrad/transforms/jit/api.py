@@ -9,7 +9,7 @@ The pieces:
   so `jit(f)(x)` inside a loop compiles once; nothing in it refers to the function, so
   `del f` frees it.
 - `jit_p`, the call primitive that carries a program in its params. Called under another
-  transform, a jitted function binds `jit_p`, and its rules (in `jit_call.py`, beside
+  transform, a jitted function binds `jit_p`, and its rules (in `call.py`, beside
   `compile_closed`) build a new program for the transformed call (jvp, batching, partial
   evaluation for `grad`, transposition), each compiled once and cached beside the program it
   came from. Outer staging keeps the call; `optimize` inlines it.
@@ -24,6 +24,7 @@ Examples:
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import warnings
@@ -34,10 +35,18 @@ import numpy as np
 
 from ... import core
 from ...avals import ShapedArray
-from ...backend import check_same_device
+from ...backend import CPU, as_device, check_same_device
 from ...core import FuncgradError, Tracer, get_aval_of, user_frame
 from ...ir import typecheck_ir
-from ...pytree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
+from ...pytree import (
+    PyTreeDef,
+    flatten_fun,
+    keystr,
+    tree_flatten,
+    tree_flatten_with_path,
+    tree_structure,
+    tree_unflatten,
+)
 from ...staging import CHECK_IR, trace_to_ir
 from .call import Lowered as Lowered
 from .call import _compiled as _compiled
@@ -76,13 +85,12 @@ value, never by identity). Fixes:
 class _Entry:
     """One compiled signature: the optimised program, its code, the output tree structure,
     outer-transform tracers it closes over (None if none) and which inputs are donated."""
-    __slots__ = ("closed", "compiled", "out_tree", "hoisted", "donate", "raw", "key", "single",
-                 "tick")
+    __slots__ = ("closed", "compiled", "out_tree", "hoisted", "donate", "raw", "single", "tick")
 
     def __init__(self, closed, compiled, out_tree, hoisted, donate, raw):
         self.closed, self.compiled, self.out_tree = closed, compiled, out_tree
         self.hoisted, self.donate, self.raw = hoisted, donate, raw
-        self.key, self.tick = None, 0
+        self.tick = 0
         mark = object()
         self.single = out_tree.num_leaves == 1 and tree_unflatten(out_tree, [mark]) is mark
 
@@ -91,17 +99,26 @@ _clock = itertools.count()  # recency clock for least-recently-used eviction
 _shared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # user function -> caches
 
 
-def _shared_cache(fun: Callable, options: tuple) -> tuple[dict, dict]:
-    """The caches of `fun` under `options`, shared by every `jit(fun, **options)`, so that
+def _shared_cache(fun: Callable, options: tuple) -> dict:
+    """The cache of `fun` under `options`, shared by every `jit(fun, **options)`, so that
     `jit(f)(x)` written inside a loop compiles once. Held weakly: the table never keeps `fun`
     alive (the entries refer to programs and generated code, not to `fun`)."""
     try:
         per_fun = _shared.get(fun)
         if per_fun is None:
             per_fun = _shared[fun] = {}
-        return per_fun.setdefault(options, ({}, {}))
-    except TypeError:  # not weak-referenceable (a builtin, a ufunc): caches of its own
-        return {}, {}
+        return per_fun.setdefault(options, {})
+    except TypeError:  # not weak-referenceable (a builtin, a ufunc): a cache of its own
+        return {}
+
+
+_ARGS_TREES: dict[int, PyTreeDef] = {}  # n -> the structure of (n positional arrays, no kwargs)
+_CPU = str(CPU)
+
+
+def _args_tree(n: int) -> PyTreeDef:
+    tree = _ARGS_TREES[n] = tree_structure((tuple(range(n)), {}))
+    return tree
 
 
 class Jitted:
@@ -114,13 +131,12 @@ class Jitted:
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
         self.donate_argnums = tuple(donate_argnums)
-        from ...backend import as_device
         # None: follow the arguments (GPU arrays in -> GPU code); "cpu"/"gpu[:i]": fixed
         self.device = None if device is None else str(as_device(device))
-        # key -> _Entry, and (shape, dtype, ...) of all-ndarray positional calls -> _Entry; shared
-        # by every `jit` of the same function with the same options, through a weak-keyed table
-        self._cache, self._fast = _shared_cache(fun, (self.static_argnums, self.static_argnames,
-                                                      self.device, self.donate_argnums))
+        # key -> _Entry, shared by every `jit` of the same function with the same options,
+        # through a weak-keyed table
+        self._cache = _shared_cache(fun, (self.static_argnums, self.static_argnames,
+                                          self.device, self.donate_argnums))
         self._last_key: tuple | None = None
         self._last_paths: list[str] = []
         self._miss_text = "no cache miss yet: the function has not been traced."
@@ -200,15 +216,11 @@ class Jitted:
             return entry
         self._record_miss(key, args, kwargs)
         entry = self._trace(in_tree, leaves, static, args, key[3])
-        entry.key = key
         if entry.hoisted is None:  # programs closing over outer tracers are never reused
             self._cache[key] = entry
             entry.tick = tick
             if len(self._cache) > CACHE_SIZE:  # evict the least recently used entry
-                victim = min(self._cache, key=lambda k: self._cache[k].tick)
-                del self._cache[victim]
-                for k in [k for k, e in self._fast.items() if e.key is victim]:
-                    del self._fast[k]
+                del self._cache[min(self._cache, key=lambda k: self._cache[k].tick)]
         self._last_key = key
         return entry
 
@@ -217,17 +229,13 @@ class Jitted:
         static_pos = {w: v for w, v in static if isinstance(w, int)}
         static_kw = {w: v for w, v in static if isinstance(w, str)}
         n = len(args)
-        out_store = []
 
-        def f_flat(*flat):
-            dyn, dkw = tree_unflatten(in_tree, flat)
+        def f_dyn(dyn, dkw):
             it = iter(dyn)
             full = [static_pos[i] if i in static_pos else next(it) for i in range(n)]
-            out = fun(*full, **dkw, **static_kw)
-            out_leaves, out_tree = tree_flatten(out)
-            out_store.append(out_tree)
-            return out_leaves
+            return fun(*full, **dkw, **static_kw)
 
+        f_flat, out_tree = flatten_fun(f_dyn, in_tree)
         raw = trace_to_ir(f_flat, [get_aval_of(x) for x in leaves], name="jit")
         closed, hoisted = _hoist_tracer_consts(raw)
         closed = optimize(closed)
@@ -239,7 +247,7 @@ class Jitted:
         else:
             compiled = compile_closed(closed, donate if any(donate) else ())
         self._n_traces += 1
-        return _Entry(closed, compiled, out_store[-1], hoisted or None, donate, raw)
+        return _Entry(closed, compiled, out_tree.val, hoisted or None, donate, raw)
 
     def _donate_mask(self, in_tree, n) -> list[bool]:
         if not self.donate_argnums:
@@ -257,28 +265,29 @@ class Jitted:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if core.DEBUG_NANS[0]:  # run op by op, so the first NaN is found with its own line
             return self.fun(*args, **kwargs)
-        fast = not kwargs and self._plain and core._dynamic[0] is None and len(
-            core.trace_stack) == 1
-        if fast:  # the common case: plain arrays at top level, no static or donated args
-            fk = []
+        key = None
+        if not kwargs and self._plain and core._dynamic[0] is None and len(core.trace_stack) == 1:
+            # the common case, NumPy arrays only: the key `_key` would give, without flattening
+            leaf_keys = []
             for a in args:
                 if type(a) is not np.ndarray:
-                    fast = False
                     break
-                fk.append(a.shape)
-                fk.append(a.dtype)
-            if fast:
-                fk = tuple(fk)
-                entry = self._fast.get(fk)
-                if entry is not None:
-                    self._last_key = entry.key
-                    entry.tick = next(_clock)
-                    outs = entry.compiled.fn(*args)
-                    return outs[0] if entry.single else tree_unflatten(entry.out_tree, outs)
-        key, leaves, in_tree, static = self._key(args, kwargs)
-        entry = self._get(key, leaves, in_tree, static, args, kwargs)
-        if fast and entry.hoisted is None:
-            self._fast[fk] = entry
+                leaf_keys.append((a.shape, a.dtype, False))
+            else:
+                tree = _ARGS_TREES.get(len(args)) or _args_tree(len(args))
+                key = (tree, tuple(leaf_keys), (), self.device or _CPU, 1)
+        if key is not None:
+            entry = self._cache.get(key)
+            if entry is not None:  # the hot path: no flattening, no checks
+                self._last_key = key
+                entry.tick = next(_clock)
+                outs = entry.compiled.fn(*args)
+                return outs[0] if entry.single else tree_unflatten(entry.out_tree, outs)
+            leaves = list(args)
+            entry = self._get(key, leaves, key[0], (), args, kwargs)
+        else:
+            key, leaves, in_tree, static = self._key(args, kwargs)
+            entry = self._get(key, leaves, in_tree, static, args, kwargs)
         hoisted = entry.hoisted
         if hoisted is None and core._dynamic[0] is None and not any(
                 isinstance(x, Tracer) for x in leaves):
@@ -312,7 +321,6 @@ class Jitted:
     def clear_cache(self) -> None:
         """Forget every compiled signature."""
         self._cache.clear()
-        self._fast.clear()
         self._last_key = None
 
     def cache_size(self) -> int:  # the number of compiled signatures
@@ -398,7 +406,6 @@ class Jitted:
         """As a method: the instance is the first argument (static, or a registered pytree)."""
         if obj is None:
             return self
-        import functools
         return functools.partial(self, obj)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from ...avals import ShapedArray
 from ...core import Tracer
 from ...ir import IR, Eqn, Lit, OpenIR, Var, is_scalar_literal
+from ...primitives import add_p, broadcast_in_dim_p, neg_p, reshape_p, sub_p, transpose_p
 
 FOLD_LIMIT = 4096  # largest constant (in elements) that constant folding may create
 _COMMUTATIVE = {"add", "mul", "max", "min", "eq", "ne", "and", "or", "xor"}
@@ -265,7 +266,6 @@ class _Simplifier:
         return src.inputs[0] if src is not None and src.prim.name == "neg" else None
 
     def zeros_of(self, aval: ShapedArray):
-        from ...primitives.shape import broadcast_in_dim_p
         lit = _lit_of(0, aval)
         if not aval.shape:
             return lit
@@ -299,7 +299,6 @@ class _Simplifier:
             for i in (0, 1):  # x + (-0.0) is x exactly; x + (+0.0) turns a -0.0 into +0.0
                 if self.is_value(xs[1 - i], 0, sign=True) and same[i]:
                     return xs[i]
-            from ...primitives.elementwise import sub_p
             for i in (0, 1):  # a + (-b) = a - b
                 b = self.negated(xs[1 - i])
                 if b is not None:
@@ -307,7 +306,6 @@ class _Simplifier:
         elif name == "sub":
             if self.is_value(xs[1], 0, sign=False) and same[0]:  # x - (+0.0) is x exactly
                 return xs[0]
-            from ...primitives.elementwise import add_p, neg_p
             if self.is_value(xs[0], 0, sign=True) and same[1]:  # (-0.0) - x is -x exactly
                 return self.emit(neg_p, [xs[1]], {}, aval)
             b = self.negated(xs[1])
@@ -344,7 +342,6 @@ class _Simplifier:
         return None
 
     def rewrite_shape(self, name, p, x, aval):
-        from ...primitives.shape import broadcast_in_dim_p, reshape_p, transpose_p
         if self.is_value(x, 0, sign=False):  # rearranging (+0.0) zeros gives zeros
             return self.zeros_of(aval)
         src = self.producer.get(x)
