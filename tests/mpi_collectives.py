@@ -86,6 +86,11 @@ for name, (loss, want) in grads.items():
     close(fg.grad(loss)(x), want, rtol=1e-12, err_msg=f"grad {name}")
     close(fg.jit(fg.grad(loss))(x), want, rtol=1e-12, err_msg=f"jit(grad) {name}")
 
+# off the root, broadcast's gradient is zeros, but the jitted program must still make the psum
+# that the root makes (dropped as dead code off the root, it left the root waiting for a partner)
+g = fg.jit(fg.grad(lambda x, w: fnp.sum(w * parallel.broadcast(x, root=0))))(x, W[R][0])
+close(g, grads["broadcast"][1], rtol=1e-12)
+
 # jvp: psum is linear
 p_out, t_out = fg.jvp(parallel.psum, (x,), (np.ones_like(x) * (R + 1),))
 close(p_out, S)

@@ -62,6 +62,52 @@ def test_a_raising_rank_makes_the_others_fail_promptly():
     assert "passed a collective" not in res.stdout
 
 
+# --- GPU arrays: NCCL, on the CuPy stand-in (tests/fakecupy: NCCL's calls run over MPI) -------
+
+def _gpus() -> int:
+    from funcgrad.backend import cupy_backend
+    return cupy_backend.num_devices()
+
+
+def _nccl_on_two_ranks():  # the subprocesses use the CuPy that $FUNCGRAD_CUPY names
+    if os.environ.get("FUNCGRAD_CUPY") == "real" and _gpus() < 2:
+        pytest.skip("NCCL needs one GPU per rank (it refuses two ranks on one GPU)")
+    res = mpiexec("mpi_nccl.py", timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert sorted(re.findall(r"OK \d", res.stdout)) == ["OK 0", "OK 1"], res.stdout
+
+
+@needs_mpi
+@pytest.mark.gpu
+def test_nccl_collectives_of_gpu_arrays_on_two_ranks():
+    # psum/pmean/pmax/all_gather/broadcast of device arrays eagerly and under jit, jit(grad)
+    # through each, and a data-parallel SGD step on the GPUs against one process on the host
+    _nccl_on_two_ranks()
+
+
+@needs_mpi
+@pytest.mark.gpu
+@pytest.mark.xfail(strict=True, reason="issue 12: eager grad of device arrays seeds the "
+                   "cotangent with a host array (transforms/autodiff.py), which CuPy refuses")
+def test_nccl_collectives_under_eager_grad_on_two_ranks(monkeypatch):
+    monkeypatch.setenv("EAGER_GRAD", "1")  # read by tests/mpi_nccl.py
+    _nccl_on_two_ranks()
+
+
+@pytest.mark.gpu
+def test_one_process_gpu_collectives_and_the_missing_nccl_error(monkeypatch):
+    from funcgrad.backend import cupy_backend, is_gpu_array
+    assert parallel.device() == fg.devices()[1]  # rank 0: the first GPU
+    x = fg.device_put(np.arange(3.0), parallel.device())
+    assert parallel.psum(x) is x
+    out = psum_p.bind(x)[0]  # the primitive itself, one rank: no NCCL involved
+    assert is_gpu_array(out) and fg.to_numpy(out).tolist() == [0.0, 1.0, 2.0]
+    nccl = cupy_backend.nccl_module()
+    monkeypatch.setattr(nccl, "available", False)
+    with pytest.raises(fg.FuncgradError, match="NCCL.*nvidia-nccl"):
+        cupy_backend.nccl_module()
+
+
 # --- one process: every collective is the identity, staging nothing -------------------------
 
 TREE = {"w": np.arange(6.0).reshape(2, 3), "b": np.ones(3, np.float32)}

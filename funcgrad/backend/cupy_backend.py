@@ -1,7 +1,9 @@
 """The CuPy backend: the one module in funcgrad that imports CuPy (lazily, on first use).
 
 Without CuPy or without a GPU, nothing here is imported by the rest of funcgrad until a GPU is
-asked for, and then the error says what is missing.
+asked for, and then the error says what is missing. The NCCL binding CuPy ships
+(`cupy.cuda.nccl`) is reached through `nccl_module()`, `nccl_communicator()` and
+`current_stream_ptr()`: `funcgrad.parallel` runs its collectives of device arrays on them.
 """
 from __future__ import annotations
 
@@ -60,6 +62,33 @@ def to_host(x: Any):
 
 def from_dlpack(x: Any):
     return cupy_module().from_dlpack(x)
+
+
+def nccl_module():
+    """CuPy's NCCL binding (`cupy.cuda.nccl`), or a clear error when NCCL cannot be loaded."""
+    cupy_module()
+    from cupy.cuda import nccl  # CuPy's NCCL binding (optional), imported on use
+    if not getattr(nccl, "available", False):
+        raise FuncgradError("funcgrad.parallel: collectives of GPU arrays use NCCL, which CuPy "
+                            "cannot load here. Install it for the machine's CUDA (`pip install "
+                            "nvidia-nccl-cu12` or `nvidia-nccl-cu13`), or move the arrays to the "
+                            "host first (fg.to_numpy).")
+    return nccl
+
+
+def nccl_communicator(size: int, unique_id: Any, rank: int, index: int):
+    """`NcclCommunicator(size, unique_id, rank)` for device `index` (NCCL binds it to the device
+    current at creation)."""
+    nccl = nccl_module()
+    with _import().cuda.Device(index):
+        return nccl.NcclCommunicator(size, unique_id, rank)
+
+
+def current_stream_ptr(index: int) -> int:
+    """The handle of the current CuPy stream of device `index` (0 for the null stream)."""
+    cp = _import()
+    with cp.cuda.Device(index):
+        return cp.cuda.get_current_stream().ptr
 
 
 def scatter_add_into(out, index, updates) -> None:

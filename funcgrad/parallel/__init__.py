@@ -14,13 +14,16 @@ rank, holds a full copy of the parameters, computes gradients on its share of ev
         return fg.tree_map(lambda p, g: p - 0.1 * g, params, g)
 
 The collectives are primitives (`collectives.py`: rules for jvp, transpose, vmap and jit);
-`_mpi.py` owns the MPI transport. With one process every collective returns its input without
-staging anything (`all_gather` adds the axis of length 1), so single-process code pays nothing.
+`_mpi.py` owns the transport: MPI for NumPy arrays and, for CuPy arrays, NCCL (`_nccl.py`; one
+GPU per rank, `device()`, with the NCCL communicator set up over MPI on first use). With one
+process every collective returns its input without staging anything (`all_gather` adds the axis
+of length 1), so single-process code pays nothing.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from ..backend import CPU, Device, devices
 from ..core import get_aval_of
 from ..primitives import expand_dims
 from ..pytree import tree_flatten, tree_map, tree_unflatten
@@ -47,6 +50,14 @@ def rank() -> int:
 def size() -> int:
     """The number of processes in the world (1 without mpiexec)."""
     return _mpi.world().size
+
+
+def device() -> Device:
+    """This rank's GPU, `gpu:<rank % number of GPUs>` (the CPU on a machine without one): put
+    the arrays there (`fg.device_put(params, parallel.device())`) and the collectives of those
+    arrays run over NCCL, GPU to GPU."""
+    gpus = [d for d in devices() if d.platform == "gpu"]
+    return gpus[rank() % len(gpus)] if gpus else CPU
 
 
 def barrier() -> None:
@@ -103,5 +114,5 @@ def all_gather(tree: Any, axis: int = 0) -> Any:
     return tree_unflatten(treedef, all_gather_p.bind(*leaves, axes=tuple(axes), axis_size=n))
 
 
-__all__ = ["init", "rank", "size", "barrier", "psum", "pmean", "pmax", "all_gather",
+__all__ = ["init", "rank", "size", "device", "barrier", "psum", "pmean", "pmax", "all_gather",
            "broadcast", "psum_p", "pmean_p", "pmax_p", "all_gather_p", "broadcast_p"]

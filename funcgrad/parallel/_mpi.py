@@ -2,9 +2,10 @@
 
 It holds the process group (`WORLD`: communicator, rank, size), `init()` and the buffer-based
 transport the collective primitives of `collectives.py` call: every function here takes and
-returns plain NumPy arrays, packs all of them into one contiguous buffer (per dtype for
-reductions, as raw bytes for gathers and broadcasts) and makes ONE MPI call on it. Arrays are
-never pickled.
+returns arrays of one place, all NumPy arrays on the host or all CuPy arrays on this rank's GPU,
+packs them into one contiguous buffer (per dtype for reductions, as raw bytes for gathers and
+broadcasts) and makes ONE call on it: MPI on the host, NCCL on the GPU (`_nccl.py`, whose
+communicator is set up over this MPI world). Arrays are never pickled.
 
 Without mpi4py, or when it is installed but the script was not started by an MPI launcher with
 more than one process, the world has one process and every collective is the identity.
@@ -17,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import get_array_module, is_gpu_array
 from ..errors import FuncgradError
+from . import _nccl
 
 # environment variables by which MPI launchers announce the number of processes they started
 _LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS",
@@ -35,10 +38,10 @@ class World:
     """The process group: `comm` (an mpi4py communicator, or None for one process), `rank`,
     `size`, and `MPI` (the mpi4py.MPI module, or None)."""
 
-    __slots__ = ("comm", "rank", "size", "MPI", "initialized", "scratch")
+    __slots__ = ("comm", "rank", "size", "MPI", "initialized", "scratch", "nccl")
 
     def __init__(self):
-        self.comm = self.MPI = None
+        self.comm = self.MPI = self.nccl = None  # nccl: the GPUs' communicator, made on use
         self.rank, self.size, self.initialized = 0, 1, False
         self.scratch: dict[np.dtype, np.ndarray] = {}  # all-reduce buffers, kept between calls
 
@@ -109,7 +112,11 @@ def _group_by_dtype(xs: list[np.ndarray]) -> dict[np.dtype, list[int]]:
 
 def _pack(w: World, xs: list[np.ndarray], idx: list[int]) -> np.ndarray:
     """The arrays `idx` of `xs` (one dtype) copied into one reused buffer. (A fresh buffer on
-    every call makes a 3 MB shared-memory all-reduce twice as slow: its pages are new.)"""
+    every call makes a 3 MB shared-memory all-reduce twice as slow: its pages are new. CuPy's
+    memory pool reuses device memory by itself.)"""
+    xp = get_array_module(xs[idx[0]])
+    if xp is not np:
+        return xp.concatenate([xs[i].reshape(-1) for i in idx])
     dtype, n = xs[idx[0]].dtype, sum(xs[i].size for i in idx)
     buf = w.scratch.get(dtype)
     if buf is None or buf.size < n:
@@ -133,37 +140,47 @@ def _byte_layout(xs: list[np.ndarray]) -> tuple[list[int], int]:
     return offsets, total
 
 
-def _pack_bytes(xs: list[np.ndarray], offsets: list[int], total: int) -> np.ndarray:
-    buf = np.empty(total, np.uint8)
+def _pack_bytes(xp, xs: list, offsets: list[int], total: int):
+    buf = xp.empty(total, np.uint8)
     for x, o in zip(xs, offsets):
-        buf[o:o + x.nbytes] = np.ascontiguousarray(x).reshape(-1).view(np.uint8)
+        buf[o:o + x.nbytes] = xp.ascontiguousarray(x).reshape(-1).view(np.uint8)
     return buf
 
 
-# --- the collectives on NumPy arrays ----------------------------------------------------------
+# --- the collectives on NumPy arrays (MPI) or on CuPy arrays (NCCL) ---------------------------
 
-def _host(xs) -> list[np.ndarray]:
-    for x in xs:
-        if hasattr(x, "__cuda_array_interface__"):
-            raise FuncgradError(
-                "funcgrad.parallel: collectives of GPU arrays are not supported yet (there is no "
-                "NCCL path); move the values to the host first (fg.to_numpy), or run the "
-                "data-parallel step on the CPU")
-    return [np.asarray(x) for x in xs]
+def _placed(w: World, xs) -> tuple[list, Any]:
+    """`xs` with their array module: NumPy arrays (host) or CuPy arrays on this rank's GPU."""
+    gpu = [is_gpu_array(x) for x in xs]
+    if not any(gpu):
+        return [np.asarray(x) for x in xs], np
+    if not all(gpu):
+        raise FuncgradError("funcgrad.parallel: one collective mixes host (NumPy) and GPU "
+                            "arrays; put them on one device first (fg.device_put)")
+    if w.size > 1:
+        _nccl.communicator(w).check(w, xs)
+    return list(xs), get_array_module(*xs)
 
 
-def allreduce(xs: list[Any], op: str) -> list[np.ndarray]:
-    """`op` in {"sum", "mean", "max"} over ranks, element by element; one Allreduce per dtype."""
+def allreduce(xs: list[Any], op: str) -> list[Any]:
+    """`op` in {"sum", "mean", "max"} over ranks, element by element; one Allreduce (one NCCL
+    allReduce for GPU arrays) per dtype."""
     w = world()
-    xs = _host(xs)
+    xs, xp = _placed(w, xs)
     if w.size == 1:
         return xs
     mpi_op = w.MPI.MAX if op == "max" else w.MPI.SUM
     outs: list[Any] = [None] * len(xs)
     for dtype, idx in _group_by_dtype(xs).items():
         buf = _pack(w, xs, idx)
-        w.comm.Allreduce(w.MPI.IN_PLACE, buf, op=mpi_op)
-        buf = np.divide(buf, w.size) if op == "mean" else buf.copy()  # out of the scratch
+        if xp is np:
+            w.comm.Allreduce(w.MPI.IN_PLACE, buf, op=mpi_op)
+        else:
+            _nccl.allreduce(w, buf, op)
+        if op == "mean":
+            buf = xp.divide(buf, w.size)
+        elif xp is np:
+            buf = buf.copy()  # out of the reused scratch (a GPU buffer is a fresh one)
         offset = 0
         for i in idx:
             n = xs[i].size
@@ -172,29 +189,36 @@ def allreduce(xs: list[Any], op: str) -> list[np.ndarray]:
     return outs
 
 
-def allgather(xs: list[Any]) -> list[np.ndarray]:
-    """Each array stacked over ranks on a new leading axis, in rank order; one Allgather."""
+def allgather(xs: list[Any]) -> list[Any]:
+    """Each array stacked over ranks on a new leading axis, in rank order; one Allgather (NCCL
+    allGather)."""
     w = world()
-    xs = _host(xs)
+    xs, xp = _placed(w, xs)
     if w.size == 1:
         return [x[None] for x in xs]
     offsets, total = _byte_layout(xs)
-    recv = np.empty((w.size, total), np.uint8)
-    w.comm.Allgather(_pack_bytes(xs, offsets, total), recv)
-    return [np.ascontiguousarray(recv[:, o:o + x.nbytes]).view(x.dtype).reshape(
+    send, recv = _pack_bytes(xp, xs, offsets, total), xp.empty((w.size, total), np.uint8)
+    if xp is np:
+        w.comm.Allgather(send, recv)
+    else:
+        _nccl.allgather(w, send, recv)
+    return [xp.ascontiguousarray(recv[:, o:o + x.nbytes]).view(x.dtype).reshape(
         (w.size,) + x.shape) for x, o in zip(xs, offsets)]
 
 
-def bcast(xs: list[Any], root: int) -> list[np.ndarray]:
-    """Rank `root`'s arrays on every rank; one Bcast."""
+def bcast(xs: list[Any], root: int) -> list[Any]:
+    """Rank `root`'s arrays on every rank; one Bcast (NCCL bcast)."""
     w = world()
-    xs = _host(xs)
+    xs, xp = _placed(w, xs)
     if w.size == 1:
         return xs
     if not 0 <= root < w.size:
         raise FuncgradError(f"funcgrad.parallel.broadcast: root={root} is not a rank of this "
                             f"world of {w.size} processes (ranks 0..{w.size - 1})")
     offsets, total = _byte_layout(xs)
-    buf = _pack_bytes(xs, offsets, total) if w.rank == root else np.empty(total, np.uint8)
-    w.comm.Bcast(buf, root=root)
+    buf = _pack_bytes(xp, xs, offsets, total) if w.rank == root else xp.empty(total, np.uint8)
+    if xp is np:
+        w.comm.Bcast(buf, root=root)
+    else:
+        _nccl.bcast(w, buf, root)
     return [buf[o:o + x.nbytes].view(x.dtype).reshape(x.shape) for x, o in zip(xs, offsets)]

@@ -3,16 +3,18 @@ all_gather, broadcast.
 
 Each takes any number of operands (the leaves of the user's pytree) and returns as many results
 (`multiple_results=True`), so that a collective over a whole gradient tree is ONE equation whose
-impl packs the leaves into one contiguous buffer and makes one MPI call (`_mpi.py`, the module
-that owns the transport). The rules follow JAX's SPMD convention, where every rank runs the same
-program: psum is linear and its transpose is psum (pmean's is pmean); all_gather's transpose sums
-the cotangents over ranks and keeps this rank's slice; broadcast's sums them onto the root. Under
-`vmap` each mapped slice is reduced (the batch axis stays where it is). Under `jit` the generated
-code calls the impl, i.e. the MPI call.
+impl packs the leaves into one contiguous buffer and makes one call (`_mpi.py`, the module that
+owns the transport: MPI for host arrays, NCCL for GPU arrays). The rules follow JAX's SPMD
+convention, where every rank runs the same program: psum is linear and its transpose is psum
+(pmean's is pmean); all_gather's transpose sums the cotangents over ranks and keeps this rank's
+slice; broadcast's sums them onto the root. Under `vmap` each mapped slice is reduced (the batch
+axis stays where it is). Under `jit` the generated code calls the impl, i.e. the MPI or NCCL call.
 
 Symbolic zeros are structural (the same on every rank), so skipping the communication of a zero
 tangent or cotangent keeps all ranks making the same calls in the same order; a rule whose
-result would depend on the rank (broadcast's transpose) returns real zeros instead.
+result depends on the rank (broadcast's transpose) selects real zeros from the communicated
+value, so that the program (and what jit's dead-code elimination keeps of it) is the same on
+every rank.
 
 The public wrappers over pytrees are in `__init__.py`.
 """
@@ -21,9 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray
+from ..backend import get_array_module
 from ..core import NOT_APPLICABLE, Primitive, UndefPrimal, Zero, get_aval_of, not_mapped, user_frame
 from ..errors import FuncgradError
-from ..primitives import convert_element_type, div, eq, full, mul, slice_, squeeze
+from ..primitives import convert_element_type, div, eq, full, mul, select, slice_, squeeze
 from . import _mpi
 
 
@@ -140,7 +143,8 @@ all_gather_p = Primitive("all_gather", multiple_results=True)
 
 
 def _all_gather_impl(*xs, axes, axis_size):
-    return [np.moveaxis(g, 0, a) if a else g for g, a in zip(_mpi.allgather(list(xs)), axes)]
+    return [get_array_module(g).moveaxis(g, 0, a) if a else g
+            for g, a in zip(_mpi.allgather(list(xs)), axes)]
 
 
 def _all_gather_abstract_eval(*avals, axes, axis_size):
@@ -190,9 +194,10 @@ broadcast_p = Primitive("broadcast", multiple_results=True)
 
 
 def _broadcast_to_root(ct, i, aval, params):
-    if _mpi.world().rank == params["root"]:
-        return ct
-    return full(aval.shape, 0, aval.dtype)
+    # select, not a constant zero: every rank's program must still read the psum, or jit's
+    # dead-code elimination drops it on the other ranks and the root waits for them forever
+    is_root = _mpi.world().rank == params["root"]
+    return select(full(aval.shape, is_root, np.bool_), ct, full(aval.shape, 0, aval.dtype))
 
 
 broadcast_p.impl = lambda *xs, root: _mpi.bcast(list(xs), root)

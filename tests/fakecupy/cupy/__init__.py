@@ -23,6 +23,9 @@ What it models, because funcgrad's GPU path depends on it:
   `runtime.getDeviceCount()` (1, or `$FAKECUPY_DEVICES`), `Stream`, `get_current_stream`.
   Operands on two devices in one kernel raise ValueError (a machine without peer access).
 - `cupy.linalg` (solve, inv, cholesky, qr, svd, eigh, det, slogdet, norm) and `cupyx.scatter_add`.
+- `x.data.ptr`, a device address: a key into the registry of live device buffers
+  (`_device_bytes`), which `cupy.cuda.nccl` (`_nccl.py`: NCCL's multi-process API, run over MPI
+  on host copies) reads and writes through; `Stream.ptr` (0 for the null stream).
 
 What it does not model: speed, asynchrony, memory limits, NVRTC (g++ accepts C++ that NVRTC
 rejects, such as `pow(int, int)`; `tests/test_nvrtc.py` compiles kernels with the real NVRTC),
@@ -40,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import types
+import weakref
 
 import numpy
 
@@ -94,8 +98,8 @@ class Device:
 class Stream:
     null = None
 
-    def __init__(self, non_blocking=False):
-        pass
+    def __init__(self, non_blocking=False, ptr=None):
+        self.ptr = id(self) if ptr is None else ptr
 
     def __enter__(self):
         return self
@@ -110,7 +114,7 @@ class Stream:
         return self
 
 
-Stream.null = Stream()
+Stream.null = Stream(ptr=0)
 
 
 def _module(name: str, **attrs) -> types.ModuleType:
@@ -219,6 +223,13 @@ class ndarray:
     @property
     def device(self):
         return Device(self._dev)
+
+    @property
+    def data(self):
+        """The device memory: `.ptr` is the address of the first element."""
+        key = id(self)
+        _LIVE[key] = weakref.ref(self, lambda _, key=key: _LIVE.pop(key, None))
+        return MemoryPointer(self._a.ctypes.data, self._dev)
 
     # attributes
     shape = property(lambda self: self._a.shape)
@@ -329,6 +340,33 @@ class ndarray:
             meth = getattr(self._a, name)
             return _device_fn(meth, name)
         raise AttributeError(f"'cupy.ndarray' object has no attribute {name!r}")
+
+
+class MemoryPointer:
+    __slots__ = ("ptr", "device_id")
+
+    def __init__(self, ptr, device_id):
+        self.ptr, self.device_id = ptr, device_id
+
+
+_LIVE: dict = {}  # id -> weak reference of each live device array whose address was taken
+
+
+def _device_bytes(ptr: int, nbytes: int, dev: int) -> numpy.ndarray:
+    """The `nbytes` bytes of device memory at address `ptr` on device `dev`, as a writable
+    host view; an address outside every live device array of `dev` is an invalid pointer."""
+    for ref in list(_LIVE.values()):
+        x = ref()
+        if x is None:
+            continue
+        a = x._a
+        start = a.ctypes.data
+        if x._dev == dev and a.flags.c_contiguous and start <= ptr and \
+                ptr + nbytes <= start + a.nbytes:
+            return a.reshape(-1).view(numpy.uint8)[ptr - start:ptr - start + nbytes]
+    from ._nccl import NcclError
+    raise NcclError(f"NCCL_ERROR_INVALID_ARGUMENT: {nbytes} bytes at {ptr:#x} are not in a "
+                    f"device buffer of device {dev} (invalid device pointer)")
 
 
 _METHODS = frozenset(
@@ -733,4 +771,7 @@ def fuse(*args, **kwargs):  # accepted and ignored: the function runs unfused
     return (lambda f: f) if not args or not callable(args[0]) else args[0]
 
 
+from . import _nccl as _nccl_model  # noqa: E402
+
+sys.modules["cupy.cuda.nccl"] = _nccl_model  # `from cupy.cuda import nccl`, as in CuPy
 __version__ = "14.0.0+fakecupy"
