@@ -98,8 +98,6 @@ random_bits_p.impl = _random_bits_impl
 random_bits_p.abstract_eval = _random_bits_abstract_eval
 defzero_jvp(random_bits_p)  # integer output: tangents are symbolic zeros; transpose N/A
 random_bits_p.batch = _random_bits_batch  # a batch of keys -> one independent stream per key
-random_bits_p.np_lowering = _random_bits_impl  # called as impl(key, shape=...)
-random_bits_p.c_expr = None  # not an elementwise op: never fused
 
 
 # --- keys -------------------------------------------------------------------------------------

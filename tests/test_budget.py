@@ -39,12 +39,13 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("avals", ["funcgrad.avals"]),
     ("core", ["funcgrad.core", "funcgrad.debug"]),  # debug.py: the switch of core's NaN flags
     ("ir/staging", ["funcgrad.ir", "funcgrad.staging"]),
+    # code generation: lowering tables that each primitive's block fills (it knows no primitive)
+    ("backend", ["funcgrad.backend", "funcgrad.backend.*"]),
     ("primitives", ["funcgrad.primitives", "funcgrad.primitives.*"]),
     # the NumPy-like API and the composites written on it (linalg, scipy)
     ("numpy", ["funcgrad.numpy", "funcgrad.numpy.*", "funcgrad.scipy",
                "funcgrad.scipy.*"]),
     ("transforms", ["funcgrad.transforms", "funcgrad.transforms.*"]),
-    ("backend", ["funcgrad.backend", "funcgrad.backend.*"]),
     # the PRNG: distributions written with fnp, bits on the array's own backend (get_array_module)
     ("random", ["funcgrad.random", "funcgrad.prng"]),
     ("transforms/jit", ["funcgrad.transforms.jit", "funcgrad.transforms.jit.*"]),

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ..avals import ShapedArray
+from ..backend.numpy_codegen import register_emitter
 from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
 from .batching import moveaxis
 from .rules import ShapeError, defjvp
@@ -128,4 +129,58 @@ defjvp(dot_general_p,
        lambda y_dot, x, y, **params: dot_general_p.bind1(x, y_dot, **params))
 dot_general_p.transpose = _dot_general_transpose
 dot_general_p.batch = _dot_general_batch
-dot_general_p.np_lowering = "dot_general"
+
+
+def _dot_general_emit(eqn, args, names):
+    """`np.matmul` (or a broadcast multiply) for the dimension numbers that map onto it; the
+    other contractions call the impl."""
+    expr = _matmul_expr(eqn.params["dimension_numbers"], *[x.aval for x in eqn.inputs], *args)
+    return None if expr is None else (expr, "fresh")
+
+
+def _matmul_expr(dn, x, y, a, b) -> str | None:
+    (lc, rc), (lb, rb) = dn
+    if x.ndim == 0 or y.ndim == 0:
+        return None
+    k = 1
+    for d in lc:
+        k *= x.shape[d]
+    if k == 1 and x.dtype.kind in "fc":  # contraction of size 1: an outer product per batch
+        return _emit_outer(dn, x, y, a, b)
+    if not lb and not rb and len(lc) == 1 and y.ndim <= 2:
+        if x.ndim == 2 and lc == (0,):
+            a = f"{a}.T"
+        elif lc != (x.ndim - 1,):
+            return None
+        if y.ndim == 2 and rc == (1,):
+            b = f"{b}.T"
+        elif rc != (0,):
+            return None
+        return f"np.matmul({a}, {b})"
+    if lb == rb == (0,) and x.ndim == y.ndim == 3 and len(lc) == 1:
+        if lc == (1,):
+            a = f"np.swapaxes({a}, 1, 2)"
+        elif lc != (2,):
+            return None
+        if rc == (2,):
+            b = f"np.swapaxes({b}, 1, 2)"
+        elif rc != (1,):
+            return None
+        return f"np.matmul({a}, {b})"
+    return None
+
+
+def _emit_outer(dn, x, y, a, b) -> str:
+    (lc, rc), (lb, rb) = dn
+    lf = [d for d in range(x.ndim) if d not in lc and d not in lb]
+    rf = [d for d in range(y.ndim) if d not in rc and d not in rb]
+    bs = [x.shape[d] for d in lb]
+    sx = tuple(bs + [x.shape[d] for d in lf] + [1] * len(rf))
+    sy = tuple(bs + [1] * len(lf) + [y.shape[d] for d in rf])
+    px, py = tuple(lb) + tuple(lf) + tuple(lc), tuple(rb) + tuple(rf) + tuple(rc)
+    xa = f"np.reshape(np.transpose({a}, {px!r}), {sx!r})"
+    ya = f"np.reshape(np.transpose({b}, {py!r}), {sy!r})"
+    return f"np.multiply({xa}, {ya})"
+
+
+register_emitter(dot_general_p, _dot_general_emit)

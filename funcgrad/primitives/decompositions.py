@@ -119,7 +119,6 @@ solve_p.abstract_eval = lambda a, b: _rhs_abstract_eval("solve", a, b)
 solve_p.jvp = _solve_jvp
 solve_p.transpose = _solve_transpose
 solve_p.batch = _solve_batcher(solve_p)
-solve_p.np_lowering = "solve"
 
 
 # --- triangular_solve ---------------------------------------------------------------------------
@@ -162,7 +161,6 @@ triangular_solve_p.abstract_eval = lambda a, b, **_: _rhs_abstract_eval("triangu
 triangular_solve_p.jvp = _triangular_solve_jvp
 triangular_solve_p.transpose = _triangular_solve_transpose
 triangular_solve_p.batch = _solve_batcher(triangular_solve_p)
-triangular_solve_p.np_lowering = "triangular_solve"
 
 
 # --- cholesky -----------------------------------------------------------------------------------
@@ -197,7 +195,6 @@ cholesky_p.abstract_eval = _cholesky_abstract_eval
 cholesky_p.jvp = _cholesky_jvp
 not_linear(cholesky_p)
 cholesky_p.batch = _to_front(cholesky_p)
-cholesky_p.np_lowering = "cholesky"
 
 
 # --- slogdet ------------------------------------------------------------------------------------
@@ -236,7 +233,6 @@ slogdet_p.abstract_eval = _slogdet_abstract_eval
 slogdet_p.jvp = _slogdet_jvp
 not_linear(slogdet_p)
 slogdet_p.batch = _to_front(slogdet_p)
-slogdet_p.np_lowering = "slogdet"
 
 
 # --- eigh ---------------------------------------------------------------------------------------
@@ -283,4 +279,3 @@ eigh_p.abstract_eval = _eigh_abstract_eval
 eigh_p.jvp = _eigh_jvp
 not_linear(eigh_p)
 eigh_p.batch = _to_front(eigh_p)
-eigh_p.np_lowering = "eigh"

@@ -1,11 +1,14 @@
 """Elementwise primitives. One block each: impl, abstract eval, jvp, transpose (if linear),
-batching, and the C expression used by the fused GPU kernels ({0}, {1} are the operands).
+batching, the NumPy lowering (the ufunc itself) and the C expression used by the fused GPU
+kernels ({0}, {1} are the operands).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..avals import ShapedArray
+from ..backend.fusion import C_TYPES, register_c_expr
+from ..backend.numpy_codegen import register_emitter, ufunc_emitter
 from ..core import (
     NOT_APPLICABLE,
     Primitive,
@@ -29,23 +32,25 @@ from .rules import (
 )
 
 
-def _unop(name: str, np_fn, c_expr: str | None) -> Primitive:
-    prim = Primitive(name)
+def _lowered(prim: Primitive, np_fn, c_expr: str | None) -> Primitive:
     prim.impl = np_fn  # the NumPy function itself: no wrapper call per application
-    prim.abstract_eval = unop_abstract_eval
     prim.batch = broadcasting_batcher(prim)
-    prim.np_lowering = np_fn
-    prim.c_expr = c_expr
+    if isinstance(np_fn, np.ufunc):
+        register_emitter(prim, ufunc_emitter(np_fn), broadcasts_from=0)
+    if c_expr is not None:
+        register_c_expr(prim, c_expr)
+    return prim
+
+
+def _unop(name: str, np_fn, c_expr: str | None) -> Primitive:
+    prim = _lowered(Primitive(name), np_fn, c_expr)
+    prim.abstract_eval = unop_abstract_eval
     return prim
 
 
 def _binop(name: str, np_fn, c_expr: str | None, compare: bool = False) -> Primitive:
-    prim = Primitive(name)
-    prim.impl = np_fn
+    prim = _lowered(Primitive(name), np_fn, c_expr)
     prim.abstract_eval = (compare_abstract_eval_for if compare else binop_abstract_eval_for)(name)
-    prim.batch = broadcasting_batcher(prim)
-    prim.np_lowering = np_fn
-    prim.c_expr = c_expr
     return prim
 
 
@@ -146,8 +151,20 @@ integer_pow_p = Primitive("integer_pow")
 integer_pow_p.impl = lambda x, *, y: x * x if y == 2 else np.power(x, y)
 integer_pow_p.abstract_eval = lambda x, *, y: [x]
 integer_pow_p.batch = broadcasting_batcher(integer_pow_p)
-integer_pow_p.np_lowering = "integer_pow"
-integer_pow_p.c_expr = None  # rendered by the kernel generator from the param y
+register_emitter(integer_pow_p, lambda eqn, args, names: (
+    f"{names.ufunc(np.multiply)}({args[0]}, {args[0]}", "ufunc") if eqn.params["y"] == 2 else None)
+
+
+def _integer_pow_c(args, in_dtypes, out_dtype, *, y):
+    ctype = C_TYPES[out_dtype]
+    if y == 0:
+        return f"(({ctype})1)"
+    if 0 < y <= 4:
+        return "(" + " * ".join([args[0]] * y) + ")"
+    return f"(({ctype})pow((double){args[0]}, {y}.0))"
+
+
+register_c_expr(integer_pow_p, _integer_pow_c)
 defjvp(integer_pow_p, lambda x_dot, x, *, y: (
     Zero(get_aval_of(x)) if y == 0 else
     mul(x_dot, _c(y, x) if y == 1 else mul(_c(y, x), x if y == 2 else integer_pow(x, y - 1)))))
@@ -231,17 +248,15 @@ defjvp(abs_p, lambda x_dot, x: mul(x_dot, sign(x)))
 not_linear(abs_p)
 
 # --- piecewise constant (zero derivative) -----------------------------------------------------
-sign_p = _unop("sign", np.sign, None)
+sign_p = _unop("sign", np.sign, "(({0} > 0) - ({0} < 0))")
 floor_p = _unop("floor", np.floor, "floor({0})")
 ceil_p = _unop("ceil", np.ceil, "ceil({0})")
 round_p = _unop("round", np.round, "rint({0})")
 is_finite_p = _unop("is_finite", np.isfinite, "isfinite({0})")
 is_finite_p.abstract_eval = lambda x: [ShapedArray(x.shape, np.dtype(bool))]
-not_p = _unop("not", np.invert, "(~{0})")
+not_p = _unop("not", np.invert, "(!{0})")
 for _p in (sign_p, floor_p, ceil_p, round_p, is_finite_p, not_p):
     defzero_jvp(_p)
-sign_p.c_expr = "(({0} > 0) - ({0} < 0))"
-not_p.c_expr = "(!{0})"
 
 eq_p = _binop("eq", np.equal, "({0} == {1})", compare=True)
 ne_p = _binop("ne", np.not_equal, "({0} != {1})", compare=True)
@@ -291,8 +306,32 @@ select_p.abstract_eval = _select_abstract_eval
 select_p.jvp = _select_jvp
 select_p.transpose = _select_transpose
 select_p.batch = broadcasting_batcher(select_p)
-select_p.np_lowering = np.where
-select_p.c_expr = "({0} ? {1} : {2})"
+_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _select_bits(c, a, b):
+    """`np.where(c, a, b)` for 2/4/8-byte dtypes as branch-free bit operations: exact (NaNs and
+    signed zeros included) and many times faster than `np.where` on irregular masks."""
+    a, b = np.asarray(a), np.asarray(b)
+    ut = _UINT[a.dtype.itemsize]
+    m = c.astype(ut)
+    np.negative(m, out=m)  # 0 -> 0, 1 -> all ones
+    bv = b.view(ut)
+    t = np.bitwise_and(np.bitwise_xor(a.view(ut), bv), m)
+    np.bitwise_xor(t, bv, out=t)
+    return t.view(a.dtype)
+
+
+def _select_emit(eqn, args, names):  # the bit select where it applies, else the impl
+    pred, out = eqn.inputs[0].aval, eqn.out_binders[0].aval
+    if (out.ndim and out.dtype.itemsize in _UINT and out.dtype.kind in "fiu"
+            and pred.shape == out.shape):
+        return f"{names.obj(_select_bits, '_select_bits')}({', '.join(args)})", "fresh"
+    return None
+
+
+register_emitter(select_p, _select_emit, broadcasts_from=1)  # (np.where broadcasts too)
+register_c_expr(select_p, "({0} ? {1} : {2})")
 
 # --- stop_gradient ----------------------------------------------------------------------------
 stop_gradient_p = Primitive("stop_gradient")
@@ -302,8 +341,8 @@ stop_gradient_p.jvp = lambda primals, tangents: (
     [stop_gradient(primals[0])], [Zero(get_aval_of(primals[0]))])
 stop_gradient_p.transpose = NOT_APPLICABLE
 stop_gradient_p.batch = broadcasting_batcher(stop_gradient_p)
-stop_gradient_p.np_lowering = "identity"
-stop_gradient_p.c_expr = "{0}"
+register_emitter(stop_gradient_p, lambda eqn, args, names: (args[0], "alias"))
+register_c_expr(stop_gradient_p, "{0}")
 
 
 # --- the functions rules call -----------------------------------------------------------------

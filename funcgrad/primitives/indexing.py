@@ -128,7 +128,6 @@ gather_p.abstract_eval = _gather_abstract_eval
 gather_p.jvp = _gather_jvp
 gather_p.transpose = _gather_transpose
 gather_p.batch = _gather_batch
-gather_p.np_lowering = "gather"
 
 
 # --- scatter_add / scatter --------------------------------------------------------------------
@@ -198,7 +197,6 @@ scatter_add_p.abstract_eval = _scatter_abstract_eval_for("scatter_add")
 scatter_add_p.jvp = _scatter_add_jvp
 scatter_add_p.transpose = _scatter_add_transpose
 scatter_add_p.batch = _scatter_batch_for(scatter_add_p)
-scatter_add_p.np_lowering = "scatter_add"
 
 scatter_p = Primitive("scatter")  # x with x[idx] replaced by updates
 
@@ -236,4 +234,3 @@ scatter_p.abstract_eval = _scatter_abstract_eval_for("scatter")
 scatter_p.jvp = _scatter_jvp
 scatter_p.transpose = _scatter_transpose
 scatter_p.batch = _scatter_batch_for(scatter_p)
-scatter_p.np_lowering = "scatter"

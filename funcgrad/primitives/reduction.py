@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray
+from ..backend.numpy_codegen import register_emitter
 from ..core import NOT_APPLICABLE, Primitive, Zero, get_aval_of
 from . import elementwise as _E
 from .batching import moveaxis
@@ -38,6 +39,17 @@ def _reduce_batch(prim):
     return batch
 
 
+def _reduce_emitter(uf):
+    """The ufunc's own `reduce` for floating-point operands (others call the impl)."""
+    def emit(eqn, args, names):
+        if eqn.inputs[0].aval.dtype.kind not in "fc":
+            return None
+        if not eqn.params["axes"]:
+            return args[0], "alias"
+        return f"{names.ufunc(uf)}.reduce({args[0]}, axis={tuple(eqn.params['axes'])!r})", "fresh"
+    return emit
+
+
 # --- reduce_sum -------------------------------------------------------------------------------
 reduce_sum_p = Primitive("reduce_sum")
 
@@ -60,7 +72,7 @@ reduce_sum_p.impl = lambda x, *, axes: (_add_reduce(x, axes) if type(x) is np.nd
 reduce_sum_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
 deflinear(reduce_sum_p, _reduce_sum_transpose)
 reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
-reduce_sum_p.np_lowering = "reduce_sum"
+register_emitter(reduce_sum_p, _reduce_emitter(np.add))
 
 
 # --- reduce_max / reduce_min ------------------------------------------------------------------
@@ -88,7 +100,7 @@ reduce_max_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
 reduce_max_p.jvp = _reduce_chooser_jvp(reduce_max_p)
 reduce_max_p.transpose = NOT_APPLICABLE
 reduce_max_p.batch = _reduce_batch(reduce_max_p)
-reduce_max_p.np_lowering = "reduce_max"
+register_emitter(reduce_max_p, _reduce_emitter(np.maximum))
 
 reduce_min_p = Primitive("reduce_min")
 reduce_min_p.impl = lambda x, *, axes: (_min_reduce(x, axes) if type(x) is np.ndarray
@@ -98,7 +110,7 @@ reduce_min_p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
 reduce_min_p.jvp = _reduce_chooser_jvp(reduce_min_p)
 reduce_min_p.transpose = NOT_APPLICABLE
 reduce_min_p.batch = _reduce_batch(reduce_min_p)
-reduce_min_p.np_lowering = "reduce_min"
+register_emitter(reduce_min_p, _reduce_emitter(np.minimum))
 
 
 def reduce_max(x, axes):
@@ -119,14 +131,12 @@ argmax_p.impl = lambda x, *, axes, index_dtype: np.argmax(x, axis=axes[0]).astyp
 argmax_p.abstract_eval = _arg_abstract_eval
 defzero_jvp(argmax_p)
 argmax_p.batch = _reduce_batch(argmax_p)
-argmax_p.np_lowering = "argmax"
 
 argmin_p = Primitive("argmin")
 argmin_p.impl = lambda x, *, axes, index_dtype: np.argmin(x, axis=axes[0]).astype(index_dtype)
 argmin_p.abstract_eval = _arg_abstract_eval
 defzero_jvp(argmin_p)
 argmin_p.batch = _reduce_batch(argmin_p)
-argmin_p.np_lowering = "argmin"
 
 
 # --- cumsum -----------------------------------------------------------------------------------
@@ -155,7 +165,6 @@ deflinear(cumsum_p, lambda ct, x, *, axis, reverse: [
     Zero(x.aval) if type(ct) is Zero else cumsum(ct, axis, not reverse)])
 cumsum_p.batch = lambda size, xs, bdims, *, axis, reverse: (
     [cumsum(moveaxis(xs[0], bdims[0], 0), axis + 1, reverse)], [0])
-cumsum_p.np_lowering = "cumsum"
 
 
 # --- argsort ----------------------------------------------------------------------------------
@@ -180,4 +189,3 @@ argsort_p.abstract_eval = _argsort_abstract_eval
 defzero_jvp(argsort_p)
 argsort_p.batch = lambda size, xs, bdims, *, axis, index_dtype: (  # the batch axis stays put
     [argsort_p.bind1(xs[0], axis=axis + (bdims[0] <= axis), index_dtype=index_dtype)], bdims)
-argsort_p.np_lowering = "argsort"

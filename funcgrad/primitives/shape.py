@@ -1,6 +1,8 @@
 """Shape primitives: broadcast_in_dim, reshape, transpose, squeeze, expand_dims, slice, pad,
 concatenate, rev, convert_element_type. One block each: impl, abstract eval, jvp, transpose,
-batching (the batching helpers they share live in batching.py and are imported lazily).
+batching (the batching helpers they share live in batching.py and are imported lazily), and the
+lowerings: views for the NumPy code, a cast in fused GPU kernels; slice, pad, concatenate and
+rev lower to their impls.
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import math
 import numpy as np
 
 from ..avals import ShapedArray, is_float
+from ..backend.fusion import C_TYPES, register_c_expr
+from ..backend.numpy_codegen import register_broadcast, register_emitter
 from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
 from .rules import ShapeError, deflinear
 
@@ -89,7 +93,30 @@ broadcast_in_dim_p.impl = _broadcast_in_dim_impl
 broadcast_in_dim_p.abstract_eval = _broadcast_in_dim_abstract_eval
 deflinear(broadcast_in_dim_p, _broadcast_in_dim_transpose)
 broadcast_in_dim_p.batch = _broadcast_in_dim_batch
-broadcast_in_dim_p.np_lowering = "broadcast_in_dim"
+
+
+def _operand_shape(eqn):  # the operand with size-1 axes where the broadcast adds axes
+    shape, dims = eqn.params["shape"], eqn.params["broadcast_dimensions"]
+    tmp = [1] * len(shape)
+    for i, d in enumerate(dims):
+        tmp[d] = eqn.inputs[0].aval.shape[i]
+    return tuple(tmp)
+
+
+def _bcast_reshape(x, tmp, shape):
+    return np.broadcast_to(np.reshape(x, tmp), shape)
+
+
+def _broadcast_in_dim_emit(eqn, args, names):
+    shape = eqn.params["shape"]
+    if eqn.inputs[0].aval.ndim == len(shape):
+        return f"np.broadcast_to({args[0]}, {shape!r})", "view"
+    return f"{names.obj(_bcast_reshape, '_bcast')}({args[0]}, {_operand_shape(eqn)!r}, " \
+           f"{shape!r})", "view"
+
+
+register_emitter(broadcast_in_dim_p, _broadcast_in_dim_emit)
+register_broadcast(broadcast_in_dim_p, _operand_shape)  # NumPy's implicit broadcasting
 
 
 def full(shape, value, dtype):
@@ -119,7 +146,16 @@ deflinear(reshape_p, lambda ct, x, *, new_sizes: [
     Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
 reshape_p.batch = lambda size, xs, bdims, *, new_sizes: (
     [reshape(_bdim_front(xs[0], bdims[0], size), (size,) + new_sizes)], [0])
-reshape_p.np_lowering = "reshape"
+
+
+def _reshape_emit(eqn, args, names):  # (squeeze and expand_dims too)
+    shape = eqn.out_binders[0].aval.shape
+    if eqn.inputs[0].aval.shape == shape:
+        return args[0], "alias"
+    return f"np.reshape({args[0]}, {shape!r})", "view"
+
+
+register_emitter(reshape_p, _reshape_emit)
 
 
 # --- transpose ----------------------------------------------------------------------------------
@@ -148,7 +184,8 @@ deflinear(transpose_p, lambda ct, x, *, permutation: [
 transpose_p.batch = lambda size, xs, bdims, *, permutation: (
     [transpose(_bdim_front(xs[0], bdims[0], size), (0,) + tuple(p + 1 for p in permutation))],
     [0])
-transpose_p.np_lowering = "transpose"
+register_emitter(transpose_p, lambda eqn, args, names: (
+    f"np.transpose({args[0]}, {eqn.params['permutation']!r})", "view"))
 
 
 # --- squeeze / expand_dims ----------------------------------------------------------------------
@@ -184,7 +221,7 @@ deflinear(squeeze_p, lambda ct, x, *, dimensions: [
     Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
 squeeze_p.batch = lambda size, xs, bdims, *, dimensions: (
     [squeeze(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
-squeeze_p.np_lowering = "squeeze"
+register_emitter(squeeze_p, _reshape_emit)
 
 expand_dims_p.impl = lambda x, *, dimensions: _xp(x).reshape(  # np.shape: Python scalars too
     x, _expand_dims_shape(np.shape(x), dimensions))
@@ -194,7 +231,7 @@ deflinear(expand_dims_p, lambda ct, x, *, dimensions: [
     Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
 expand_dims_p.batch = lambda size, xs, bdims, *, dimensions: (
     [expand_dims(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
-expand_dims_p.np_lowering = "expand_dims"
+register_emitter(expand_dims_p, _reshape_emit)
 
 
 # --- slice --------------------------------------------------------------------------------------
@@ -237,7 +274,6 @@ deflinear(slice_p, _slice_transpose)
 slice_p.batch = lambda size, xs, bdims, *, start_indices, limit_indices, strides: (
     [slice_(_bdim_front(xs[0], bdims[0], size), (0,) + start_indices, (size,) + limit_indices,
             (1,) + strides)], [0])
-slice_p.np_lowering = "slice"
 
 
 # --- pad ----------------------------------------------------------------------------------------
@@ -306,7 +342,6 @@ pad_p.impl = _pad_impl
 pad_p.abstract_eval = _pad_abstract_eval
 deflinear(pad_p, _pad_transpose)
 pad_p.batch = _pad_batch
-pad_p.np_lowering = "pad"
 
 
 # --- concatenate --------------------------------------------------------------------------------
@@ -357,7 +392,6 @@ concatenate_p.impl = lambda *xs, dimension: _xp(xs[0]).concatenate(xs, axis=dime
 concatenate_p.abstract_eval = _concatenate_abstract_eval
 deflinear(concatenate_p, _concatenate_transpose)
 concatenate_p.batch = _concatenate_batch
-concatenate_p.np_lowering = "concatenate"
 
 
 # --- rev ----------------------------------------------------------------------------------------
@@ -374,7 +408,6 @@ deflinear(rev_p, lambda ct, x, *, dimensions: [
     Zero(x.aval) if type(ct) is Zero else rev(ct, dimensions)])
 rev_p.batch = lambda size, xs, bdims, *, dimensions: (
     [rev(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
-rev_p.np_lowering = "rev"
 
 
 # --- convert_element_type -----------------------------------------------------------------------
@@ -410,7 +443,12 @@ convert_element_type_p.jvp = _convert_jvp
 convert_element_type_p.transpose = _convert_transpose
 convert_element_type_p.batch = lambda size, xs, bdims, **params: (
     [convert_element_type_p.bind1(xs[0], **params)], [bdims[0]])
-convert_element_type_p.np_lowering = "convert_element_type"
+register_emitter(convert_element_type_p, lambda eqn, args, names: (
+    f"_as_array({args[0]}).astype("
+    f"{names.obj(eqn.params['new_dtype'], '_dt', ('dtype', eqn.params['new_dtype'].str))})",
+    "fresh"))
+register_c_expr(convert_element_type_p,
+                lambda args, in_dtypes, out_dtype, **_: f"(({C_TYPES[out_dtype]}){args[0]})")
 
 
 def _xp(x):

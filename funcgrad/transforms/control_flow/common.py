@@ -7,11 +7,14 @@ of the control-flow family is the docstring of `funcgrad/transforms/control_flow
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ...avals import ShapedArray
+from ...backend.compile import compile_closed
+from ...backend.numpy_codegen import call_emitter
 from ...core import DEBUG_NANS as _DEBUG_NANS
 from ...core import (
     ConcretizationError,
@@ -47,9 +50,24 @@ def _call(closed: IR, args: Sequence) -> list:
     times), interpreted under whatever transform owns traced ones."""
     if _dynamic[0] is None and not _DEBUG_NANS[0] and not any(isinstance(a, Tracer)
                                                               for a in args):
-        from ..jit.api import compile_closed
         return compile_closed(closed).fn(*args)
     return eval_ir(closed.open, closed.consts, list(args))
+
+
+# How a control-flow primitive runs its sub-programs: its loop is written once, taking one of
+# these. The impl evaluates them (`_call`); the generated NumPy code runs their compiled code.
+def _evaluated(closed: IR) -> Callable:
+    return lambda *args: _call(closed, args)
+
+
+def _compiled_fn(closed: IR) -> Callable:
+    return compile_closed(closed).fn
+
+
+def control_flow_emitter(loop: Callable):
+    """The NumPy emitter of a control-flow primitive whose impl is `partial(loop, _evaluated)`:
+    a call of `loop` running the compiled sub-programs."""
+    return call_emitter(lambda **params: functools.partial(loop, _compiled_fn, **params))
 
 
 def _same_type(a: ShapedArray, b: ShapedArray) -> bool:

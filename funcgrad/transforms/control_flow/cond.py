@@ -7,10 +7,12 @@ Shared helpers live in `control_flow_util.py`; the family overview is in `contro
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ...backend.numpy_codegen import register_emitter
 from ...core import (
     FuncgradError,
     Primitive,
@@ -20,7 +22,7 @@ from ...core import (
     not_mapped,
     user_frame,
 )
-from ...ir import IR
+from ...ir import IR, register_pp_rule
 from ...pytree import tree_flatten, tree_unflatten
 from ...staging import _UNKNOWN, trace_to_ir
 from ..program import (
@@ -32,6 +34,7 @@ from ..program import (
 )
 from .common import (
     _call,
+    _evaluated,
     _instantiate,
     _known_or_tracer,
     _maybe_concrete,
@@ -42,6 +45,7 @@ from .common import (
     _trace_fun,
     _unknown_flags,
     _zeros_like,
+    control_flow_emitter,
 )
 
 __all__ = ["cond", "switch", "cond_p"]
@@ -57,8 +61,8 @@ def _clamp_index(i, n: int) -> int:
     return int(min(max(int(i), 0), n - 1))
 
 
-def _cond_impl(index, *ops, branches):
-    return _call(branches[_clamp_index(index, len(branches))], ops)
+def _cond_run(run, index, *ops, branches):  # `run(program)`: see common._evaluated
+    return run(branches[_clamp_index(index, len(branches))])(*ops)
 
 
 def _cond_abstract_eval(index, *ops, branches):
@@ -219,13 +223,14 @@ def _cond_batch_select(size, index, ops, in_b, branches):
     return outs, [0] * len(outs)
 
 
-cond_p.impl = _cond_impl
+cond_p.impl = functools.partial(_cond_run, _evaluated)
 cond_p.abstract_eval = _cond_abstract_eval
 cond_p.jvp = _cond_jvp
 cond_p.transpose = _cond_transpose
 cond_p.partial_eval = _cond_partial_eval
 cond_p.batch = _cond_batch
-cond_p.pp_rule = _pp_rule
+register_emitter(cond_p, control_flow_emitter(_cond_run))
+register_pp_rule(cond_p, _pp_rule)
 
 
 def _index_from_pred(pred) -> Any:

@@ -7,11 +7,13 @@ reverse mode through `while_loop`. The family overview is in `control_flow.py`.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
 
 from ...avals import ShapedArray
+from ...backend.numpy_codegen import register_emitter
 from ...core import (
     FuncgradError,
     Primitive,
@@ -22,6 +24,7 @@ from ...core import (
     not_mapped,
     user_frame,
 )
+from ...ir import register_pp_rule
 from ...pytree import tree_flatten, tree_unflatten
 from ...staging import trace_to_ir
 from ..program import (
@@ -37,6 +40,7 @@ from ..program import (
 )
 from .common import (
     _call,
+    _evaluated,
     _instantiate,
     _known_or_tracer,
     _no_transform_active,
@@ -47,6 +51,7 @@ from .common import (
     _stage,
     _unknown_flags,
     _zeros_like,
+    control_flow_emitter,
 )
 
 __all__ = ["scan", "scan_p"]
@@ -58,11 +63,13 @@ __all__ = ["scan", "scan_p"]
 scan_p = Primitive("scan", multiple_results=True)
 
 
-def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
+def _scan_run(run, *args, jaxpr, num_consts, num_carry, length, reverse):
+    """The loop (`run(program)` runs a sub-program: see common._evaluated)."""
+    body = run(jaxpr)
     consts, carry, xs = split_list(args, [num_consts, num_carry])
     ys = []
     for i in (range(length - 1, -1, -1) if reverse else range(length)):
-        outs = _call(jaxpr, [*consts, *carry, *[x[i] for x in xs]])
+        outs = body(*consts, *carry, *[x[i] for x in xs])
         carry, y = outs[:num_carry], outs[num_carry:]
         ys.append(y)
     if reverse:
@@ -241,13 +248,14 @@ def _scan_batch(size, xs, bdims, *, jaxpr, num_consts, num_carry, length, revers
     return outs, out_dims
 
 
-scan_p.impl = _scan_impl
+scan_p.impl = functools.partial(_scan_run, _evaluated)
 scan_p.abstract_eval = _scan_abstract_eval
 scan_p.jvp = _scan_jvp
 scan_p.transpose = _scan_transpose
 scan_p.partial_eval = _scan_partial_eval
 scan_p.batch = _scan_batch
-scan_p.pp_rule = _pp_rule
+register_emitter(scan_p, control_flow_emitter(_scan_run))
+register_pp_rule(scan_p, _pp_rule)
 
 
 def _check_carry(what: str, fun_name: str, init_tree, init_avals, out_tree, out_avals) -> None:

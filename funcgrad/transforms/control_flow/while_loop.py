@@ -8,11 +8,13 @@ where the trip count is known only at run time, inside an eager island (`island.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
 
 from ...avals import ShapedArray
+from ...backend.numpy_codegen import register_emitter
 from ...core import (
     NOT_APPLICABLE,
     ConcretizationError,
@@ -24,6 +26,7 @@ from ...core import (
     not_mapped,
     user_frame,
 )
+from ...ir import register_pp_rule
 from ...pytree import tree_flatten, tree_unflatten
 from ...staging import trace_to_ir
 from ..program import (
@@ -39,6 +42,7 @@ from ..program import (
 )
 from .common import (
     _call,
+    _evaluated,
     _instantiate,
     _known_or_tracer,
     _maybe_concrete,
@@ -49,6 +53,7 @@ from .common import (
     _stage,
     _trace_fun,
     _unknown_flags,
+    control_flow_emitter,
 )
 from .island import IslandFun, island_p
 from .scan import _check_carry, _fixpoint, scan, scan_p
@@ -62,10 +67,12 @@ __all__ = ["while_loop", "fori_loop", "while_p"]
 while_p = Primitive("while", multiple_results=True)
 
 
-def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+def _while_run(run, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    """The loop (`run(program)` runs a sub-program: see common._evaluated)."""
+    cond_fn, body_fn = run(cond_jaxpr), run(body_jaxpr)
     cc, bc, carry = split_list(args, [cond_nconsts, body_nconsts])
-    while bool(_call(cond_jaxpr, [*cc, *carry])[0]):
-        carry = _call(body_jaxpr, [*bc, *carry])
+    while bool(cond_fn(*cc, *carry)[0]):
+        carry = body_fn(*bc, *carry)
     return carry
 
 
@@ -295,13 +302,14 @@ def _while_batch(size, xs, bdims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_
     return outs, out_dims
 
 
-while_p.impl = _while_impl
+while_p.impl = functools.partial(_while_run, _evaluated)
 while_p.abstract_eval = _while_abstract_eval
 while_p.jvp = _while_jvp
 while_p.transpose = NOT_APPLICABLE  # reverse mode turns the tangent loop into a scan
 while_p.partial_eval = _while_partial_eval
 while_p.batch = _while_batch
-while_p.pp_rule = _pp_rule
+register_emitter(while_p, control_flow_emitter(_while_run))
+register_pp_rule(while_p, _pp_rule)
 
 
 def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
