@@ -1,8 +1,8 @@
-"""Batch-axis helpers shared by the batching rules (built on shape.py)."""
+"""Batch-axis helpers shared by the batching rules (built on the shape primitives of ops.py)."""
 from __future__ import annotations
 
 from ..core import get_aval_of, not_mapped
-from .shape import broadcast_in_dim, transpose
+from .ops import broadcast_in_dim, transpose
 
 
 def moveaxis(x, src: int, dst: int):

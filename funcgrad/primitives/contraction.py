@@ -11,18 +11,10 @@ import numpy as np
 
 from ..avals import ShapedArray
 from ..backend.numpy_codegen import register_emitter
-from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
+from ..core import Zero, get_aval_of, is_undefined_primal
 from .batching import moveaxis
+from .ops import *  # noqa: F403  (every *_p and bind wrapper)
 from .rules import ShapeError, defjvp
-from .shape import transpose
-
-dot_general_p = Primitive("dot_general")
-
-
-def dot_general(x, y, dimension_numbers):
-    (lc, rc), (lb, rb) = dimension_numbers
-    dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
-    return dot_general_p.bind1(x, y, dimension_numbers=dn)
 
 
 def _free(ndim, contract, batch):
@@ -125,8 +117,8 @@ def _dot_general_batch(size, xs, bdims, *, dimension_numbers):
 dot_general_p.impl = _dot_general_impl
 dot_general_p.abstract_eval = _dot_general_abstract_eval
 defjvp(dot_general_p,
-       lambda x_dot, x, y, **params: dot_general_p.bind1(x_dot, y, **params),
-       lambda y_dot, x, y, **params: dot_general_p.bind1(x, y_dot, **params))
+       lambda x_dot, _, x, y, **params: dot_general_p.bind1(x_dot, y, **params),
+       lambda y_dot, _, x, y, **params: dot_general_p.bind1(x, y_dot, **params))
 dot_general_p.transpose = _dot_general_transpose
 dot_general_p.batch = _dot_general_batch
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray
-from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
+from ..backend import cupy_backend, get_array_module
+from ..core import Zero, get_aval_of, is_undefined_primal
 from .batching import bdim_at_front
+from .ops import *  # noqa: F403  (every *_p and bind wrapper)
 from .rules import ShapeError, instantiate, zeros_like_aval
-from .shape import broadcast_in_dim, transpose
 
 
 def _index_tuple(ndim, axes, indices, like=None):
     """The NumPy index selecting `indices` along `axes`; for GPU arrays (`like`) the index
     arrays move to the device too, as CuPy indexes with its own arrays."""
     if like is not None and hasattr(like, "__cuda_array_interface__"):
-        from ..backend import get_array_module
         xp = get_array_module(like)
         indices = [xp.asarray(i) for i in indices]
     idx = [slice(None)] * ndim
@@ -55,11 +55,6 @@ def _check(prim, x, idx, axes):
 
 
 # --- gather -----------------------------------------------------------------------------------
-gather_p = Primitive("gather")
-
-
-def gather(x, indices, axes):
-    return gather_p.bind1(x, *indices, axes=tuple(axes))
 
 
 def _gather_abstract_eval(x, *idx, axes):
@@ -157,18 +152,10 @@ def _scatter_batch_for(prim):
     return batch
 
 
-scatter_add_p = Primitive("scatter_add")
-
-
-def scatter_add(x, updates, indices, axes):
-    return scatter_add_p.bind1(x, updates, *indices, axes=tuple(axes))
-
-
 def _scatter_add_impl(x, u, *idx, axes):
     out = x.copy()
     index = _index_tuple(x.ndim, axes, idx, like=x)
     if hasattr(out, "__cuda_array_interface__"):
-        from ..backend import cupy_backend
         cupy_backend.scatter_add_into(out, index, u)
     else:
         np.add.at(out, index, u)
@@ -197,12 +184,6 @@ scatter_add_p.abstract_eval = _scatter_abstract_eval_for("scatter_add")
 scatter_add_p.jvp = _scatter_add_jvp
 scatter_add_p.transpose = _scatter_add_transpose
 scatter_add_p.batch = _scatter_batch_for(scatter_add_p)
-
-scatter_p = Primitive("scatter")  # x with x[idx] replaced by updates
-
-
-def scatter(x, updates, indices, axes):
-    return scatter_p.bind1(x, updates, *indices, axes=tuple(axes))
 
 
 def _scatter_impl(x, u, *idx, axes):

@@ -1,6 +1,6 @@
 """Shape primitives: broadcast_in_dim, reshape, transpose, squeeze, expand_dims, slice, pad,
 concatenate, rev, convert_element_type. One block each: impl, abstract eval, jvp, transpose,
-batching (the batching helpers they share live in batching.py and are imported lazily), and the
+batching (the batching helpers they share live in batching.py), and the
 lowerings: views for the NumPy code, a cast in fused GPU kernels; slice, pad, concatenate and
 rev lower to their impls.
 """
@@ -13,22 +13,13 @@ import numpy as np
 from ..avals import ShapedArray, is_float
 from ..backend.fusion import C_TYPES, register_c_expr
 from ..backend.numpy_codegen import register_broadcast, register_emitter
-from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
+from ..core import Zero, get_aval_of, is_undefined_primal
+from .batching import bdim_at_front as _bdim_front
+from .ops import *  # noqa: F403  (every *_p and bind wrapper)
 from .rules import ShapeError, deflinear
-
-
-def _bdim_front(x, bdim, size):
-    from .batching import bdim_at_front
-    return bdim_at_front(x, bdim, size)
-
+from .rules import xp_of as _xp
 
 # --- broadcast_in_dim ---------------------------------------------------------------------------
-broadcast_in_dim_p = Primitive("broadcast_in_dim")
-
-
-def broadcast_in_dim(x, shape, broadcast_dimensions):
-    return broadcast_in_dim_p.bind1(x, shape=tuple(shape),
-                                    broadcast_dimensions=tuple(broadcast_dimensions))
 
 
 def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
@@ -70,7 +61,6 @@ def _broadcast_in_dim_abstract_eval(x, *, shape, broadcast_dimensions):
 def _broadcast_in_dim_transpose(ct, x, *, shape, broadcast_dimensions):
     if type(ct) is Zero:
         return [Zero(x.aval)]
-    from .reduction import reduce_sum
     new_dims = tuple([d for d in range(len(shape)) if d not in broadcast_dimensions])
     x_shape = x.aval.shape
     expanded = tuple([i for i, d in enumerate(broadcast_dimensions)
@@ -119,18 +109,7 @@ register_emitter(broadcast_in_dim_p, _broadcast_in_dim_emit)
 register_broadcast(broadcast_in_dim_p, _operand_shape)  # NumPy's implicit broadcasting
 
 
-def full(shape, value, dtype):
-    """A constant array; 0-d values stay scalars so the IR inlines them as literals."""
-    val = np.array(value, dtype=dtype)
-    return val if not shape else broadcast_in_dim(val, shape, ())
-
-
 # --- reshape ------------------------------------------------------------------------------------
-reshape_p = Primitive("reshape")
-
-
-def reshape(x, new_sizes):
-    return reshape_p.bind1(x, new_sizes=tuple(int(s) for s in new_sizes))
 
 
 def _reshape_abstract_eval(x, *, new_sizes):
@@ -159,14 +138,6 @@ register_emitter(reshape_p, _reshape_emit)
 
 
 # --- transpose ----------------------------------------------------------------------------------
-transpose_p = Primitive("transpose")
-
-
-def transpose(x, permutation):
-    permutation = tuple(int(p) for p in permutation)
-    if permutation == tuple(range(len(permutation))):
-        return x  # the identity permutation is not an operation
-    return transpose_p.bind1(x, permutation=permutation)
 
 
 def _transpose_abstract_eval(x, *, permutation):
@@ -189,16 +160,6 @@ register_emitter(transpose_p, lambda eqn, args, names: (
 
 
 # --- squeeze / expand_dims ----------------------------------------------------------------------
-squeeze_p = Primitive("squeeze")
-expand_dims_p = Primitive("expand_dims")
-
-
-def squeeze(x, dimensions):
-    return squeeze_p.bind1(x, dimensions=tuple(dimensions))
-
-
-def expand_dims(x, dimensions):
-    return expand_dims_p.bind1(x, dimensions=tuple(dimensions))
 
 
 def _squeeze_abstract_eval(x, *, dimensions):
@@ -235,13 +196,6 @@ register_emitter(expand_dims_p, _reshape_emit)
 
 
 # --- slice --------------------------------------------------------------------------------------
-slice_p = Primitive("slice")
-
-
-def slice_(x, start_indices, limit_indices, strides=None):
-    strides = tuple(strides) if strides is not None else (1,) * len(start_indices)
-    return slice_p.bind1(x, start_indices=tuple(start_indices),
-                         limit_indices=tuple(limit_indices), strides=strides)
 
 
 def _slice_shape(start_indices, limit_indices, strides):
@@ -277,11 +231,6 @@ slice_p.batch = lambda size, xs, bdims, *, start_indices, limit_indices, strides
 
 
 # --- pad ----------------------------------------------------------------------------------------
-pad_p = Primitive("pad")
-
-
-def pad(x, padding_value, padding_config):
-    return pad_p.bind1(x, padding_value, padding_config=tuple(map(tuple, padding_config)))
 
 
 def _pad_impl(x, v, *, padding_config):
@@ -307,8 +256,6 @@ def _pad_abstract_eval(x, v, *, padding_config):
 
 
 def _pad_transpose(ct, x, v, *, padding_config):
-    from .elementwise import sub
-    from .reduction import reduce_sum
     if type(ct) is Zero:
         return [Zero(x.aval) if is_undefined_primal(x) else None,
                 Zero(v.aval) if is_undefined_primal(v) else None]
@@ -331,7 +278,6 @@ def _pad_batch(size, xs, bdims, *, padding_config):
     if bv is None:
         return [pad(x, v, config)], [0]
     # a batched padding value (shape (size,)): pad with zeros, then select v where padded
-    from .elementwise import select
     aval = get_aval_of(x)
     mask = _pad_impl(np.zeros(aval.shape, bool), np.array(True), padding_config=config)
     padded = pad(x, np.zeros((), aval.dtype), config)
@@ -345,11 +291,6 @@ pad_p.batch = _pad_batch
 
 
 # --- concatenate --------------------------------------------------------------------------------
-concatenate_p = Primitive("concatenate")
-
-
-def concatenate(xs, dimension):
-    return concatenate_p.bind1(*xs, dimension=int(dimension))
 
 
 def _concatenate_abstract_eval(*xs, dimension):
@@ -395,11 +336,6 @@ concatenate_p.batch = _concatenate_batch
 
 
 # --- rev ----------------------------------------------------------------------------------------
-rev_p = Primitive("rev")
-
-
-def rev(x, dimensions):
-    return rev_p.bind1(x, dimensions=tuple(dimensions))
 
 
 rev_p.impl = lambda x, *, dimensions: _xp(x).flip(x, dimensions) if dimensions else x
@@ -411,11 +347,6 @@ rev_p.batch = lambda size, xs, bdims, *, dimensions: (
 
 
 # --- convert_element_type -----------------------------------------------------------------------
-convert_element_type_p = Primitive("convert_element_type")
-
-
-def convert_element_type(x, new_dtype, weak_type=False):
-    return convert_element_type_p.bind1(x, new_dtype=np.dtype(new_dtype), weak_type=weak_type)
 
 
 def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
@@ -449,12 +380,4 @@ register_emitter(convert_element_type_p, lambda eqn, args, names: (
     "fresh"))
 register_c_expr(convert_element_type_p,
                 lambda args, in_dtypes, out_dtype, **_: f"(({C_TYPES[out_dtype]}){args[0]})")
-
-
-def _xp(x):
-    """The array module of `x` (numpy, or cupy for GPU arrays)."""
-    if type(x) is np.ndarray or not hasattr(x, "__cuda_array_interface__"):
-        return np
-    from ..backend import get_array_module
-    return get_array_module(x)
 
