@@ -1,7 +1,8 @@
 """The typed IR: variables, literals, equations and programs, its checker, its evaluator, its
 canonical text form (JAX's jaxpr form) and its Graphviz picture.
 
-Building (tracing Python into IR) lives in `funcgrad/staging.py`.
+Building (tracing Python into IR) lives in `funcgrad/staging.py`. Higher-order primitives print
+their sub-programs with a rule registered in the printer table (`register_pp_rule`).
 """
 from __future__ import annotations
 

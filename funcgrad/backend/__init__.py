@@ -2,6 +2,12 @@
 
 Arrays at rest are the backend's own arrays (no wrapper type). CuPy is imported only by
 `cupy_backend.py`, and only when a GPU array or device is involved.
+
+The package sits below the primitives (it imports only errors, util, pytree, avals, core and
+ir) and never names a primitive: code generation reads tables that each primitive's block
+fills. `numpy_codegen.py` holds the NumPy emitter table and generates the CPU source;
+`fusion.py` holds the C-expression table and plans the GPU's fused kernels; `cupy_codegen.py`
+generates the GPU source; `compile.py` compiles a closed program once, for either.
 """
 from __future__ import annotations
 

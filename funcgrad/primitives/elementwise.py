@@ -270,8 +270,6 @@ for _p in (eq_p, ne_p, lt_p, le_p, gt_p, ge_p, and_p, or_p, xor_p):
     defzero_jvp(_p)
 
 # --- select -----------------------------------------------------------------------------------
-
-
 def _select_abstract_eval(pred, x, y):
     same_shape_dtype("select", x, y)
     if pred.dtype != np.dtype(bool) or pred.shape != x.shape:

@@ -55,8 +55,6 @@ def _check(prim, x, idx, axes):
 
 
 # --- gather -----------------------------------------------------------------------------------
-
-
 def _gather_abstract_eval(x, *idx, axes):
     _check("gather", x, idx, axes)
     return [ShapedArray(gather_shape(x.shape, axes, [i.shape for i in idx]), x.dtype, x.weak_type)]
@@ -125,8 +123,12 @@ gather_p.transpose = _gather_transpose
 gather_p.batch = _gather_batch
 
 
-# --- scatter_add / scatter --------------------------------------------------------------------
-def _scatter_abstract_eval_for(name):
+# --- scatter_add / scatter: one family (both linear in the operand and the updates jointly) -----
+def _scatter_family(prim, impl, cts_of) -> None:
+    """The rules of `prim(x, updates, *idx, axes)`; `cts_of(ct, x, u, idx, axes)` gives the
+    cotangents of x and u for a nonzero `ct`."""
+    name = prim.name
+
     def abstract_eval(x, u, *idx, axes):
         _check(name, x, idx, axes)
         want = gather_shape(x.shape, axes, [i.shape for i in idx])
@@ -134,10 +136,21 @@ def _scatter_abstract_eval_for(name):
             raise ShapeError(f"{name}: updates must be {ShapedArray(want, x.dtype).str_short()} "
                              f"for this index, got {u.str_short()}")
         return [x]
-    return abstract_eval
 
+    def jvp(primals, tangents, *, axes):
+        (x, u, *idx), (x_dot, u_dot, *_) = primals, tangents
+        out = prim.bind1(x, u, *idx, axes=axes)
+        if type(x_dot) is Zero and type(u_dot) is Zero:
+            return [out], [Zero(get_aval_of(out))]
+        return [out], [prim.bind1(instantiate(x_dot), instantiate(u_dot), *idx, axes=axes)]
 
-def _scatter_batch_for(prim):
+    def transpose_rule(ct, x, u, *idx, axes):
+        if type(ct) is Zero:
+            cts = [Zero(a.aval) if is_undefined_primal(a) else None for a in (x, u)]
+        else:
+            cts = cts_of(ct, x, u, idx, axes)
+        return cts + [None] * len(idx)
+
     def batch(size, xs, bdims, *, axes):
         (x, u, *idx), (bx, bu, *bidx) = xs, bdims
         x_ndim = get_aval_of(x).ndim - (bx is not None)
@@ -149,7 +162,8 @@ def _scatter_batch_for(prim):
         if perm is not None:
             u = transpose(u, np.argsort(perm))
         return [prim.bind1(x, u, *idx2, axes=new_axes)], [0]
-    return batch
+    prim.impl, prim.abstract_eval, prim.jvp = impl, abstract_eval, jvp
+    prim.transpose, prim.batch = transpose_rule, batch
 
 
 def _scatter_add_impl(x, u, *idx, axes):
@@ -162,56 +176,22 @@ def _scatter_add_impl(x, u, *idx, axes):
     return out
 
 
-def _scatter_add_jvp(primals, tangents, *, axes):
-    (x, u, *idx), (x_dot, u_dot, *_) = primals, tangents
-    out = scatter_add(x, u, idx, axes)
-    if type(x_dot) is Zero and type(u_dot) is Zero:
-        return [out], [Zero(get_aval_of(out))]
-    return [out], [scatter_add(instantiate(x_dot), instantiate(u_dot), idx, axes)]
-
-
-def _scatter_add_transpose(ct, x, u, *idx, axes):
-    nones = [None] * len(idx)
-    if type(ct) is Zero:
-        return [Zero(x.aval) if is_undefined_primal(x) else None,
-                Zero(u.aval) if is_undefined_primal(u) else None] + nones
-    return [ct if is_undefined_primal(x) else None,
-            gather(ct, idx, axes) if is_undefined_primal(u) else None] + nones
-
-
-scatter_add_p.impl = _scatter_add_impl
-scatter_add_p.abstract_eval = _scatter_abstract_eval_for("scatter_add")
-scatter_add_p.jvp = _scatter_add_jvp
-scatter_add_p.transpose = _scatter_add_transpose
-scatter_add_p.batch = _scatter_batch_for(scatter_add_p)
-
-
-def _scatter_impl(x, u, *idx, axes):
+def _scatter_impl(x, u, *idx, axes):  # x with x[idx] replaced by u
     out = x.copy()
     out[_index_tuple(x.ndim, axes, idx, like=x)] = u
     return out
 
 
-def _scatter_jvp(primals, tangents, *, axes):
-    (x, u, *idx), (x_dot, u_dot, *_) = primals, tangents
-    out = scatter(x, u, idx, axes)
-    if type(x_dot) is Zero and type(u_dot) is Zero:
-        return [out], [Zero(get_aval_of(out))]
-    return [out], [scatter(instantiate(x_dot), instantiate(u_dot), idx, axes)]
+def _scatter_add_transpose(ct, x, u, idx, axes):
+    return [ct if is_undefined_primal(x) else None,
+            gather(ct, idx, axes) if is_undefined_primal(u) else None]
 
 
-def _scatter_transpose(ct, x, u, *idx, axes):
-    nones = [None] * len(idx)
-    if type(ct) is Zero:
-        return [Zero(x.aval) if is_undefined_primal(x) else None,
-                Zero(u.aval) if is_undefined_primal(u) else None] + nones
+def _scatter_transpose(ct, x, u, idx, axes):
     u_aval = u.aval if is_undefined_primal(u) else get_aval_of(u)
     ct_x = scatter(ct, zeros_like_aval(u_aval), idx, axes) if is_undefined_primal(x) else None
-    return [ct_x, gather(ct, idx, axes) if is_undefined_primal(u) else None] + nones
+    return [ct_x, gather(ct, idx, axes) if is_undefined_primal(u) else None]
 
 
-scatter_p.impl = _scatter_impl
-scatter_p.abstract_eval = _scatter_abstract_eval_for("scatter")
-scatter_p.jvp = _scatter_jvp
-scatter_p.transpose = _scatter_transpose
-scatter_p.batch = _scatter_batch_for(scatter_p)
+_scatter_family(scatter_add_p, _scatter_add_impl, _scatter_add_transpose)
+_scatter_family(scatter_p, _scatter_impl, _scatter_transpose)

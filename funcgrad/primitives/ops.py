@@ -84,8 +84,7 @@ def full(shape, value, dtype):
     return val if not shape else broadcast_in_dim(val, shape, ())
 
 
-def reshape(x, new_sizes):
-    return reshape_p.bind1(x, new_sizes=tuple(int(s) for s in new_sizes))
+def reshape(x, new_sizes): return reshape_p.bind1(x, new_sizes=tuple(map(int, new_sizes)))
 
 
 def transpose(x, permutation):
@@ -95,12 +94,8 @@ def transpose(x, permutation):
     return transpose_p.bind1(x, permutation=permutation)
 
 
-def squeeze(x, dimensions):
-    return squeeze_p.bind1(x, dimensions=tuple(dimensions))
-
-
-def expand_dims(x, dimensions):
-    return expand_dims_p.bind1(x, dimensions=tuple(dimensions))
+def squeeze(x, dimensions): return squeeze_p.bind1(x, dimensions=tuple(dimensions))
+def expand_dims(x, dimensions): return expand_dims_p.bind1(x, dimensions=tuple(dimensions))
 
 
 def slice_(x, start_indices, limit_indices, strides=None):
@@ -113,12 +108,8 @@ def pad(x, padding_value, padding_config):
     return pad_p.bind1(x, padding_value, padding_config=tuple(map(tuple, padding_config)))
 
 
-def concatenate(xs, dimension):
-    return concatenate_p.bind1(*xs, dimension=int(dimension))
-
-
-def rev(x, dimensions):
-    return rev_p.bind1(x, dimensions=tuple(dimensions))
+def concatenate(xs, dimension): return concatenate_p.bind1(*xs, dimension=int(dimension))
+def rev(x, dimensions): return rev_p.bind1(x, dimensions=tuple(dimensions))
 
 
 def convert_element_type(x, new_dtype, weak_type=False):
@@ -128,10 +119,7 @@ def convert_element_type(x, new_dtype, weak_type=False):
 def reduce_sum(x, axes): return reduce_sum_p.bind1(x, axes=tuple(axes))
 def reduce_max(x, axes): return reduce_max_p.bind1(x, axes=tuple(axes))
 def reduce_min(x, axes): return reduce_min_p.bind1(x, axes=tuple(axes))
-
-
-def cumsum(x, axis, reverse=False):
-    return cumsum_p.bind1(x, axis=int(axis), reverse=bool(reverse))
+def cumsum(x, axis, reverse=False): return cumsum_p.bind1(x, axis=int(axis), reverse=bool(reverse))
 
 
 def argsort(x, axis):

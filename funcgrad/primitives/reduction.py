@@ -106,8 +106,6 @@ for _p, _fn in ((argmax_p, np.argmax), (argmin_p, np.argmin)):
 
 
 # --- cumsum -----------------------------------------------------------------------------------
-
-
 def _cumsum_impl(x, *, axis, reverse):
     if reverse:
         return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)

@@ -19,9 +19,8 @@ from .ops import *  # noqa: F403  (every *_p and bind wrapper)
 from .rules import ShapeError, deflinear
 from .rules import xp_of as _xp
 
+
 # --- broadcast_in_dim ---------------------------------------------------------------------------
-
-
 def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
     if type(x) is not np.ndarray and (isinstance(x, np.generic) or not hasattr(x, "reshape")):
         x = np.asarray(x)  # NumPy and Python scalars: a 0-d array
@@ -41,12 +40,6 @@ def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
         for i, d in enumerate(broadcast_dimensions):
             tmp[d] = x.shape[i]
         x = x.reshape(tmp)
-    if type(x) is np.ndarray and x.flags.c_contiguous:
-        # a read-only stride-0 view, built directly (numpy.broadcast_to costs ~2x more)
-        strides = tuple(0 if n != m else s for n, m, s in zip(x.shape, shape, x.strides))
-        out = np.ndarray(shape, x.dtype, x, 0, strides)
-        out.flags.writeable = False
-        return out
     return _xp(x).broadcast_to(x, shape)
 
 
@@ -110,8 +103,6 @@ register_broadcast(broadcast_in_dim_p, _operand_shape)  # NumPy's implicit broad
 
 
 # --- reshape ------------------------------------------------------------------------------------
-
-
 def _reshape_abstract_eval(x, *, new_sizes):
     if math.prod(new_sizes) != x.size:
         raise ShapeError(f"reshape: cannot reshape {x.str_short()} into shape {new_sizes}")
@@ -121,8 +112,13 @@ def _reshape_abstract_eval(x, *, new_sizes):
 reshape_p.impl = lambda x, *, new_sizes: (x.reshape(new_sizes) if hasattr(x, "reshape")
                                            else np.reshape(x, new_sizes))
 reshape_p.abstract_eval = _reshape_abstract_eval
-deflinear(reshape_p, lambda ct, x, *, new_sizes: [
-    Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
+
+
+def _reshape_back(ct, x, **_):  # the transpose of reshape, squeeze and expand_dims
+    return [Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)]
+
+
+deflinear(reshape_p, _reshape_back)
 reshape_p.batch = lambda size, xs, bdims, *, new_sizes: (
     [reshape(_bdim_front(xs[0], bdims[0], size), (size,) + new_sizes)], [0])
 
@@ -138,8 +134,6 @@ register_emitter(reshape_p, _reshape_emit)
 
 
 # --- transpose ----------------------------------------------------------------------------------
-
-
 def _transpose_abstract_eval(x, *, permutation):
     if sorted(permutation) != list(range(x.ndim)):
         raise ShapeError(f"transpose: {permutation} is not a permutation of the axes of "
@@ -160,8 +154,6 @@ register_emitter(transpose_p, lambda eqn, args, names: (
 
 
 # --- squeeze / expand_dims ----------------------------------------------------------------------
-
-
 def _squeeze_abstract_eval(x, *, dimensions):
     if any(x.shape[d] != 1 for d in dimensions):
         raise ShapeError(f"squeeze: dimensions {dimensions} of {x.str_short()} are not all 1")
@@ -178,8 +170,7 @@ def _expand_dims_shape(shape, dimensions):
 
 squeeze_p.impl = lambda x, *, dimensions: _xp(x).squeeze(x, dimensions)
 squeeze_p.abstract_eval = _squeeze_abstract_eval
-deflinear(squeeze_p, lambda ct, x, *, dimensions: [
-    Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
+deflinear(squeeze_p, _reshape_back)
 squeeze_p.batch = lambda size, xs, bdims, *, dimensions: (
     [squeeze(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
 register_emitter(squeeze_p, _reshape_emit)
@@ -188,16 +179,13 @@ expand_dims_p.impl = lambda x, *, dimensions: _xp(x).reshape(  # np.shape: Pytho
     x, _expand_dims_shape(np.shape(x), dimensions))
 expand_dims_p.abstract_eval = lambda x, *, dimensions: [
     ShapedArray(_expand_dims_shape(x.shape, dimensions), x.dtype, x.weak_type)]
-deflinear(expand_dims_p, lambda ct, x, *, dimensions: [
-    Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
+deflinear(expand_dims_p, _reshape_back)
 expand_dims_p.batch = lambda size, xs, bdims, *, dimensions: (
     [expand_dims(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
 register_emitter(expand_dims_p, _reshape_emit)
 
 
 # --- slice --------------------------------------------------------------------------------------
-
-
 def _slice_shape(start_indices, limit_indices, strides):
     return tuple(max(0, -(-(hi - lo) // s)) for lo, hi, s in
                  zip(start_indices, limit_indices, strides))
@@ -231,8 +219,6 @@ slice_p.batch = lambda size, xs, bdims, *, start_indices, limit_indices, strides
 
 
 # --- pad ----------------------------------------------------------------------------------------
-
-
 def _pad_impl(x, v, *, padding_config):
     xp = _xp(x)
     x = xp.asarray(x)  # Python scalars too
@@ -291,8 +277,6 @@ pad_p.batch = _pad_batch
 
 
 # --- concatenate --------------------------------------------------------------------------------
-
-
 def _concatenate_abstract_eval(*xs, dimension):
     x0 = xs[0]
     for x in xs[1:]:
@@ -336,8 +320,6 @@ concatenate_p.batch = _concatenate_batch
 
 
 # --- rev ----------------------------------------------------------------------------------------
-
-
 rev_p.impl = lambda x, *, dimensions: _xp(x).flip(x, dimensions) if dimensions else x
 rev_p.abstract_eval = lambda x, *, dimensions: [x]
 deflinear(rev_p, lambda ct, x, *, dimensions: [
@@ -347,8 +329,6 @@ rev_p.batch = lambda size, xs, bdims, *, dimensions: (
 
 
 # --- convert_element_type -----------------------------------------------------------------------
-
-
 def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
     (x,), (x_dot,) = primals, tangents
     out = convert_element_type(x, new_dtype, weak_type)
