@@ -52,7 +52,7 @@ def test_random_bits_rule_slots():
     for slot in ("impl", "abstract_eval", "jvp", "batch"):
         assert callable(getattr(random_bits_p, slot)), slot
     assert random_bits_p.transpose == NOT_APPLICABLE
-    assert random_bits_p not in c_exprs  # never fused into elementwise kernels
+    assert c_exprs[random_bits_p] == NOT_APPLICABLE  # never fused into elementwise kernels
     aval = random_bits_p.abstract_eval(ShapedArray((2,), np.uint32), shape=(3, 4))[0]
     assert aval == ShapedArray((3, 4), np.uint32)
     batched = random_bits_p.abstract_eval(ShapedArray((5, 2), np.uint32), shape=(3,))[0]

@@ -207,8 +207,9 @@ def test_every_primitive_has_its_rules_and_a_lowering(prim):
         assert callable(rule) or rule == NOT_APPLICABLE, f"{prim.name}.{slot} = {rule!r}"
     # NumPy lowering: an emitter entry, or the default (a call of the impl)
     assert callable(emitters.get(prim, prim.impl)), prim.name
-    # GPU: a C expression (rendered for float32 operands here), or a library call of the impl
-    if prim in c_exprs:
+    # GPU: a C expression (rendered for float32 operands here), or explicitly never fused
+    assert callable(c_exprs.get(prim)) or c_exprs.get(prim) == NOT_APPLICABLE, prim.name
+    if callable(c_exprs[prim]):
         args = [f"in{i}" for i in range(prim.abstract_eval.__code__.co_argcount)]
         params = {"y": 3} if prim.name == "integer_pow" else {}
         assert isinstance(c_exprs[prim](args, [np.dtype("float32")] * len(args),

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core import Primitive
+from ..core import NOT_APPLICABLE, Primitive
 from ..ir import Eqn, Lit, OpenIR, Var
 from .numpy_codegen import broadcasts
 
@@ -45,14 +45,16 @@ c_exprs: dict[Primitive, CExpr] = {}
 
 def register_c_expr(prim: Primitive, rule: CExpr | str) -> None:
     """Fuse `prim` into GPU kernels as the C expression `rule` makes; a string is a template
-    over the operands ("({0} + {1})")."""
-    c_exprs[prim] = rule if callable(rule) else (lambda args, ins, out, **_: rule.format(*args))
+    over the operands ("({0} + {1})"), and NOT_APPLICABLE marks a primitive never fused (the
+    generated code calls its impl)."""
+    c_exprs[prim] = rule if callable(rule) or rule == NOT_APPLICABLE else (
+        lambda args, ins, out, **_: rule.format(*args))
 
 
 def is_elementwise(eqn: Eqn) -> bool:
     """Whether `eqn` can be an expression inside a fused kernel."""
-    return eqn.prim in c_exprs and all(v.aval.dtype in C_TYPES for v in eqn.out_binders) and all(
-        x.aval.dtype in C_TYPES for x in eqn.inputs)
+    return callable(c_exprs.get(eqn.prim)) and all(
+        v.aval.dtype in C_TYPES for v in (*eqn.out_binders, *eqn.inputs))
 
 
 def _is_adapter(eqn: Eqn) -> bool:

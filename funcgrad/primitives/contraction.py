@@ -10,8 +10,9 @@ import math
 import numpy as np
 
 from ..avals import ShapedArray
+from ..backend.fusion import register_c_expr
 from ..backend.numpy_codegen import register_emitter
-from ..core import Zero, get_aval_of, is_undefined_primal
+from ..core import NOT_APPLICABLE, Zero, get_aval_of, is_undefined_primal
 from .batching import moveaxis
 from .ops import *  # noqa: F403  (every *_p and bind wrapper)
 from .rules import ShapeError, defjvp
@@ -176,3 +177,4 @@ def _emit_outer(dn, x, y, a, b) -> str:
 
 
 register_emitter(dot_general_p, _dot_general_emit)
+register_c_expr(dot_general_p, NOT_APPLICABLE)  # a library call (BLAS), never fused

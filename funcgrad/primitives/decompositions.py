@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray
-from ..core import Zero, get_aval_of, not_mapped
+from ..backend.fusion import register_c_expr
+from ..core import NOT_APPLICABLE, Zero, get_aval_of, not_mapped
 from .batching import bdim_at_front, moveaxis
 from .ops import *  # noqa: F403  (every *_p and bind wrapper)
 from .rules import ShapeError, not_linear
@@ -228,3 +229,5 @@ def _eigh_jvp(primals, tangents):
 
 
 _decomposition(eigh_p, lambda a: [ShapedArray(a.shape[:-1], a.dtype, a.weak_type), a], _eigh_jvp)
+for _p in (solve_p, triangular_solve_p, cholesky_p, slogdet_p, eigh_p):
+    register_c_expr(_p, NOT_APPLICABLE)  # library calls (LAPACK), never fused

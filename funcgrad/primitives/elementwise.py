@@ -41,8 +41,7 @@ def _lowered(prim: Primitive, np_fn, c_expr: str | None, abstract_eval) -> None:
     prim.batch = broadcasting_batcher(prim)
     if isinstance(np_fn, np.ufunc):
         register_emitter(prim, ufunc_emitter(np_fn), broadcasts_from=0)
-    if c_expr is not None:
-        register_c_expr(prim, c_expr)
+    register_c_expr(prim, c_expr or NOT_APPLICABLE)
 
 
 def _unop(prim: Primitive, np_fn, c_expr: str | None) -> None:

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..avals import ShapedArray
 from ..backend import cupy_backend, get_array_module
-from ..core import Zero, get_aval_of, is_undefined_primal
+from ..backend.fusion import register_c_expr
+from ..core import NOT_APPLICABLE, Zero, get_aval_of, is_undefined_primal
 from .batching import bdim_at_front
 from .ops import *  # noqa: F403  (every *_p and bind wrapper)
 from .rules import ShapeError, instantiate, zeros_like_aval
@@ -195,3 +196,5 @@ def _scatter_transpose(ct, x, u, idx, axes):
 
 _scatter_family(scatter_add_p, _scatter_add_impl, _scatter_add_transpose)
 _scatter_family(scatter_p, _scatter_impl, _scatter_transpose)
+for _p in (gather_p, scatter_add_p, scatter_p):
+    register_c_expr(_p, NOT_APPLICABLE)  # library calls, never fused

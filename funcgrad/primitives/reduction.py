@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray
+from ..backend.fusion import register_c_expr
 from ..backend.numpy_codegen import register_emitter
 from ..core import NOT_APPLICABLE, Zero, get_aval_of
 from .batching import moveaxis
@@ -143,3 +144,5 @@ argsort_p.abstract_eval = _argsort_abstract_eval
 defzero_jvp(argsort_p)
 argsort_p.batch = lambda size, xs, bdims, *, axis, index_dtype: (  # the batch axis stays put
     [argsort_p.bind1(xs[0], axis=axis + (bdims[0] <= axis), index_dtype=index_dtype)], bdims)
+for _p in (reduce_sum_p, reduce_max_p, reduce_min_p, argmax_p, argmin_p, cumsum_p, argsort_p):
+    register_c_expr(_p, NOT_APPLICABLE)  # library calls, never fused

@@ -13,7 +13,7 @@ import numpy as np
 from ..avals import ShapedArray, is_float
 from ..backend.fusion import C_TYPES, register_c_expr
 from ..backend.numpy_codegen import register_broadcast, register_emitter
-from ..core import Zero, get_aval_of, is_undefined_primal
+from ..core import NOT_APPLICABLE, Zero, get_aval_of, is_undefined_primal
 from .batching import bdim_at_front as _bdim_front
 from .ops import *  # noqa: F403  (every *_p and bind wrapper)
 from .rules import ShapeError, deflinear
@@ -358,6 +358,9 @@ register_emitter(convert_element_type_p, lambda eqn, args, names: (
     f"_as_array({args[0]}).astype("
     f"{names.obj(eqn.params['new_dtype'], '_dt', ('dtype', eqn.params['new_dtype'].str))})",
     "fresh"))
+for _p in (broadcast_in_dim_p, reshape_p, transpose_p, squeeze_p, expand_dims_p, slice_p, pad_p,
+           concatenate_p, rev_p):  # (broadcasts fuse as kernel input adapters instead)
+    register_c_expr(_p, NOT_APPLICABLE)
 register_c_expr(convert_element_type_p,
                 lambda args, in_dtypes, out_dtype, **_: f"(({C_TYPES[out_dtype]}){args[0]})")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..backend.fusion import register_c_expr
 from ..core import (
+    NOT_APPLICABLE,
     FuncgradError,
     Primitive,
     Zero,
@@ -164,3 +166,4 @@ custom_lin_p.jvp = lambda primals, tangents, **params: (
     custom_lin_p.bind(*primals, **params), custom_lin_p.bind(*map(instantiate, tangents), **params))
 custom_lin_p.transpose = _custom_lin_transpose
 custom_lin_p.batch = lambda size, xs, bdims, **params: _custom_lin_impl(*xs, **params)
+register_c_expr(custom_lin_p, NOT_APPLICABLE)  # never fused into a GPU kernel

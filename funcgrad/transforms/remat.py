@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..core import Primitive, Tracer, UndefPrimal, Zero, _dynamic, get_aval_of
+from ..backend.fusion import register_c_expr
+from ..core import NOT_APPLICABLE, Primitive, Tracer, UndefPrimal, Zero, _dynamic, get_aval_of
 from ..ir import IR, Eqn, eval_ir
 from ..pytree import tree_flatten, tree_unflatten
 from ..staging import _UNKNOWN, IRTracer, trace_to_ir
@@ -94,6 +95,7 @@ checkpoint_p.jvp = _jvp
 checkpoint_p.partial_eval = _partial_eval
 checkpoint_p.transpose = _transpose
 checkpoint_p.batch = _batch
+register_c_expr(checkpoint_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 
 
 def checkpoint(fun: Callable) -> Callable:

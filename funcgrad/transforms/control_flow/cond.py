@@ -12,8 +12,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ...backend.fusion import register_c_expr
 from ...backend.numpy_codegen import register_emitter
 from ...core import (
+    NOT_APPLICABLE,
     FuncgradError,
     Primitive,
     Zero,
@@ -229,6 +231,7 @@ cond_p.jvp = _cond_jvp
 cond_p.transpose = _cond_transpose
 cond_p.partial_eval = _cond_partial_eval
 cond_p.batch = _cond_batch
+register_c_expr(cond_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 register_emitter(cond_p, control_flow_emitter(_cond_run))
 register_pp_rule(cond_p, _pp_rule)
 

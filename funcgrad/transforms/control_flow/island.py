@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Callable
 
 from ...avals import ShapedArray, is_float
-from ...core import Primitive, Zero, get_aval_of, is_undefined_primal
+from ...backend.fusion import register_c_expr
+from ...core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, is_undefined_primal
 
 island_p = Primitive("island", multiple_results=True)
 
@@ -114,3 +115,4 @@ island_p.abstract_eval = lambda *avals, fun, out_avals, linear: list(out_avals)
 island_p.jvp = _island_jvp
 island_p.transpose = _island_transpose
 island_p.batch = _island_batch
+register_c_expr(island_p, NOT_APPLICABLE)  # never fused into a GPU kernel

@@ -13,8 +13,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ...avals import ShapedArray
+from ...backend.fusion import register_c_expr
 from ...backend.numpy_codegen import register_emitter
 from ...core import (
+    NOT_APPLICABLE,
     FuncgradError,
     Primitive,
     Tracer,
@@ -254,6 +256,7 @@ scan_p.jvp = _scan_jvp
 scan_p.transpose = _scan_transpose
 scan_p.partial_eval = _scan_partial_eval
 scan_p.batch = _scan_batch
+register_c_expr(scan_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 register_emitter(scan_p, control_flow_emitter(_scan_run))
 register_pp_rule(scan_p, _pp_rule)
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...avals import ShapedArray
+from ...backend.fusion import register_c_expr
 from ...backend.numpy_codegen import register_emitter
 from ...core import (
     NOT_APPLICABLE,
@@ -308,6 +309,7 @@ while_p.jvp = _while_jvp
 while_p.transpose = NOT_APPLICABLE  # reverse mode turns the tangent loop into a scan
 while_p.partial_eval = _while_partial_eval
 while_p.batch = _while_batch
+register_c_expr(while_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 register_emitter(while_p, control_flow_emitter(_while_run))
 register_pp_rule(while_p, _pp_rule)
 

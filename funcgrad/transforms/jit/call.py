@@ -17,8 +17,9 @@ import numpy as np
 from ... import core
 from ...backend.compile import _compiled as _compiled  # noqa: F401  (re-exported for jit)
 from ...backend.compile import compile_closed
+from ...backend.fusion import register_c_expr
 from ...backend.numpy_codegen import call_emitter, register_emitter
-from ...core import Primitive, Tracer, Zero
+from ...core import NOT_APPLICABLE, Primitive, Tracer, Zero
 from ...ir import IR, Eqn, OpenIR
 from ...staging import _UNKNOWN, IRTracer
 from .. import program as irt
@@ -125,6 +126,7 @@ jit_p.batch = _jit_batch
 jit_p.partial_eval = _jit_partial_eval
 # a nested call: `optimize` inlines it; otherwise the generated code calls its compiled code
 register_emitter(jit_p, call_emitter(lambda jaxpr, name: compile_closed(jaxpr).fn))
+register_c_expr(jit_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 
 
 # --- lowering helpers of the jit object -------------------------------------------------------
