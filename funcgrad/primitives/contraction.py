@@ -12,10 +12,10 @@ import numpy as np
 from ..avals import ShapedArray
 from ..backend.fusion import register_c_expr
 from ..backend.numpy_codegen import register_emitter
-from ..core import NOT_APPLICABLE, Zero, get_aval_of, is_undefined_primal
+from ..core import NOT_APPLICABLE, get_aval_of, is_undefined_primal
 from .batching import moveaxis
 from .ops import *  # noqa: F403  (every *_p and bind wrapper)
-from .rules import ShapeError, defjvp
+from .rules import ShapeError, defjvp, deftranspose
 
 
 def _free(ndim, contract, batch):
@@ -67,12 +67,8 @@ def _dot_general_transpose(ct, x, y, *, dimension_numbers):
         # matrix products (the common case), the general code below specialised: the other
         # operand contracted with ct, transposed when the operand's layout is (contracted, free)
         if is_undefined_primal(x):
-            if type(ct) is Zero:
-                return [Zero(x_aval), None]
             out = dot_general_p.bind1(ct, y, dimension_numbers=(((1,), (1 - rc[0],)), ((), ())))
             return [out if lc[0] == 1 else transpose(out, (1, 0)), None]
-        if type(ct) is Zero:
-            return [None, Zero(y_aval)]
         out = dot_general_p.bind1(x, ct, dimension_numbers=(((1 - lc[0],), (0,)), ((), ())))
         return [None, out if rc[0] == 0 else transpose(out, (1, 0))]
     nb = len(lb)
@@ -81,14 +77,10 @@ def _dot_general_transpose(ct, x, y, *, dimension_numbers):
     ct_lf = tuple(range(nb, nb + len(lf)))
     ct_rf = tuple(range(nb + len(lf), nb + len(lf) + len(rf)))
     if is_undefined_primal(x):
-        if type(ct) is Zero:
-            return [Zero(x_aval), None]
         out = dot_general(ct, y, ((ct_rf, tuple(rf)), (ct_b, tuple(rb))))
         rest = sorted(rc)
         axes_in_x = list(lb) + lf + [lc[list(rc).index(r)] for r in rest]
         return [transpose(out, _argsort(axes_in_x)), None]
-    if type(ct) is Zero:
-        return [None, Zero(y_aval)]
     # x first, so that for y laid out (batch, contracted, free) -- e.g. a weight matrix in x @ W
     # -- the result is already in y's layout and needs no transpose
     out = dot_general(x, ct, ((tuple(lf), ct_lf), (tuple(lb), ct_b)))
@@ -120,7 +112,7 @@ dot_general_p.abstract_eval = _dot_general_abstract_eval
 defjvp(dot_general_p,
        lambda x_dot, _, x, y, **params: dot_general_p.bind1(x_dot, y, **params),
        lambda y_dot, _, x, y, **params: dot_general_p.bind1(x, y_dot, **params))
-dot_general_p.transpose = _dot_general_transpose
+deftranspose(dot_general_p, _dot_general_transpose)
 dot_general_p.batch = _dot_general_batch
 
 

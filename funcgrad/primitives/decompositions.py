@@ -17,7 +17,7 @@ from ..backend.fusion import register_c_expr
 from ..core import NOT_APPLICABLE, Zero, get_aval_of, not_mapped
 from .batching import bdim_at_front, moveaxis
 from .ops import *  # noqa: F403  (every *_p and bind wrapper)
-from .rules import ShapeError, not_linear
+from .rules import ShapeError, deftranspose, not_linear
 from .rules import xp_of as _xp
 
 
@@ -118,13 +118,13 @@ def _solve_jvp(primals, tangents):
 
 
 def _solve_transpose(ct, a, b):
-    return [None, Zero(b.aval) if type(ct) is Zero else solve(_mT(a), ct)]
+    return [None, solve(_mT(a), ct)]
 
 
 solve_p.impl = _solve_impl
 solve_p.abstract_eval = lambda a, b: _rhs_abstract_eval("solve", a, b)
 solve_p.jvp = _solve_jvp
-solve_p.transpose = _solve_transpose
+deftranspose(solve_p, _solve_transpose)
 solve_p.batch = _solve_batcher(solve_p)
 
 
@@ -154,14 +154,13 @@ def _triangular_solve_jvp(primals, tangents, *, lower, transpose_a):
 
 
 def _triangular_solve_transpose(ct, a, b, *, lower, transpose_a):
-    return [None, Zero(b.aval) if type(ct) is Zero
-            else triangular_solve(a, ct, lower, not transpose_a)]
+    return [None, triangular_solve(a, ct, lower, not transpose_a)]
 
 
 triangular_solve_p.impl = _triangular_solve_impl
 triangular_solve_p.abstract_eval = lambda a, b, **_: _rhs_abstract_eval("triangular_solve", a, b)
 triangular_solve_p.jvp = _triangular_solve_jvp
-triangular_solve_p.transpose = _triangular_solve_transpose
+deftranspose(triangular_solve_p, _triangular_solve_transpose)
 triangular_solve_p.batch = _solve_batcher(triangular_solve_p)
 
 

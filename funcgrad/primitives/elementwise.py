@@ -25,6 +25,7 @@ from .rules import (
     compare_abstract_eval_for,
     defjvp,
     deflinear,
+    deftranspose,
     defzero_jvp,
     full_like,
     instantiate,
@@ -59,7 +60,7 @@ def _c(v, x):  # a constant shaped like x
 
 # --- arithmetic -------------------------------------------------------------------------------
 _unop(neg_p, np.negative, "(-{0})")
-deflinear(neg_p, lambda ct, x: [Zero(x.aval) if type(ct) is Zero else neg(ct)])
+deflinear(neg_p, lambda ct, x: [neg(ct)])
 
 _binop(add_p, np.add, "({0} + {1})")
 _binop(sub_p, np.subtract, "({0} - {1})")
@@ -74,8 +75,7 @@ def _add_transpose(ct, x, y):
 def _sub_transpose(ct, x, y):
     if type(y) is not UndefPrimal:
         return [ct if type(x) is UndefPrimal else None, None]
-    neg_ct = ct if type(ct) is Zero else neg(ct)
-    return [ct if type(x) is UndefPrimal else None, neg_ct]
+    return [ct if type(x) is UndefPrimal else None, neg(ct)]
 
 
 deflinear(add_p, _add_transpose)
@@ -123,12 +123,12 @@ mul_p.transpose = _mul_transpose
 
 def _div_transpose(ct, x, y):
     assert is_undefined_primal(x) and not is_undefined_primal(y)
-    return [Zero(x.aval) if type(ct) is Zero else div(ct, y), None]
+    return [div(ct, y), None]
 
 
 defjvp(div_p, lambda x_dot, ans, x, y: div(x_dot, y),
         lambda y_dot, ans, x, y: mul(y_dot, neg(div(ans, y))))
-div_p.transpose = _div_transpose
+deftranspose(div_p, _div_transpose)
 
 _binop(rem_p, np.mod, None)
 defjvp(rem_p, lambda x_dot, _, x, y: x_dot,
@@ -286,9 +286,6 @@ def _select_jvp(primals, tangents):
 
 def _select_transpose(ct, p, x, y):
     assert not is_undefined_primal(p)
-    if type(ct) is Zero:
-        return [None, Zero(x.aval) if is_undefined_primal(x) else None,
-                Zero(y.aval) if is_undefined_primal(y) else None]
     zeros = full_like(ct, 0)
     return [None, select(p, ct, zeros) if is_undefined_primal(x) else None,
             select(p, zeros, ct) if is_undefined_primal(y) else None]
@@ -297,7 +294,7 @@ def _select_transpose(ct, p, x, y):
 select_p.impl = lambda p, x, y: np.where(p, x, y)
 select_p.abstract_eval = _select_abstract_eval
 select_p.jvp = _select_jvp
-select_p.transpose = _select_transpose
+deftranspose(select_p, _select_transpose)
 select_p.batch = broadcasting_batcher(select_p)
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 

@@ -14,7 +14,7 @@ from ..backend.fusion import register_c_expr
 from ..core import NOT_APPLICABLE, Zero, get_aval_of, is_undefined_primal
 from .batching import bdim_at_front
 from .ops import *  # noqa: F403  (every *_p and bind wrapper)
-from .rules import ShapeError, instantiate, zeros_like_aval
+from .rules import ShapeError, deftranspose, instantiate, zeros_like_aval
 
 
 def _index_tuple(ndim, axes, indices, like=None):
@@ -70,8 +70,6 @@ def _gather_jvp(primals, tangents, *, axes):
 
 
 def _gather_transpose(ct, x, *idx, axes):
-    if type(ct) is Zero:
-        return [Zero(x.aval)] + [None] * len(idx)
     return [scatter_add(zeros_like_aval(x.aval), ct, idx, axes)] + [None] * len(idx)
 
 
@@ -120,7 +118,7 @@ def _gather_batch(size, xs, bdims, *, axes):
 gather_p.impl = lambda x, *idx, axes: x[_index_tuple(x.ndim, axes, idx, like=x)]
 gather_p.abstract_eval = _gather_abstract_eval
 gather_p.jvp = _gather_jvp
-gather_p.transpose = _gather_transpose
+deftranspose(gather_p, _gather_transpose)
 gather_p.batch = _gather_batch
 
 
@@ -146,11 +144,7 @@ def _scatter_family(prim, impl, cts_of) -> None:
         return [out], [prim.bind1(instantiate(x_dot), instantiate(u_dot), *idx, axes=axes)]
 
     def transpose_rule(ct, x, u, *idx, axes):
-        if type(ct) is Zero:
-            cts = [Zero(a.aval) if is_undefined_primal(a) else None for a in (x, u)]
-        else:
-            cts = cts_of(ct, x, u, idx, axes)
-        return cts + [None] * len(idx)
+        return cts_of(ct, x, u, idx, axes) + [None] * len(idx)
 
     def batch(size, xs, bdims, *, axes):
         (x, u, *idx), (bx, bu, *bidx) = xs, bdims
@@ -163,8 +157,8 @@ def _scatter_family(prim, impl, cts_of) -> None:
         if perm is not None:
             u = transpose(u, np.argsort(perm))
         return [prim.bind1(x, u, *idx2, axes=new_axes)], [0]
-    prim.impl, prim.abstract_eval, prim.jvp = impl, abstract_eval, jvp
-    prim.transpose, prim.batch = transpose_rule, batch
+    prim.impl, prim.abstract_eval, prim.jvp, prim.batch = impl, abstract_eval, jvp, batch
+    deftranspose(prim, transpose_rule)
 
 
 def _scatter_add_impl(x, u, *idx, axes):

@@ -51,8 +51,6 @@ def _reduce_emitter(uf):
 
 # --- reduce_sum, reduce_max, reduce_min: one family ------------------------------------------
 def _reduce_sum_transpose(ct, x, *, axes):
-    if type(ct) is Zero:
-        return [Zero(x.aval)]
     return [broadcast_in_dim(ct, x.aval.shape, _kept_dims(x.aval.ndim, axes))]
 
 
@@ -121,8 +119,7 @@ def _cumsum_abstract_eval(x, *, axis, reverse):
 
 cumsum_p.impl = _cumsum_impl
 cumsum_p.abstract_eval = _cumsum_abstract_eval
-deflinear(cumsum_p, lambda ct, x, *, axis, reverse: [
-    Zero(x.aval) if type(ct) is Zero else cumsum(ct, axis, not reverse)])
+deflinear(cumsum_p, lambda ct, x, *, axis, reverse: [cumsum(ct, axis, not reverse)])
 cumsum_p.batch = lambda size, xs, bdims, *, axis, reverse: (
     [cumsum(moveaxis(xs[0], bdims[0], 0), axis + 1, reverse)], [0])
 

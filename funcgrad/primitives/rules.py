@@ -11,7 +11,7 @@ import numpy as np
 
 from ..avals import ShapedArray
 from ..backend import get_array_module
-from ..core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, user_frame
+from ..core import NOT_APPLICABLE, Primitive, UndefPrimal, Zero, get_aval_of, user_frame
 from ..errors import ShapeError  # noqa: F401  (re-exported: primitives raise it)
 from .ops import add_p, full
 
@@ -105,8 +105,19 @@ def defzero_jvp(prim: Primitive) -> None:
     prim.transpose = NOT_APPLICABLE
 
 
+def deftranspose(prim: Primitive, rule: Callable) -> None:
+    """Set prim.transpose from `rule(ct, *args, **params)`, written for a nonzero `ct`: a
+    symbolic-zero cotangent gives zero cotangents for the linear (undefined) arguments."""
+    def transpose(ct, *args, **params):
+        if type(ct) is Zero:
+            return [Zero(a.aval) if type(a) is UndefPrimal else None for a in args]
+        return rule(ct, *args, **params)
+    prim.transpose = transpose
+
+
 def deflinear(prim: Primitive, transpose: Callable) -> None:
-    """A primitive linear in all its (array) arguments: jvp applies it to the tangents."""
+    """A primitive linear in all its (array) arguments: jvp applies it to the tangents, and
+    `transpose` is its transpose rule (see deftranspose)."""
     def jvp(primals, tangents, **params):
         out = prim.bind1(*primals, **params)
         if len(tangents) == 1:  # unary (most linear primitives): no generator, no map
@@ -117,7 +128,7 @@ def deflinear(prim: Primitive, transpose: Callable) -> None:
             return [out], [Zero(get_aval_of(out))]
         return [out], [prim.bind1(*map(instantiate, tangents), **params)]
     prim.jvp = jvp
-    prim.transpose = transpose
+    deftranspose(prim, transpose)
 
 
 def not_linear(prim: Primitive) -> None:

@@ -16,7 +16,7 @@ from ..backend.numpy_codegen import register_broadcast, register_emitter
 from ..core import NOT_APPLICABLE, Zero, get_aval_of, is_undefined_primal
 from .batching import bdim_at_front as _bdim_front
 from .ops import *  # noqa: F403  (every *_p and bind wrapper)
-from .rules import ShapeError, deflinear
+from .rules import ShapeError, deflinear, deftranspose
 from .rules import xp_of as _xp
 
 
@@ -52,8 +52,6 @@ def _broadcast_in_dim_abstract_eval(x, *, shape, broadcast_dimensions):
 
 
 def _broadcast_in_dim_transpose(ct, x, *, shape, broadcast_dimensions):
-    if type(ct) is Zero:
-        return [Zero(x.aval)]
     new_dims = tuple([d for d in range(len(shape)) if d not in broadcast_dimensions])
     x_shape = x.aval.shape
     expanded = tuple([i for i, d in enumerate(broadcast_dimensions)
@@ -115,7 +113,7 @@ reshape_p.abstract_eval = _reshape_abstract_eval
 
 
 def _reshape_back(ct, x, **_):  # the transpose of reshape, squeeze and expand_dims
-    return [Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)]
+    return [reshape(ct, x.aval.shape)]
 
 
 deflinear(reshape_p, _reshape_back)
@@ -144,8 +142,7 @@ def _transpose_abstract_eval(x, *, permutation):
 transpose_p.impl = lambda x, *, permutation: (
     x.transpose(permutation) if hasattr(x, "transpose") else np.transpose(x, permutation))
 transpose_p.abstract_eval = _transpose_abstract_eval
-deflinear(transpose_p, lambda ct, x, *, permutation: [
-    Zero(x.aval) if type(ct) is Zero else transpose(ct, np.argsort(permutation))])
+deflinear(transpose_p, lambda ct, x, *, permutation: [transpose(ct, np.argsort(permutation))])
 transpose_p.batch = lambda size, xs, bdims, *, permutation: (
     [transpose(_bdim_front(xs[0], bdims[0], size), (0,) + tuple(p + 1 for p in permutation))],
     [0])
@@ -199,8 +196,6 @@ def _slice_abstract_eval(x, *, start_indices, limit_indices, strides):
 
 
 def _slice_transpose(ct, x, *, start_indices, limit_indices, strides):
-    if type(ct) is Zero:
-        return [Zero(x.aval)]
     out_shape = ct.aval.shape if hasattr(ct, "aval") else np.shape(ct)
     config = []
     for lo, n, s, m in zip(start_indices, x.aval.shape, strides, out_shape):
@@ -242,9 +237,6 @@ def _pad_abstract_eval(x, v, *, padding_config):
 
 
 def _pad_transpose(ct, x, v, *, padding_config):
-    if type(ct) is Zero:
-        return [Zero(x.aval) if is_undefined_primal(x) else None,
-                Zero(v.aval) if is_undefined_primal(v) else None]
     shape = ct.aval.shape if hasattr(ct, "aval") else np.shape(ct)
     starts = tuple(lo for lo, _, _ in padding_config)
     limits = tuple(n - hi for (_, hi, _), n in zip(padding_config, shape))
@@ -295,13 +287,9 @@ def _concatenate_transpose(ct, *xs, dimension):
         aval = x.aval if hasattr(x, "aval") else ShapedArray(np.shape(x), np.result_type(x))
         n = aval.shape[dimension]
         if is_undefined_primal(x):
-            if type(ct) is Zero:
-                outs.append(Zero(aval))
-            else:
-                lo = [0] * aval.ndim
-                hi = list(aval.shape)
-                lo[dimension], hi[dimension] = start, start + n
-                outs.append(slice_(ct, lo, hi))
+            lo, hi = [0] * aval.ndim, list(aval.shape)
+            lo[dimension], hi[dimension] = start, start + n
+            outs.append(slice_(ct, lo, hi))
         else:
             outs.append(None)
         start += n
@@ -322,8 +310,7 @@ concatenate_p.batch = _concatenate_batch
 # --- rev ----------------------------------------------------------------------------------------
 rev_p.impl = lambda x, *, dimensions: _xp(x).flip(x, dimensions) if dimensions else x
 rev_p.abstract_eval = lambda x, *, dimensions: [x]
-deflinear(rev_p, lambda ct, x, *, dimensions: [
-    Zero(x.aval) if type(ct) is Zero else rev(ct, dimensions)])
+deflinear(rev_p, lambda ct, x, *, dimensions: [rev(ct, dimensions)])
 rev_p.batch = lambda size, xs, bdims, *, dimensions: (
     [rev(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
 
@@ -341,8 +328,6 @@ def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
 
 
 def _convert_transpose(ct, x, *, new_dtype, weak_type):
-    if type(ct) is Zero:
-        return [Zero(x.aval)]
     return [convert_element_type(ct, x.aval.dtype, x.aval.weak_type)]
 
 
@@ -351,7 +336,7 @@ convert_element_type_p.impl = lambda x, *, new_dtype, weak_type: _xp(x).asarray(
 convert_element_type_p.abstract_eval = lambda x, *, new_dtype, weak_type: [
     ShapedArray(x.shape, new_dtype, weak_type)]
 convert_element_type_p.jvp = _convert_jvp
-convert_element_type_p.transpose = _convert_transpose
+deftranspose(convert_element_type_p, _convert_transpose)
 convert_element_type_p.batch = lambda size, xs, bdims, **params: (
     [convert_element_type_p.bind1(xs[0], **params)], [bdims[0]])
 register_emitter(convert_element_type_p, lambda eqn, args, names: (
