@@ -63,7 +63,7 @@ def from_dlpack(x: Any):
 
 def scatter_add_into(out, index, updates) -> None:
     """`out[index] += updates` with repeated indices accumulating (NumPy's `add.at`)."""
-    import cupyx
+    import cupyx  # optional dependency: CuPy's extras, imported on use
     cupyx.scatter_add(out, index, updates)
 
 

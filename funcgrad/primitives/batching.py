@@ -23,12 +23,6 @@ def bdim_at_front(x, bdim, size: int):
     return moveaxis(x, bdim, 0)
 
 
-def move_batch_axis(x, bdim, dst: int, size: int):
-    if bdim is not_mapped:
-        x, bdim = bdim_at_front(x, bdim, size), 0
-    return moveaxis(x, bdim, dst)
-
-
 def broadcasting_batcher(prim):
     """Batching rule for elementwise primitives: align batch axes, then apply."""
     def batch(size, xs, bdims, **params):

@@ -66,10 +66,6 @@ def add_tangents(x: Any, y: Any) -> Any:
     return add_p.bind1(x, y)
 
 
-def zero_of(x: Any) -> Zero:
-    return Zero(get_aval_of(x))
-
-
 def defjvp(prim: Primitive, *jvp_fns: Callable | None) -> None:
     """Set prim.jvp from one linear function per argument (None: the output does not depend on
     it): fn(x_dot, ans, *primals, **params) -> tangent, where `ans` is the primal output, for

@@ -15,12 +15,14 @@ from typing import Any, Callable
 import numpy as np
 
 from ... import core
+from ...backend import cupy_backend
 from ...backend.compile import _compiled as _compiled  # noqa: F401  (re-exported for jit)
 from ...backend.compile import compile_closed
 from ...backend.fusion import register_c_expr
 from ...backend.numpy_codegen import call_emitter, register_emitter
 from ...core import NOT_APPLICABLE, Primitive, Tracer, Zero
 from ...ir import IR, Eqn, OpenIR
+from ...primitives.batching import moveaxis
 from ...staging import _UNKNOWN, IRTracer
 from .. import program as irt
 from .passes import optimize
@@ -66,7 +68,6 @@ def _jit_jvp(primals, tangents, *, jaxpr, name):
 
 
 def _jit_batch(size, xs, bdims, *, jaxpr, name):
-    from ...primitives.batching import moveaxis
     in_batched = tuple(b is not core.not_mapped for b in bdims)
     xs = [moveaxis(x, b, 0) if b is not core.not_mapped and b != 0 else x
           for x, b in zip(xs, bdims)]
@@ -155,7 +156,6 @@ class _OnDevice:
         self.source, self.kernels = compiled.source, compiled.kernels
 
     def fn(self, *args):
-        from ...backend import cupy_backend
         args = [a if hasattr(a, "__cuda_array_interface__") else
                 cupy_backend.to_device(a, self.index) for a in args]
         return self.compiled.fn(*args)
