@@ -1,7 +1,9 @@
-"""Shared rule helpers: abstract-eval families, jvp/transpose helpers, zero handling.
+"""Shared rule helpers: abstract-eval families, jvp/transpose helpers (one `defjvp`, one
+`deftranspose` handling symbolic-zero cotangents), zero handling, the array module of a value.
 
 Each primitive's block (in elementwise.py, reduction.py, shape.py, ...) calls these helpers so
-that a typical block stays 5-10 lines.
+that a typical block stays 5-10 lines. Built on ops.py only; the batching helpers are in
+batching.py.
 """
 from __future__ import annotations
 
