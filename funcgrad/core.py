@@ -33,16 +33,17 @@ NOT_APPLICABLE = "not applicable"  # marks a rule slot that cannot exist (e.g. t
 # --- primitives -------------------------------------------------------------------------------
 
 class Primitive:
-    """A primitive operation: a name plus one slot per rule, all filled in one block."""
+    """A primitive: a name plus one slot per transform rule, all filled in one block (which
+    also registers its lowerings in backend/'s tables and any printer in ir.py's)."""
 
     __slots__ = ("name", "multiple_results", "impl", "abstract_eval", "jvp", "transpose",
-                 "batch", "partial_eval", "np_lowering", "c_expr", "pp_rule")
+                 "batch", "partial_eval")
 
     def __init__(self, name: str, multiple_results: bool = False):
         self.name = name
         self.multiple_results = multiple_results
         self.impl = self.abstract_eval = self.jvp = self.transpose = None
-        self.batch = self.partial_eval = self.np_lowering = self.c_expr = self.pp_rule = None
+        self.batch = self.partial_eval = None
 
     def bind1(self, *args: Any, **params: Any) -> Any:
         """Apply the primitive under the innermost transform that owns one of `args`; returns

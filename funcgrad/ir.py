@@ -1,7 +1,8 @@
 """The typed IR: variables, literals, equations and programs, its checker, its evaluator, its
 canonical text form (JAX's jaxpr form) and its Graphviz picture.
 
-Building (tracing Python into IR) lives in `funcgrad/staging.py`.
+Building (tracing Python into IR) lives in `funcgrad/staging.py`. Higher-order primitives print
+their sub-programs with a rule registered in the printer table (`register_pp_rule`).
 """
 from __future__ import annotations
 
@@ -213,9 +214,18 @@ def _pp_atom(x, name: _Namer) -> str:
     return _pp_lit(x) if type(x) is Lit else name(x)
 
 
+pp_rules: dict[Primitive, Any] = {}  # primitive -> fn(eqn, name, indent) -> lines
+
+
+def register_pp_rule(prim: Primitive, rule) -> None:
+    """Print `prim`'s equations with `rule` (higher-order primitives print their sub-programs)."""
+    pp_rules[prim] = rule
+
+
 def _pp_eqn(eqn, name: _Namer, indent: int) -> list[str]:
-    if callable(eqn.prim.pp_rule):  # higher-order primitives print their sub-programs
-        return eqn.prim.pp_rule(eqn, name, indent)
+    rule = pp_rules.get(eqn.prim)
+    if rule is not None:
+        return rule(eqn, name, indent)
     lhs = " ".join(f"{name(v)}:{v.aval.str_short()}" for v in eqn.out_binders)
     subs = {k: v for k, v in eqn.params.items() if isinstance(v, (OpenIR, IR))}
     params = {k: v for k, v in eqn.params.items() if k not in subs and not k.startswith("_")}

@@ -17,7 +17,8 @@ from . import core
 from . import numpy as fnp
 from .avals import ShapedArray
 from .backend import get_array_module
-from .core import FuncgradError, Primitive, Tracer, get_aval_of, user_frame
+from .backend.fusion import register_c_expr
+from .core import NOT_APPLICABLE, FuncgradError, Primitive, Tracer, get_aval_of, user_frame
 from .primitives.batching import moveaxis
 from .primitives.rules import defzero_jvp
 
@@ -98,8 +99,7 @@ random_bits_p.impl = _random_bits_impl
 random_bits_p.abstract_eval = _random_bits_abstract_eval
 defzero_jvp(random_bits_p)  # integer output: tangents are symbolic zeros; transpose N/A
 random_bits_p.batch = _random_bits_batch  # a batch of keys -> one independent stream per key
-random_bits_p.np_lowering = _random_bits_impl  # called as impl(key, shape=...)
-random_bits_p.c_expr = None  # not an elementwise op: never fused
+register_c_expr(random_bits_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 
 
 # --- keys -------------------------------------------------------------------------------------

@@ -510,10 +510,13 @@ def test_scan_errors():
 
 
 def test_control_flow_primitives_have_all_rules():
+    from funcgrad.backend.numpy_codegen import emitters
     from funcgrad.core import NOT_APPLICABLE
+    from funcgrad.ir import pp_rules
     for p in (cond_p, while_p, scan_p):
-        for slot in ("impl", "abstract_eval", "jvp", "batch", "partial_eval", "pp_rule"):
+        for slot in ("impl", "abstract_eval", "jvp", "batch", "partial_eval"):
             assert callable(getattr(p, slot)), (p, slot)
+        assert callable(pp_rules[p]) and callable(emitters[p]), p  # printer, NumPy lowering
     assert callable(cond_p.transpose) and callable(scan_p.transpose)
     assert while_p.transpose == NOT_APPLICABLE
 

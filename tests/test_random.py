@@ -12,6 +12,8 @@ import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad import random as fgr
 from funcgrad.avals import ShapedArray
+from funcgrad.backend.fusion import c_exprs
+from funcgrad.backend.numpy_codegen import compile_ir
 from funcgrad.core import NOT_APPLICABLE, FuncgradError, Zero
 from funcgrad.ir import eval_ir
 from funcgrad.random import random_bits_p, threefry_2x32
@@ -47,10 +49,10 @@ def test_threefry_matches_jax_on_random_inputs():
 # --- the primitive's rule slots (a registry test for random_bits_p) ---------------------------
 
 def test_random_bits_rule_slots():
-    for slot in ("impl", "abstract_eval", "jvp", "batch", "np_lowering"):
+    for slot in ("impl", "abstract_eval", "jvp", "batch"):
         assert callable(getattr(random_bits_p, slot)), slot
     assert random_bits_p.transpose == NOT_APPLICABLE
-    assert random_bits_p.c_expr is None  # never fused into elementwise kernels
+    assert c_exprs[random_bits_p] == NOT_APPLICABLE  # never fused into elementwise kernels
     aval = random_bits_p.abstract_eval(ShapedArray((2,), np.uint32), shape=(3, 4))[0]
     assert aval == ShapedArray((3, 4), np.uint32)
     batched = random_bits_p.abstract_eval(ShapedArray((5, 2), np.uint32), shape=(3,))[0]
@@ -66,9 +68,9 @@ def test_random_bits_rule_slots():
     (out,), (bd,) = random_bits_p.batch(3, [keys.T], [1], shape=(4,))
     loop = np.stack([random_bits_p.impl(k, shape=(4,)) for k in keys])
     np.testing.assert_array_equal(np.moveaxis(np.asarray(out), bd, 0), loop)
-    # the lowering computes what impl computes
-    np.testing.assert_array_equal(random_bits_p.np_lowering(KEY, shape=(5,)),
-                                  random_bits_p.impl(KEY, shape=(5,)))
+    # the lowering (generated NumPy code) computes what impl computes
+    lowered = compile_ir(fg.make_ir(lambda k: random_bits_p.bind(k, shape=(5,)))(KEY))
+    np.testing.assert_array_equal(lowered(KEY)[0], random_bits_p.impl(KEY, shape=(5,)))
 
 
 # --- keys -------------------------------------------------------------------------------------

@@ -169,3 +169,67 @@ def test_vjp_is_transpose_of_jvp(name):
     np.testing.assert_allclose(jt, f(*ts), rtol=tol, atol=tol)
     _, f_lin = fg.linearize(f, *xs)
     np.testing.assert_allclose(f_lin(*ts), jt, rtol=tol, atol=tol)
+
+
+# --- every primitive, higher-order ones included, and its lowering ------------------------------
+
+def _every_primitive() -> list:
+    """Every Primitive object defined at module level anywhere in funcgrad."""
+    import importlib
+    import pkgutil
+
+    from funcgrad.core import Primitive
+    seen: dict[int, Primitive] = {}
+    for info in pkgutil.walk_packages(fg.__path__, "funcgrad."):
+        mod = importlib.import_module(info.name)
+        for v in vars(mod).values():
+            if isinstance(v, Primitive):
+                seen[id(v)] = v
+    return list(seen.values())
+
+
+EVERY = _every_primitive()
+
+
+def test_higher_order_primitives_are_found():
+    names = {p.name for p in EVERY}
+    assert {"jit", "cond", "while", "scan", "island", "custom_lin", "checkpoint",
+            "random_bits"} <= names
+    assert {p.name for p in PRIMS} < names
+
+
+@pytest.mark.parametrize("prim", EVERY, ids=[p.name for p in EVERY])
+def test_every_primitive_has_its_rules_and_a_lowering(prim):
+    from funcgrad.backend.fusion import c_exprs
+    from funcgrad.backend.numpy_codegen import emitters
+    for slot in SLOTS:
+        rule = getattr(prim, slot)
+        assert callable(rule) or rule == NOT_APPLICABLE, f"{prim.name}.{slot} = {rule!r}"
+    # NumPy lowering: an emitter entry, or the default (a call of the impl)
+    assert callable(emitters.get(prim, prim.impl)), prim.name
+    # GPU: a C expression (rendered for float32 operands here), or explicitly never fused
+    assert callable(c_exprs.get(prim)) or c_exprs.get(prim) == NOT_APPLICABLE, prim.name
+    if callable(c_exprs[prim]):
+        args = [f"in{i}" for i in range(prim.abstract_eval.__code__.co_argcount)]
+        params = {"y": 3} if prim.name == "integer_pow" else {}
+        assert isinstance(c_exprs[prim](args, [np.dtype("float32")] * len(args),
+                                        np.dtype("float32"), **params), str)
+
+
+def _primitive_names_in(src: str, names: set) -> list[str]:
+    import ast
+    return sorted({n.value for n in ast.walk(ast.parse(src))
+                   if isinstance(n, ast.Constant) and n.value in names})
+
+
+def test_backend_names_no_primitive():
+    """The backend lowers through tables filled by each primitive's block: no string in
+    funcgrad/backend/ may be the name of a primitive (adding one never touches the backend)."""
+    from pathlib import Path
+    names = {p.name for p in EVERY}
+    found = {str(p): _primitive_names_in(p.read_text(), names)
+             for p in Path(fg.__file__).parent.joinpath("backend").glob("*.py")}
+    assert not any(found.values()), {k: v for k, v in found.items() if v}
+    # the check itself catches a name planted in backend-like source
+    planted = 'def _emit(eqn):\n    if eqn.prim.name == "dot_general":\n        return None\n'
+    assert _primitive_names_in(planted, names) == ["dot_general"]

@@ -2,6 +2,12 @@
 
 Arrays at rest are the backend's own arrays (no wrapper type). CuPy is imported only by
 `cupy_backend.py`, and only when a GPU array or device is involved.
+
+The package sits below the primitives (it imports only errors, util, pytree, avals, core and
+ir) and never names a primitive: code generation reads tables that each primitive's block
+fills. `numpy_codegen.py` holds the NumPy emitter table and generates the CPU source;
+`fusion.py` holds the C-expression table and plans the GPU's fused kernels; `cupy_codegen.py`
+generates the GPU source; `compile.py` compiles a closed program once, for either.
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import numpy as np
 
 from ..core import FuncgradError
 from ..pytree import tree_map
+from . import cupy_backend  # (CuPy itself is imported only there, on first use)
 
 
 def is_gpu_array(x: Any) -> bool:
@@ -21,7 +28,6 @@ def get_array_module(*xs):
     """The array module (numpy or cupy) that owns `xs` (the `xp` idiom)."""
     for x in xs:
         if is_gpu_array(x):
-            from . import cupy_backend
             return cupy_backend.cupy_module()
     return np
 
@@ -50,7 +56,6 @@ CPU = Device("cpu")
 
 def devices() -> list[Device]:
     """The devices funcgrad can use here: `[cpu]`, plus `gpu:i` for each CUDA device CuPy sees."""
-    from . import cupy_backend
     try:
         n = cupy_backend.num_devices()
     except ImportError:
@@ -83,14 +88,11 @@ def device_put(x: Any, device: Any = None):
     dev = as_device(device)
     if dev.platform == "cpu":
         return to_numpy(x)
-    from . import cupy_backend
     return tree_map(lambda a: cupy_backend.to_device(a, dev.index), x)
 
 
 def to_numpy(x: Any):
     """Every array leaf of the pytree `x` as a NumPy array on the host."""
-    from . import cupy_backend
-
     def host(a):
         return cupy_backend.to_host(a) if is_gpu_array(a) else np.asarray(a)
     return tree_map(host, x)
@@ -100,7 +102,6 @@ def from_dlpack(x: Any):
     """An array sharing memory with a DLPack-capable object (a GPU one stays on the GPU)."""
     dev = getattr(x, "__dlpack_device__", None)
     if dev is not None and dev()[0] != 1:  # 1 = kDLCPU
-        from . import cupy_backend
         return cupy_backend.from_dlpack(x)
     return np.from_dlpack(x)
 

@@ -93,7 +93,7 @@ def current_stream_ptr(index: int) -> int:
 
 def scatter_add_into(out, index, updates) -> None:
     """`out[index] += updates` with repeated indices accumulating (NumPy's `add.at`)."""
-    import cupyx
+    import cupyx  # optional dependency: CuPy's extras, imported on use
     cupyx.scatter_add(out, index, updates)
 
 

@@ -12,6 +12,7 @@ import functools
 from typing import Any, Callable
 
 from ..ir import IR, Lit, Var
+from . import cupy_backend
 from .fusion import FusedKernel, plan_fusion
 
 
@@ -31,21 +32,11 @@ class CompiledGPU:
         return f"CompiledGPU(<{len(self.kernels)} fused kernels>)"
 
 
-def _launch(kernel, *inputs):
-    from . import cupy_backend
-    return cupy_backend.launch(kernel, *inputs)
-
-
-def _to_device(x):
-    from . import cupy_backend
-    return cupy_backend.to_device(x)
-
-
 def lower_gpu(closed: IR, name: str = "jitted") -> CompiledGPU:
     """Lower `closed` for the GPU (source + kernels); nothing touches CuPy until it runs."""
     jaxpr = closed.open
     names: dict[Var, str] = {}
-    ns: dict[str, Any] = {"_launch": _launch, "_to_device": _to_device}
+    ns: dict[str, Any] = {"_launch": cupy_backend.launch, "_to_device": cupy_backend.to_device}
     counter = [0]
 
     def fresh(prefix: str) -> str:

@@ -5,23 +5,31 @@ CPU. `plan_fusion(jaxpr)` returns the program as a list of steps in a valid exec
 each step is either one `Eqn` (a reduction, a contraction, a shape op: a library call) or one
 `FusedKernel` (a group of elementwise equations, run as one `cupy.ElementwiseKernel`).
 
-Grouping rule. Equations are visited in program order. An elementwise equation (one whose
-primitive registers a C expression, plus `convert_element_type` and `integer_pow`) joins an open
+The C-expression table `c_exprs` is filled by each primitive's block (`register_c_expr`); this
+module knows no primitive. An entry is `fn(args, in_dtypes, out_dtype, **params) -> str`: the C
+expression of one element from the operands' C expressions `args`, typed by the NumPy dtypes
+of the operands and the result (`C_TYPES` names them in C). An equation is elementwise (can be a
+kernel member) when its primitive has an entry and all its dtypes have C types.
+
+Grouping rule. Equations are visited in program order. An elementwise equation joins an open
 group of its output shape that produces one of its inputs; otherwise it starts a group. A group
 closes as soon as anything outside it reads one of its values, so a kernel never has to run
-both before and after another step: the kernel runs where its last member was. A
-`broadcast_in_dim` joins a group as an *input adapter* when its operand comes from outside the
-group: the kernel then reads the operand reshaped with size-1 axes and lets the elementwise
-launch broadcast it, so bias adds and softmax's row broadcasts fuse.
+both before and after another step: the kernel runs where its last member was. A broadcast
+(a primitive registered with `numpy_codegen.register_broadcast`) joins a group as an *input
+adapter* when its operand comes from outside the group: the kernel then reads the operand
+reshaped with size-1 axes and lets the elementwise launch broadcast it, so bias adds and
+softmax's row broadcasts fuse.
 """
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from ..core import NOT_APPLICABLE, Primitive
 from ..ir import Eqn, Lit, OpenIR, Var
+from .numpy_codegen import broadcasts
 
 # C types of the dtypes a fused kernel handles (CuPy's ElementwiseKernel names them this way)
 C_TYPES = {
@@ -31,20 +39,26 @@ C_TYPES = {
     np.dtype("int64"): "long long", np.dtype("uint64"): "unsigned long long",
     np.dtype("float16"): "float16", np.dtype("float32"): "float", np.dtype("float64"): "double",
 }
-_SPECIAL = ("convert_element_type", "integer_pow")
+CExpr = Callable[..., str]  # fn(args, in_dtypes, out_dtype, **params) -> C expression
+c_exprs: dict[Primitive, CExpr] = {}
+
+
+def register_c_expr(prim: Primitive, rule: CExpr | str) -> None:
+    """Fuse `prim` into GPU kernels as the C expression `rule` makes; a string is a template
+    over the operands ("({0} + {1})"), and NOT_APPLICABLE marks a primitive never fused (the
+    generated code calls its impl)."""
+    c_exprs[prim] = rule if callable(rule) or rule == NOT_APPLICABLE else (
+        lambda args, ins, out, **_: rule.format(*args))
 
 
 def is_elementwise(eqn: Eqn) -> bool:
     """Whether `eqn` can be an expression inside a fused kernel."""
-    prim = eqn.prim
-    if not (isinstance(prim.c_expr, str) or prim.name in _SPECIAL):
-        return False
-    return all(v.aval.dtype in C_TYPES for v in eqn.out_binders) and all(
-        x.aval.dtype in C_TYPES for x in eqn.inputs)
+    return callable(c_exprs.get(eqn.prim)) and all(
+        v.aval.dtype in C_TYPES for v in (*eqn.out_binders, *eqn.inputs))
 
 
 def _is_adapter(eqn: Eqn) -> bool:
-    return eqn.prim.name == "broadcast_in_dim" and eqn.inputs[0].aval.dtype in C_TYPES
+    return eqn.prim in broadcasts and eqn.inputs[0].aval.dtype in C_TYPES
 
 
 class FusedKernel:
@@ -169,14 +183,6 @@ def _c_literal(val: Any, dtype: np.dtype) -> str:
     return f"(({C_TYPES[dtype]}){int(val)})"
 
 
-def _integer_pow(x: str, y: int, ctype: str) -> str:
-    if y == 0:
-        return f"(({ctype})1)"
-    if 0 < y <= 4:
-        return "(" + " * ".join([x] * y) + ")"
-    return f"(({ctype})pow((double){x}, {y}.0))"
-
-
 def _render(group: _Group, used_outside: set[Var]) -> FusedKernel:
     names: dict[Any, str] = {}
     inputs, input_shapes, in_params, body = [], [], [], []
@@ -202,20 +208,12 @@ def _render(group: _Group, used_outside: set[Var]) -> FusedKernel:
             if type(x) is Lit:
                 names[out] = _c_literal(x.val, x.aval.dtype)
                 continue
-            name = arg(x)
-            i = inputs.index(x)
-            input_shapes[i] = _adapter_shape(x.aval.shape, eqn.params["shape"],
-                                             eqn.params["broadcast_dimensions"])
-            names[out] = name
+            names[out] = arg(x)
+            input_shapes[inputs.index(x)] = tuple(broadcasts[eqn.prim](eqn))
             continue
         args = [arg(x) if type(x) is Lit or x not in names else names[x] for x in eqn.inputs]
-        name = eqn.prim.name
-        if name == "convert_element_type":
-            expr = f"(({ctype}){args[0]})"
-        elif name == "integer_pow":
-            expr = _integer_pow(args[0], int(eqn.params["y"]), ctype)
-        else:
-            expr = eqn.prim.c_expr.format(*args)
+        expr = c_exprs[eqn.prim](args, [x.aval.dtype for x in eqn.inputs], out.aval.dtype,
+                                 **eqn.params)
         tmp = f"t{n_tmp}"
         n_tmp += 1
         body.append(f"const {ctype} {tmp} = {expr};")
@@ -228,9 +226,3 @@ def _render(group: _Group, used_outside: set[Var]) -> FusedKernel:
     return FusedKernel(group.eqns, inputs, input_shapes, outputs, group.shape,
                        ", ".join(in_params), ", ".join(out_params), "\n".join(body))
 
-
-def _adapter_shape(in_shape, out_shape, dims) -> tuple[int, ...]:
-    tmp = [1] * len(out_shape)
-    for i, d in enumerate(dims):
-        tmp[d] = in_shape[i]
-    return tuple(tmp)

@@ -1,20 +1,22 @@
 """CPU lowering: an (optimised) closed program becomes Python source calling NumPy.
 
-One line per equation. Elementwise primitives whose `np_lowering` slot is a NumPy ufunc are
-called directly, writing into a dead intermediate buffer with `out=` when one of the right
-shape and dtype is free; the named lowerings (`"reshape"`, `"dot_general"`, ...) have emitters
-below; anything else calls the primitive's impl, bound once with its params as a local name.
-Nothing dispatches through `bind` at call time. The source is kept for `jit(f).lower(x).source`.
+One line per equation, written by the primitive's entry in the emitter table `emitters`, which
+each primitive's block fills with `register_emitter` (this module knows no primitive): NumPy
+ufuncs are called directly (`ufunc_emitter`), writing into a dead intermediate buffer with `out=`
+when one of the right shape and dtype is free; views, dtype conversions, reductions, matmuls
+and the compiled sub-programs of control flow have their own entries. A primitive without an
+entry (or whose entry declines an equation by returning None) calls its impl, bound once with
+its params as a local name. Nothing dispatches through `bind` at call time. The source is kept
+for `jit(f).lower(x).source`.
 
 A buffer may be overwritten only if this program allocated it (the output of a ufunc, matmul,
 reduction or dtype conversion), nothing else reads it later, it is not an output, and no view of
 it was ever taken (it was never the input of a reshape, transpose, broadcast, slice, ...).
 Donated inputs (`donate_argnums`) count as allocated by the program.
 
-Broadcasts feeding an elementwise call are left to NumPy's own broadcasting (a scalar stays a
-scalar); `select` becomes an exact branch-free bit select; `dot_general` becomes `np.matmul`
-(or a broadcast multiply for size-1 contractions) where the dimension numbers allow; `cond`,
-`while` and `scan` run their sub-programs as generated code too.
+Broadcasts (primitives registered with `register_broadcast`) feeding a ufunc are left to NumPy's
+own broadcasting (a scalar stays a scalar). Compiling a program once per program object is
+`compile.py`; the GPU's lowering is `cupy_codegen.py`.
 
 Example (the source of `jit(lambda x, y: fnp.sin(x) * y + 1.0)` at two f32[3] arrays; `_l7`
 is the float32 literal 1.0, bound once in the function's namespace):
@@ -32,11 +34,46 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core import NOT_APPLICABLE
-from ..ir import IR, Lit, Var
+from ..core import Primitive
+from ..ir import IR, Eqn, Lit, Var
 
-_VIEW_FREE = {"ufunc", "matmul", "reduce", "astype", "fresh"}  # emitters with fresh results
-_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+# An emitter is fn(eqn, args, names) -> (expression, kind), or None to call the impl instead.
+# `args` are the operands' names in the source; `names.obj(x, prefix)` binds a Python object as
+# a name. Kinds: "ufunc" (a fresh result; the expression is a call left open for `out=`),
+# "fresh" (a fresh result), "view" (may share memory with an operand), "alias" (is an operand),
+# "call" (anything else).
+Emitter = Callable[[Eqn, list, "_Names"], "tuple[str, str] | None"]
+emitters: dict[Primitive, Emitter] = {}
+# primitive -> fn(eqn) -> its operand's shape with size-1 axes inserted at the output's rank:
+# the equation is that reshape followed by NumPy broadcasting (an implicit broadcast)
+broadcasts: dict[Primitive, Callable[[Eqn], tuple]] = {}
+# primitive -> the first operand that NumPy may broadcast for it (ufuncs: 0)
+broadcasting: dict[Primitive, int] = {}
+_VIEW_FREE = {"ufunc", "fresh"}  # kinds whose results this program owns
+
+
+def register_emitter(prim: Primitive, emit: Emitter, broadcasts_from: int | None = None) -> None:
+    """Lower `prim` with `emit`; `broadcasts_from`: operands from that index on may arrive
+    un-broadcast (the emitted call broadcasts them as NumPy does)."""
+    emitters[prim] = emit
+    if broadcasts_from is not None:
+        broadcasting[prim] = broadcasts_from
+
+
+def register_broadcast(prim: Primitive, operand_shape: Callable[[Eqn], tuple]) -> None:
+    """Mark `prim` as a broadcast that NumPy's implicit broadcasting can stand in for."""
+    broadcasts[prim] = operand_shape
+
+
+def ufunc_emitter(uf: np.ufunc) -> Emitter:
+    """The emitter calling the NumPy ufunc `uf` on the operands (with `out=` reuse)."""
+    return lambda eqn, args, names: (f"{names.ufunc(uf)}({', '.join(args)}", "ufunc")
+
+
+def call_emitter(make: Callable[..., Callable]) -> Emitter:
+    """The emitter calling `make(**params)` (a Python function, built once per equation)."""
+    return lambda eqn, args, names: (
+        f"{names.obj(make(**eqn.params), f'_{eqn.prim.name}')}({', '.join(args)})", "call")
 
 
 class Compiled:
@@ -62,23 +99,6 @@ def _as_array(x):
 
 def _copy(x):
     return np.array(x)
-
-
-def _select_bits(c, a, b):
-    """`np.where(c, a, b)` for 2/4/8-byte dtypes as branch-free bit operations: exact (NaNs and
-    signed zeros included) and many times faster than `np.where` on irregular masks."""
-    a, b = np.asarray(a), np.asarray(b)
-    ut = _UINT[a.dtype.itemsize]
-    m = c.astype(ut)
-    np.negative(m, out=m)  # 0 -> 0, 1 -> all ones
-    bv = b.view(ut)
-    t = np.bitwise_and(np.bitwise_xor(a.view(ut), bv), m)
-    np.bitwise_xor(t, bv, out=t)
-    return t.view(a.dtype)
-
-
-def _bcast_reshape(x, tmp, shape):
-    return np.broadcast_to(np.reshape(x, tmp), shape)
 
 
 class _Names:
@@ -112,206 +132,48 @@ class _Names:
             return self.obj(val, "_l", ("lit", val.dtype.str, val.tobytes()))
         return self.var(x)
 
+    def ufunc(self, uf) -> str:
+        return self.obj(uf, f"_{uf.__name__}_", ("ufunc", uf.__name__))
 
-def _ufunc_name(names: _Names, uf) -> str:
-    return names.obj(uf, f"_{uf.__name__}_", ("ufunc", uf.__name__))
 
-
-def _emit(eqn, names: _Names, args: list[str]) -> tuple[str, str | None]:
-    """(call expression, kind) for one equation; kind 'ufunc' allows an `out=` buffer."""
+def _emit(eqn, names: _Names, args: list[str]) -> tuple[str, str]:
+    """(call expression, kind) for one equation: its emitter's, or a call of its impl."""
+    emit = emitters.get(eqn.prim)
+    got = emit(eqn, args, names) if emit is not None else None
+    if got is not None:
+        return got
     prim, p = eqn.prim, eqn.params
-    low = prim.np_lowering
-    in_avals = [x.aval for x in eqn.inputs]
-    out_aval = eqn.out_binders[0].aval if eqn.out_binders else None
-    if (prim.name == "select" and out_aval.ndim and out_aval.dtype.itemsize in _UINT
-            and out_aval.dtype.kind in "fiu" and in_avals[0].shape == out_aval.shape):
-        return f"{names.obj(_select_bits, '_select_bits')}({', '.join(args)})", "fresh"
-    if isinstance(low, np.ufunc):
-        return f"{_ufunc_name(names, low)}({', '.join(args)}", "ufunc"
-    if low == "identity":
-        return args[0], "alias"
-    if low == "integer_pow" and p["y"] == 2:
-        return f"{_ufunc_name(names, np.multiply)}({args[0]}, {args[0]}", "ufunc"
-    if low == "reshape" or low in ("squeeze", "expand_dims"):
-        if in_avals[0].shape == out_aval.shape:
-            return args[0], "alias"
-        return f"np.reshape({args[0]}, {out_aval.shape!r})", "view"
-    if low == "transpose":
-        return f"np.transpose({args[0]}, {p['permutation']!r})", "view"
-    if low == "broadcast_in_dim":
-        shape, dims = p["shape"], p["broadcast_dimensions"]
-        if in_avals[0].ndim == len(shape):
-            return f"np.broadcast_to({args[0]}, {shape!r})", "view"
-        tmp = [1] * len(shape)
-        for i, d in enumerate(dims):
-            tmp[d] = in_avals[0].shape[i]
-        fn = names.obj(_bcast_reshape, "_bcast")
-        return f"{fn}({args[0]}, {tuple(tmp)!r}, {shape!r})", "view"
-    if low == "convert_element_type":
-        dt = names.obj(p["new_dtype"], "_dt", ("dtype", p["new_dtype"].str))
-        return f"_as_array({args[0]}).astype({dt})", "astype"
-    if low in ("reduce_sum", "reduce_max", "reduce_min") and in_avals[0].dtype.kind in "fc":
-        uf = {"reduce_sum": np.add, "reduce_max": np.maximum, "reduce_min": np.minimum}[low]
-        if not p["axes"]:
-            return args[0], "alias"
-        return f"{_ufunc_name(names, uf)}.reduce({args[0]}, axis={tuple(p['axes'])!r})", "reduce"
-    if low == "dot_general":
-        expr = _emit_matmul(p["dimension_numbers"], in_avals, args)
-        if expr is not None:
-            return expr, "matmul"
-    if prim.name == "jit":
-        from ..transforms.jit.api import compile_closed
-        fn = names.obj(compile_closed(p["jaxpr"]).fn, "_call")
-        return f"{fn}({', '.join(args)})", "call"
-    loop = _emit_control_flow(prim.name, p, names, args)
-    if loop is not None:
-        return loop, "call"
-    if prim.impl is None or low == NOT_APPLICABLE and prim.impl is None:
+    if prim.impl is None:
         raise NotImplementedError(f"numpy codegen: primitive {prim.name} has no impl")
     fn = names.obj(functools.partial(prim.impl, **p) if p else prim.impl, f"_{prim.name}_")
     return f"{fn}({', '.join(args)})", "call"
 
 
-# --- control flow: sub-programs are compiled too, so loops run generated code ------------------
-
-def _sub(closed: IR) -> Callable:
-    from ..transforms.jit.api import compile_closed
-    from ..transforms.jit.passes import optimize
-    return compile_closed(optimize(closed)).fn
-
-
-def _run_cond(fns, n, index, *ops):
-    return fns[min(max(int(index), 0), n - 1)](*ops)
-
-
-def _run_while(cond_fn, body_fn, n_cc, n_bc, *args):
-    cc, bc, carry = args[:n_cc], args[n_cc:n_cc + n_bc], list(args[n_cc + n_bc:])
-    while bool(cond_fn(*cc, *carry)[0]):
-        carry = body_fn(*bc, *carry)
-    return carry
-
-
-def _run_scan(body_fn, num_consts, num_carry, length, reverse, y_avals, *args):
-    consts = args[:num_consts]
-    carry = list(args[num_consts:num_consts + num_carry])
-    xs = args[num_consts + num_carry:]
-    ys = []
-    for i in (range(length - 1, -1, -1) if reverse else range(length)):
-        outs = body_fn(*consts, *carry, *[x[i] for x in xs])
-        carry = outs[:num_carry]
-        ys.append(outs[num_carry:])
-    if reverse:
-        ys.reverse()
-    stacked = [np.stack([np.asarray(y[j]) for y in ys]) if ys else
-               np.zeros((0,) + a.shape, a.dtype) for j, a in enumerate(y_avals)]
-    return [*carry, *stacked]
-
-
-def _emit_control_flow(name: str, p: dict, names: _Names, args: list[str]) -> str | None:
-    """Calls of compiled sub-programs for cond/switch, while_loop and scan (by their params)."""
-    try:
-        if name == "cond" and set(p) == {"branches"}:
-            fns = tuple(_sub(b) for b in p["branches"])
-            fn = names.obj(functools.partial(_run_cond, fns, len(fns)), "_cond")
-        elif name == "while" and {"cond_jaxpr", "body_jaxpr"} <= set(p):
-            fn = names.obj(functools.partial(_run_while, _sub(p["cond_jaxpr"]),
-                                             _sub(p["body_jaxpr"]), p["cond_nconsts"],
-                                             p["body_nconsts"]), "_while")
-        elif name == "scan" and set(p) == {"jaxpr", "num_consts", "num_carry", "length",
-                                           "reverse"}:
-            y_avals = tuple(p["jaxpr"].out_avals[p["num_carry"]:])
-            fn = names.obj(functools.partial(_run_scan, _sub(p["jaxpr"]), p["num_consts"],
-                                             p["num_carry"], p["length"], p["reverse"],
-                                             y_avals), "_scan")
-        else:
-            return None
-    except Exception:  # noqa: BLE001  (fall back to the primitive's own impl)
-        return None
-    return f"{fn}({', '.join(args)})"
-
-
-def _emit_matmul(dn, in_avals, args) -> str | None:
-    """`np.matmul` (or a broadcast multiply) for the dot_general shapes that map onto it."""
-    (lc, rc), (lb, rb) = dn
-    x, y = in_avals
-    a, b = args
-    if x.ndim == 0 or y.ndim == 0:
-        return None
-    k = 1
-    for d in lc:
-        k *= x.shape[d]
-    if k == 1 and x.dtype.kind in "fc":  # contraction of size 1: an outer product per batch
-        return _emit_outer(dn, x, y, a, b)
-    if not lb and not rb and len(lc) == 1 and y.ndim <= 2:
-        if x.ndim == 2 and lc == (0,):
-            a = f"{a}.T"
-        elif lc != (x.ndim - 1,):
-            return None
-        if y.ndim == 2 and rc == (1,):
-            b = f"{b}.T"
-        elif rc != (0,):
-            return None
-        return f"np.matmul({a}, {b})"
-    if lb == rb == (0,) and x.ndim == y.ndim == 3 and len(lc) == 1:
-        if lc == (1,):
-            a = f"np.swapaxes({a}, 1, 2)"
-        elif lc != (2,):
-            return None
-        if rc == (2,):
-            b = f"np.swapaxes({b}, 1, 2)"
-        elif rc != (1,):
-            return None
-        return f"np.matmul({a}, {b})"
-    return None
-
-
-def _emit_outer(dn, x, y, a, b) -> str:
-    (lc, rc), (lb, rb) = dn
-    lf = [d for d in range(x.ndim) if d not in lc and d not in lb]
-    rf = [d for d in range(y.ndim) if d not in rc and d not in rb]
-    bs = [x.shape[d] for d in lb]
-    sx = tuple(bs + [x.shape[d] for d in lf] + [1] * len(rf))
-    sy = tuple(bs + [1] * len(lf) + [y.shape[d] for d in rf])
-    px, py = tuple(lb) + tuple(lf) + tuple(lc), tuple(rb) + tuple(rf) + tuple(rc)
-    xa = f"np.reshape(np.transpose({a}, {px!r}), {sx!r})"
-    ya = f"np.reshape(np.transpose({b}, {py!r}), {sy!r})"
-    return f"np.multiply({xa}, {ya})"
-
-
 def _compactable(jaxpr) -> dict:
-    """broadcast_in_dim results that NumPy's implicit broadcasting can stand in for:
+    """Broadcasts that NumPy's implicit broadcasting can stand in for:
     var -> (source atom, shape to reshape it to first or None)."""
     out = {}
     for e in jaxpr.eqns:
-        if e.prim.name != "broadcast_in_dim":
-            continue
-        x, (v,) = e.inputs[0], e.out_binders
-        shape, dims = e.params["shape"], e.params["broadcast_dimensions"]
-        nd = len(shape)
-        if x.aval.ndim == 0 or dims == tuple(range(nd - len(dims), nd)):
-            out[v] = (x, None)
-        else:
-            tmp = [1] * nd
-            for i, d in enumerate(dims):
-                tmp[d] = x.aval.shape[i]
-            out[v] = (x, tuple(tmp))
+        shape_of = broadcasts.get(e.prim)
+        if shape_of is not None:
+            x, (v,) = e.inputs[0], e.out_binders
+            tmp = tuple(shape_of(e))
+            implicit = (1,) * (len(tmp) - x.aval.ndim) + tuple(x.aval.shape)
+            out[v] = (x, None if tmp == implicit else tmp)
     return out
 
 
 def _can_compact(e, j: int, compact: dict) -> bool:
     """May input j of `e` be passed un-broadcast? Only into elementwise calls where another
     input already has the full output shape (so the result's shape is unchanged)."""
-    low = e.prim.np_lowering
-    if not (isinstance(low, np.ufunc) or e.prim.name == "select"):
-        return False
-    if e.prim.name == "select" and j == 0:
+    first = broadcasting.get(e.prim)
+    if first is None or j < first:
         return False
     return any(k != j and (type(y) is not Var or y not in compact) and
                y.aval.shape == e.out_binders[0].aval.shape for k, y in enumerate(e.inputs))
 
 
-def compile_ir(closed: IR, donate: tuple[bool, ...] = (),
-                  name: str = "jitted") -> Compiled:
+def compile_ir(closed: IR, donate: tuple[bool, ...] = (), name: str = "jitted") -> Compiled:
     """Generate and `exec` NumPy source for `closed`; `donate[i]` lets input i be overwritten."""
     jaxpr = closed.open
     names = _Names()

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..avals import ShapedArray
 from ..backend import get_array_module
+from ..backend.fusion import register_c_expr
 from ..core import NOT_APPLICABLE, Primitive, UndefPrimal, Zero, get_aval_of, not_mapped, user_frame
 from ..errors import FuncgradError
 from ..primitives import convert_element_type, div, eq, full, mul, select, slice_, squeeze
@@ -104,6 +105,7 @@ def _allreduce_rules(prim: Primitive, op: str) -> None:
     prim.jvp = _linear_jvp(prim)
     prim.transpose = _transpose_by(prim)
     prim.batch = _batch_in_place(prim)
+    register_c_expr(prim, NOT_APPLICABLE)  # a library call (MPI/NCCL), never fused
 
 
 _allreduce_rules(psum_p, "sum")
@@ -127,8 +129,6 @@ def _pmax_jvp(primals, tangents):
         for i, p, c in zip(live, picked, counts):
             t_outs[i] = div(p, c)
     return outs, t_outs
-
-
 
 
 _allreduce_rules(pmax_p, "max")  # impl, abstract eval and batching as psum's
@@ -185,6 +185,7 @@ all_gather_p.abstract_eval = _all_gather_abstract_eval
 all_gather_p.jvp = _linear_jvp(all_gather_p)
 all_gather_p.transpose = _transpose_by(psum_p, _all_gather_own_slice)
 all_gather_p.batch = _all_gather_batch_rule
+register_c_expr(all_gather_p, NOT_APPLICABLE)
 
 
 # --- broadcast --------------------------------------------------------------------------------
@@ -205,5 +206,6 @@ broadcast_p.abstract_eval = _same_avals
 broadcast_p.jvp = _linear_jvp(broadcast_p)
 broadcast_p.transpose = _transpose_by(psum_p, _broadcast_to_root)
 broadcast_p.batch = _batch_in_place(broadcast_p)
+register_c_expr(broadcast_p, NOT_APPLICABLE)
 
 COLLECTIVES = (psum_p, pmean_p, pmax_p, all_gather_p, broadcast_p)

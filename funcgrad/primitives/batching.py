@@ -1,8 +1,8 @@
-"""Batch-axis helpers shared by the batching rules (built on shape.py)."""
+"""Batch-axis helpers shared by the batching rules (built on the shape primitives of ops.py)."""
 from __future__ import annotations
 
 from ..core import get_aval_of, not_mapped
-from .shape import broadcast_in_dim, transpose
+from .ops import broadcast_in_dim, transpose
 
 
 def moveaxis(x, src: int, dst: int):
@@ -21,12 +21,6 @@ def bdim_at_front(x, bdim, size: int):
         aval = get_aval_of(x)
         return broadcast_in_dim(x, (size,) + aval.shape, tuple(range(1, aval.ndim + 1)))
     return moveaxis(x, bdim, 0)
-
-
-def move_batch_axis(x, bdim, dst: int, size: int):
-    if bdim is not_mapped:
-        x, bdim = bdim_at_front(x, bdim, size), 0
-    return moveaxis(x, bdim, dst)
 
 
 def broadcasting_batcher(prim):

@@ -10,18 +10,12 @@ import math
 import numpy as np
 
 from ..avals import ShapedArray
-from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
+from ..backend.fusion import register_c_expr
+from ..backend.numpy_codegen import register_emitter
+from ..core import NOT_APPLICABLE, get_aval_of, is_undefined_primal
 from .batching import moveaxis
-from .rules import ShapeError, defjvp
-from .shape import transpose
-
-dot_general_p = Primitive("dot_general")
-
-
-def dot_general(x, y, dimension_numbers):
-    (lc, rc), (lb, rb) = dimension_numbers
-    dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
-    return dot_general_p.bind1(x, y, dimension_numbers=dn)
+from .ops import *  # noqa: F403  (every *_p and bind wrapper)
+from .rules import ShapeError, defjvp, deftranspose
 
 
 def _free(ndim, contract, batch):
@@ -73,12 +67,8 @@ def _dot_general_transpose(ct, x, y, *, dimension_numbers):
         # matrix products (the common case), the general code below specialised: the other
         # operand contracted with ct, transposed when the operand's layout is (contracted, free)
         if is_undefined_primal(x):
-            if type(ct) is Zero:
-                return [Zero(x_aval), None]
             out = dot_general_p.bind1(ct, y, dimension_numbers=(((1,), (1 - rc[0],)), ((), ())))
             return [out if lc[0] == 1 else transpose(out, (1, 0)), None]
-        if type(ct) is Zero:
-            return [None, Zero(y_aval)]
         out = dot_general_p.bind1(x, ct, dimension_numbers=(((1 - lc[0],), (0,)), ((), ())))
         return [None, out if rc[0] == 0 else transpose(out, (1, 0))]
     nb = len(lb)
@@ -87,14 +77,10 @@ def _dot_general_transpose(ct, x, y, *, dimension_numbers):
     ct_lf = tuple(range(nb, nb + len(lf)))
     ct_rf = tuple(range(nb + len(lf), nb + len(lf) + len(rf)))
     if is_undefined_primal(x):
-        if type(ct) is Zero:
-            return [Zero(x_aval), None]
         out = dot_general(ct, y, ((ct_rf, tuple(rf)), (ct_b, tuple(rb))))
         rest = sorted(rc)
         axes_in_x = list(lb) + lf + [lc[list(rc).index(r)] for r in rest]
         return [transpose(out, _argsort(axes_in_x)), None]
-    if type(ct) is Zero:
-        return [None, Zero(y_aval)]
     # x first, so that for y laid out (batch, contracted, free) -- e.g. a weight matrix in x @ W
     # -- the result is already in y's layout and needs no transpose
     out = dot_general(x, ct, ((tuple(lf), ct_lf), (tuple(lb), ct_b)))
@@ -124,8 +110,63 @@ def _dot_general_batch(size, xs, bdims, *, dimension_numbers):
 dot_general_p.impl = _dot_general_impl
 dot_general_p.abstract_eval = _dot_general_abstract_eval
 defjvp(dot_general_p,
-       lambda x_dot, x, y, **params: dot_general_p.bind1(x_dot, y, **params),
-       lambda y_dot, x, y, **params: dot_general_p.bind1(x, y_dot, **params))
-dot_general_p.transpose = _dot_general_transpose
+       lambda x_dot, _, x, y, **params: dot_general_p.bind1(x_dot, y, **params),
+       lambda y_dot, _, x, y, **params: dot_general_p.bind1(x, y_dot, **params))
+deftranspose(dot_general_p, _dot_general_transpose)
 dot_general_p.batch = _dot_general_batch
-dot_general_p.np_lowering = "dot_general"
+
+
+def _dot_general_emit(eqn, args, names):
+    """`np.matmul` (or a broadcast multiply) for the dimension numbers that map onto it; the
+    other contractions call the impl."""
+    expr = _matmul_expr(eqn.params["dimension_numbers"], *[x.aval for x in eqn.inputs], *args)
+    return None if expr is None else (expr, "fresh")
+
+
+def _matmul_expr(dn, x, y, a, b) -> str | None:
+    (lc, rc), (lb, rb) = dn
+    if x.ndim == 0 or y.ndim == 0:
+        return None
+    k = 1
+    for d in lc:
+        k *= x.shape[d]
+    if k == 1 and x.dtype.kind in "fc":  # contraction of size 1: an outer product per batch
+        return _emit_outer(dn, x, y, a, b)
+    if not lb and not rb and len(lc) == 1 and y.ndim <= 2:
+        if x.ndim == 2 and lc == (0,):
+            a = f"{a}.T"
+        elif lc != (x.ndim - 1,):
+            return None
+        if y.ndim == 2 and rc == (1,):
+            b = f"{b}.T"
+        elif rc != (0,):
+            return None
+        return f"np.matmul({a}, {b})"
+    if lb == rb == (0,) and x.ndim == y.ndim == 3 and len(lc) == 1:
+        if lc == (1,):
+            a = f"np.swapaxes({a}, 1, 2)"
+        elif lc != (2,):
+            return None
+        if rc == (2,):
+            b = f"np.swapaxes({b}, 1, 2)"
+        elif rc != (1,):
+            return None
+        return f"np.matmul({a}, {b})"
+    return None
+
+
+def _emit_outer(dn, x, y, a, b) -> str:
+    (lc, rc), (lb, rb) = dn
+    lf = [d for d in range(x.ndim) if d not in lc and d not in lb]
+    rf = [d for d in range(y.ndim) if d not in rc and d not in rb]
+    bs = [x.shape[d] for d in lb]
+    sx = tuple(bs + [x.shape[d] for d in lf] + [1] * len(rf))
+    sy = tuple(bs + [1] * len(lf) + [y.shape[d] for d in rf])
+    px, py = tuple(lb) + tuple(lf) + tuple(lc), tuple(rb) + tuple(rf) + tuple(rc)
+    xa = f"np.reshape(np.transpose({a}, {px!r}), {sx!r})"
+    ya = f"np.reshape(np.transpose({b}, {py!r}), {sy!r})"
+    return f"np.multiply({xa}, {ya})"
+
+
+register_emitter(dot_general_p, _dot_general_emit)
+register_c_expr(dot_general_p, NOT_APPLICABLE)  # a library call (BLAS), never fused

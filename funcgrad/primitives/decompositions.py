@@ -1,25 +1,24 @@
 """Matrix solves and decompositions: solve, triangular_solve, cholesky, slogdet, eigh.
 
 Operands are stacks of square matrices `(..., n, n)` and right-hand sides `(..., n, k)` with the
-same leading (batch) dimensions: primitives never broadcast. `funcgrad/linalg.py` (`fnp.linalg`)
-broadcasts, promotes dtypes and turns NumPy's vector right-hand sides into `(..., n, 1)`. The
-impls call the array module's `linalg` (NumPy, or CuPy for GPU arrays), which loops over batch
-dimensions itself, so the batching rules only move the batch axis to the front. Matrix products
-inside the rules are `dot_general` (linalg.py). Real floating-point dtypes only.
+same leading (batch) dimensions: primitives never broadcast. `fnp.linalg`
+(`funcgrad/numpy/linalg.py`) broadcasts, promotes dtypes and turns NumPy's vector right-hand
+sides into `(..., n, 1)`. The impls call the array module's `linalg` (NumPy, or CuPy for GPU
+arrays), which loops over batch dimensions itself, so the batching rules only move the batch
+axis to the front. Matrix products inside the rules are `dot_general`. Real floating-point
+dtypes only.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..avals import ShapedArray
-from ..core import Primitive, Zero, get_aval_of, not_mapped
-from . import rules  # noqa: F401  (first: the import order is rules -> shape -> batching)
+from ..backend.fusion import register_c_expr
+from ..core import NOT_APPLICABLE, Zero, get_aval_of, not_mapped
 from .batching import bdim_at_front, moveaxis
-from .contraction import dot_general
-from .elementwise import add, div, mul, neg, sub
-from .reduction import reduce_sum
-from .rules import ShapeError, not_linear
-from .shape import _xp, broadcast_in_dim, reshape, transpose
+from .ops import *  # noqa: F403  (every *_p and bind wrapper)
+from .rules import ShapeError, deftranspose, not_linear
+from .rules import xp_of as _xp
 
 
 def check_square(name: str, a: ShapedArray) -> None:
@@ -69,12 +68,25 @@ def _solve_batcher(prim):
     return batch
 
 
-def _to_front(prim):
-    """Batching for one stack-of-matrices operand: move its batch axis to the front."""
-    def batch(size, xs, bdims, **params):
-        outs = prim.bind(moveaxis(xs[0], bdims[0], 0), **params)
+def _decomposition(prim, out_avals, jvp) -> None:
+    """The rules of a decomposition of one stack of square matrices: the impl is the array
+    module's `linalg` function of the primitive's name, batching moves the batch axis to the
+    front; `out_avals(a)` are the result types, `jvp` the jvp rule."""
+    fn, multiple = prim.name, prim.multiple_results
+
+    def impl(a):
+        out = getattr(_xp(a).linalg, fn)(a)
+        return list(out) if multiple else out
+
+    def abstract_eval(a):
+        check_square(fn, a)
+        return out_avals(a)
+
+    def batch(size, xs, bdims):
+        outs = prim.bind(moveaxis(xs[0], bdims[0], 0))
         return outs, [0] * len(outs)
-    return batch
+    prim.impl, prim.abstract_eval, prim.jvp, prim.batch = impl, abstract_eval, jvp, batch
+    not_linear(prim)
 
 
 def _rhs_abstract_eval(name: str, a: ShapedArray, b: ShapedArray) -> list[ShapedArray]:
@@ -89,11 +101,6 @@ def _rhs_abstract_eval(name: str, a: ShapedArray, b: ShapedArray) -> list[Shaped
 
 # --- solve ------------------------------------------------------------------------------------
 # x = A^-1 b:  dx = A^-1 (db - dA x);  linear in b with transpose ct -> A^-T ct
-solve_p = Primitive("solve")
-
-
-def solve(a, b):
-    return solve_p.bind1(a, b)
 
 
 def _solve_impl(a, b):
@@ -111,25 +118,19 @@ def _solve_jvp(primals, tangents):
 
 
 def _solve_transpose(ct, a, b):
-    return [None, Zero(b.aval) if type(ct) is Zero else solve(_mT(a), ct)]
+    return [None, solve(_mT(a), ct)]
 
 
 solve_p.impl = _solve_impl
 solve_p.abstract_eval = lambda a, b: _rhs_abstract_eval("solve", a, b)
 solve_p.jvp = _solve_jvp
-solve_p.transpose = _solve_transpose
+deftranspose(solve_p, _solve_transpose)
 solve_p.batch = _solve_batcher(solve_p)
-solve_p.np_lowering = "solve"
 
 
 # --- triangular_solve ---------------------------------------------------------------------------
 # op(T) x = b with T = tril(a) (lower) or triu(a), op(T) = T or T^T; the other triangle of a is
 # never read (its derivative is zero). dx = op(T)^-1 (db - op(dT) x); ct_b = op(T)^-T ct
-triangular_solve_p = Primitive("triangular_solve")
-
-
-def triangular_solve(a, b, lower: bool, transpose_a: bool = False):
-    return triangular_solve_p.bind1(a, b, lower=bool(lower), transpose_a=bool(transpose_a))
 
 
 def _triangular_solve_impl(a, b, *, lower, transpose_a):
@@ -153,30 +154,18 @@ def _triangular_solve_jvp(primals, tangents, *, lower, transpose_a):
 
 
 def _triangular_solve_transpose(ct, a, b, *, lower, transpose_a):
-    return [None, Zero(b.aval) if type(ct) is Zero
-            else triangular_solve(a, ct, lower, not transpose_a)]
+    return [None, triangular_solve(a, ct, lower, not transpose_a)]
 
 
 triangular_solve_p.impl = _triangular_solve_impl
 triangular_solve_p.abstract_eval = lambda a, b, **_: _rhs_abstract_eval("triangular_solve", a, b)
 triangular_solve_p.jvp = _triangular_solve_jvp
-triangular_solve_p.transpose = _triangular_solve_transpose
+deftranspose(triangular_solve_p, _triangular_solve_transpose)
 triangular_solve_p.batch = _solve_batcher(triangular_solve_p)
-triangular_solve_p.np_lowering = "triangular_solve"
 
 
 # --- cholesky -----------------------------------------------------------------------------------
 # A = L L^T (lower triangle of A read):  dL = L Phi(L^-1 sym(dA) L^-T), Phi = strict lower + diag/2
-cholesky_p = Primitive("cholesky")
-
-
-def cholesky(a):
-    return cholesky_p.bind1(a)
-
-
-def _cholesky_abstract_eval(a):
-    check_square("cholesky", a)
-    return [a]
 
 
 def _cholesky_jvp(primals, tangents):
@@ -192,32 +181,11 @@ def _cholesky_jvp(primals, tangents):
     return [low], [_matmul(low, mul(y, _const_matrix(phi, aval)))]
 
 
-cholesky_p.impl = lambda a: _xp(a).linalg.cholesky(a)
-cholesky_p.abstract_eval = _cholesky_abstract_eval
-cholesky_p.jvp = _cholesky_jvp
-not_linear(cholesky_p)
-cholesky_p.batch = _to_front(cholesky_p)
-cholesky_p.np_lowering = "cholesky"
+_decomposition(cholesky_p, lambda a: [a], _cholesky_jvp)
 
 
 # --- slogdet ------------------------------------------------------------------------------------
 # (sign, log|det A|):  d sign = 0,  d log|det A| = tr(A^-1 dA) = sum(A^-T * dA)
-slogdet_p = Primitive("slogdet", multiple_results=True)
-
-
-def slogdet(a):
-    return slogdet_p.bind(a)
-
-
-def _slogdet_impl(a):
-    sign, logabsdet = _xp(a).linalg.slogdet(a)
-    return [sign, logabsdet]
-
-
-def _slogdet_abstract_eval(a):
-    check_square("slogdet", a)
-    out = ShapedArray(a.shape[:-2], a.dtype, a.weak_type)
-    return [out, out]
 
 
 def _slogdet_jvp(primals, tangents):
@@ -231,32 +199,13 @@ def _slogdet_jvp(primals, tangents):
     return [sign, logabsdet], [Zero(get_aval_of(sign)), dlog]
 
 
-slogdet_p.impl = _slogdet_impl
-slogdet_p.abstract_eval = _slogdet_abstract_eval
-slogdet_p.jvp = _slogdet_jvp
-not_linear(slogdet_p)
-slogdet_p.batch = _to_front(slogdet_p)
-slogdet_p.np_lowering = "slogdet"
+_decomposition(slogdet_p, lambda a: [ShapedArray(a.shape[:-2], a.dtype, a.weak_type)] * 2,
+               _slogdet_jvp)
 
 
 # --- eigh ---------------------------------------------------------------------------------------
 # A V = V diag(w), lower triangle read; with P = V^T sym(dA) V (distinct eigenvalues assumed):
 # dw = diag(P),  dV = V (F * P),  F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it
-eigh_p = Primitive("eigh", multiple_results=True)
-
-
-def eigh(a):
-    return eigh_p.bind(a)
-
-
-def _eigh_impl(a):
-    w, v = _xp(a).linalg.eigh(a)
-    return [w, v]
-
-
-def _eigh_abstract_eval(a):
-    check_square("eigh", a)
-    return [ShapedArray(a.shape[:-1], a.dtype, a.weak_type), a]
 
 
 def _eigh_jvp(primals, tangents):
@@ -278,9 +227,6 @@ def _eigh_jvp(primals, tangents):
     return [w, v], [dw, _matmul(v, off)]
 
 
-eigh_p.impl = _eigh_impl
-eigh_p.abstract_eval = _eigh_abstract_eval
-eigh_p.jvp = _eigh_jvp
-not_linear(eigh_p)
-eigh_p.batch = _to_front(eigh_p)
-eigh_p.np_lowering = "eigh"
+_decomposition(eigh_p, lambda a: [ShapedArray(a.shape[:-1], a.dtype, a.weak_type), a], _eigh_jvp)
+for _p in (solve_p, triangular_solve_p, cholesky_p, slogdet_p, eigh_p):
+    register_c_expr(_p, NOT_APPLICABLE)  # library calls (LAPACK), never fused

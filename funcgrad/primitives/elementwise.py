@@ -1,11 +1,14 @@
 """Elementwise primitives. One block each: impl, abstract eval, jvp, transpose (if linear),
-batching, and the C expression used by the fused GPU kernels ({0}, {1} are the operands).
+batching, the NumPy lowering (the ufunc itself) and the C expression used by the fused GPU
+kernels ({0}, {1} are the operands).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..avals import ShapedArray
+from ..backend.fusion import C_TYPES, register_c_expr
+from ..backend.numpy_codegen import register_emitter, ufunc_emitter
 from ..core import (
     NOT_APPLICABLE,
     Primitive,
@@ -15,38 +18,40 @@ from ..core import (
     is_undefined_primal,
 )
 from .batching import broadcasting_batcher
+from .ops import *  # noqa: F403  (every *_p and bind wrapper)
 from .rules import (
+    ShapeError,
     binop_abstract_eval_for,
     compare_abstract_eval_for,
     defjvp,
-    defjvp2,
     deflinear,
+    deftranspose,
     defzero_jvp,
     full_like,
     instantiate,
     not_linear,
+    same_shape_dtype,
     unop_abstract_eval,
 )
 
 
-def _unop(name: str, np_fn, c_expr: str | None) -> Primitive:
-    prim = Primitive(name)
-    prim.impl = np_fn  # the NumPy function itself: no wrapper call per application
-    prim.abstract_eval = unop_abstract_eval
+def _lowered(prim: Primitive, np_fn, c_expr: str | None, abstract_eval) -> None:
+    """impl = the NumPy function itself (no wrapper call per application), broadcasting
+    batching, the ufunc as the NumPy lowering, and the C expression (if fusible)."""
+    prim.impl, prim.abstract_eval = np_fn, abstract_eval
     prim.batch = broadcasting_batcher(prim)
-    prim.np_lowering = np_fn
-    prim.c_expr = c_expr
-    return prim
+    if isinstance(np_fn, np.ufunc):
+        register_emitter(prim, ufunc_emitter(np_fn), broadcasts_from=0)
+    register_c_expr(prim, c_expr or NOT_APPLICABLE)
 
 
-def _binop(name: str, np_fn, c_expr: str | None, compare: bool = False) -> Primitive:
-    prim = Primitive(name)
-    prim.impl = np_fn
-    prim.abstract_eval = (compare_abstract_eval_for if compare else binop_abstract_eval_for)(name)
-    prim.batch = broadcasting_batcher(prim)
-    prim.np_lowering = np_fn
-    prim.c_expr = c_expr
-    return prim
+def _unop(prim: Primitive, np_fn, c_expr: str | None) -> None:
+    _lowered(prim, np_fn, c_expr, unop_abstract_eval)
+
+
+def _binop(prim: Primitive, np_fn, c_expr: str | None, compare: bool = False) -> None:
+    _lowered(prim, np_fn, c_expr,
+             (compare_abstract_eval_for if compare else binop_abstract_eval_for)(prim.name))
 
 
 def _c(v, x):  # a constant shaped like x
@@ -54,13 +59,13 @@ def _c(v, x):  # a constant shaped like x
 
 
 # --- arithmetic -------------------------------------------------------------------------------
-neg_p = _unop("neg", np.negative, "(-{0})")
-deflinear(neg_p, lambda ct, x: [Zero(x.aval) if type(ct) is Zero else neg(ct)])
+_unop(neg_p, np.negative, "(-{0})")
+deflinear(neg_p, lambda ct, x: [neg(ct)])
 
-add_p = _binop("add", np.add, "({0} + {1})")
-sub_p = _binop("sub", np.subtract, "({0} - {1})")
-mul_p = _binop("mul", np.multiply, "({0} * {1})")
-div_p = _binop("div", np.true_divide, "({0} / {1})")
+_binop(add_p, np.add, "({0} + {1})")
+_binop(sub_p, np.subtract, "({0} - {1})")
+_binop(mul_p, np.multiply, "({0} * {1})")
+_binop(div_p, np.true_divide, "({0} / {1})")
 
 
 def _add_transpose(ct, x, y):
@@ -70,8 +75,7 @@ def _add_transpose(ct, x, y):
 def _sub_transpose(ct, x, y):
     if type(y) is not UndefPrimal:
         return [ct if type(x) is UndefPrimal else None, None]
-    neg_ct = ct if type(ct) is Zero else neg(ct)
-    return [ct if type(x) is UndefPrimal else None, neg_ct]
+    return [ct if type(x) is UndefPrimal else None, neg(ct)]
 
 
 deflinear(add_p, _add_transpose)
@@ -119,19 +123,19 @@ mul_p.transpose = _mul_transpose
 
 def _div_transpose(ct, x, y):
     assert is_undefined_primal(x) and not is_undefined_primal(y)
-    return [Zero(x.aval) if type(ct) is Zero else div(ct, y), None]
+    return [div(ct, y), None]
 
 
-defjvp2(div_p, lambda x_dot, ans, x, y: div(x_dot, y),
+defjvp(div_p, lambda x_dot, ans, x, y: div(x_dot, y),
         lambda y_dot, ans, x, y: mul(y_dot, neg(div(ans, y))))
-div_p.transpose = _div_transpose
+deftranspose(div_p, _div_transpose)
 
-rem_p = _binop("rem", np.mod, None)
-defjvp(rem_p, lambda x_dot, x, y: x_dot,
-       lambda y_dot, x, y: mul(y_dot, neg(floor(div(x, y)))))
+_binop(rem_p, np.mod, None)
+defjvp(rem_p, lambda x_dot, _, x, y: x_dot,
+       lambda y_dot, _, x, y: mul(y_dot, neg(floor(div(x, y)))))
 not_linear(rem_p)
 
-pow_p = _binop("pow", np.power, "pow({0}, {1})")
+_binop(pow_p, np.power, "pow({0}, {1})")
 
 
 def _pow_jvp_y(y_dot, ans, x, y):
@@ -139,80 +143,91 @@ def _pow_jvp_y(y_dot, ans, x, y):
     return mul(y_dot, select(eq(x, _c(0, x)), _c(0, x), mul(ans, log(safe_log))))
 
 
-defjvp2(pow_p, lambda x_dot, ans, x, y: mul(x_dot, mul(y, pow(x, sub(y, _c(1, y))))), _pow_jvp_y)
+defjvp(pow_p, lambda x_dot, ans, x, y: mul(x_dot, mul(y, pow(x, sub(y, _c(1, y))))), _pow_jvp_y)
 not_linear(pow_p)
 
-integer_pow_p = Primitive("integer_pow")
 integer_pow_p.impl = lambda x, *, y: x * x if y == 2 else np.power(x, y)
 integer_pow_p.abstract_eval = lambda x, *, y: [x]
 integer_pow_p.batch = broadcasting_batcher(integer_pow_p)
-integer_pow_p.np_lowering = "integer_pow"
-integer_pow_p.c_expr = None  # rendered by the kernel generator from the param y
-defjvp(integer_pow_p, lambda x_dot, x, *, y: (
+register_emitter(integer_pow_p, lambda eqn, args, names: (
+    f"{names.ufunc(np.multiply)}({args[0]}, {args[0]}", "ufunc") if eqn.params["y"] == 2 else None)
+
+
+def _integer_pow_c(args, in_dtypes, out_dtype, *, y):
+    ctype = C_TYPES[out_dtype]
+    if y == 0:
+        return f"(({ctype})1)"
+    if 0 < y <= 4:
+        return "(" + " * ".join([args[0]] * y) + ")"
+    return f"(({ctype})pow((double){args[0]}, {y}.0))"
+
+
+register_c_expr(integer_pow_p, _integer_pow_c)
+defjvp(integer_pow_p, lambda x_dot, _, x, *, y: (
     Zero(get_aval_of(x)) if y == 0 else
     mul(x_dot, _c(y, x) if y == 1 else mul(_c(y, x), x if y == 2 else integer_pow(x, y - 1)))))
 not_linear(integer_pow_p)
 
 
 def _minmax_jvp(pick_x):
-    def jvp_x(x_dot, x, y):
+    def jvp_x(x_dot, _, x, y):
         m = select(pick_x(x, y), _c(1, x), select(eq(x, y), _c(0.5, x), _c(0, x)))
         return mul(x_dot, m)
 
-    def jvp_y(y_dot, x, y):
+    def jvp_y(y_dot, _, x, y):
         m = select(pick_x(y, x), _c(1, x), select(eq(x, y), _c(0.5, x), _c(0, x)))
         return mul(y_dot, m)
     return jvp_x, jvp_y
 
 
-max_p = _binop("max", np.maximum, "max({0}, {1})")
+_binop(max_p, np.maximum, "max({0}, {1})")
 defjvp(max_p, *_minmax_jvp(lambda a, b: gt(a, b)))
 not_linear(max_p)
-min_p = _binop("min", np.minimum, "min({0}, {1})")
+_binop(min_p, np.minimum, "min({0}, {1})")
 defjvp(min_p, *_minmax_jvp(lambda a, b: lt(a, b)))
 not_linear(min_p)
 
-atan2_p = _binop("atan2", np.arctan2, "atan2({0}, {1})")
+_binop(atan2_p, np.arctan2, "atan2({0}, {1})")
 defjvp(atan2_p,  # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
-       lambda y_dot, y, x: mul(y_dot, div(x, add(mul(x, x), mul(y, y)))),
-       lambda x_dot, y, x: mul(x_dot, neg(div(y, add(mul(x, x), mul(y, y))))))
+       lambda y_dot, _, y, x: mul(y_dot, div(x, add(mul(x, x), mul(y, y)))),
+       lambda x_dot, _, y, x: mul(x_dot, neg(div(y, add(mul(x, x), mul(y, y))))))
 not_linear(atan2_p)
 
 # --- transcendental ---------------------------------------------------------------------------
-exp_p = _unop("exp", np.exp, "exp({0})")
-defjvp2(exp_p, lambda x_dot, ans, x: mul_p.bind1(x_dot, ans))
-log_p = _unop("log", np.log, "log({0})")
-defjvp(log_p, lambda x_dot, x: div_p.bind1(x_dot, x))
-log1p_p = _unop("log1p", np.log1p, "log1p({0})")
-defjvp(log1p_p, lambda x_dot, x: div(x_dot, add(x, _c(1, x))))
-expm1_p = _unop("expm1", np.expm1, "expm1({0})")
-defjvp2(expm1_p, lambda x_dot, ans, x: mul(x_dot, add(ans, _c(1, x))))
-sqrt_p = _unop("sqrt", np.sqrt, "sqrt({0})")
-defjvp2(sqrt_p, lambda x_dot, ans, x: div(x_dot, mul(_c(2, x), ans)))
-sin_p = _unop("sin", np.sin, "sin({0})")
-defjvp(sin_p, lambda x_dot, x: mul_p.bind1(x_dot, cos_p.bind1(x)))
-cos_p = _unop("cos", np.cos, "cos({0})")
-defjvp(cos_p, lambda x_dot, x: mul_p.bind1(x_dot, neg_p.bind1(sin_p.bind1(x))))  # 1 eqn
-tan_p = _unop("tan", np.tan, "tan({0})")
-defjvp2(tan_p, lambda x_dot, ans, x: mul(x_dot, add(_c(1, x), mul(ans, ans))))
-asin_p = _unop("asin", np.arcsin, "asin({0})")
-defjvp(asin_p, lambda x_dot, x: div(x_dot, sqrt(sub(_c(1, x), mul(x, x)))))
-acos_p = _unop("acos", np.arccos, "acos({0})")
-defjvp(acos_p, lambda x_dot, x: div(x_dot, neg(sqrt(sub(_c(1, x), mul(x, x))))))
-atan_p = _unop("atan", np.arctan, "atan({0})")
-defjvp(atan_p, lambda x_dot, x: div(x_dot, add(_c(1, x), mul(x, x))))
-sinh_p = _unop("sinh", np.sinh, "sinh({0})")
-defjvp(sinh_p, lambda x_dot, x: mul(x_dot, cosh(x)))
-cosh_p = _unop("cosh", np.cosh, "cosh({0})")
-defjvp(cosh_p, lambda x_dot, x: mul(x_dot, sinh(x)))
-tanh_p = _unop("tanh", np.tanh, "tanh({0})")
-defjvp2(tanh_p, lambda x_dot, ans, x: mul(x_dot, sub(_c(1, x), mul(ans, ans))))
-asinh_p = _unop("asinh", np.arcsinh, "asinh({0})")
-defjvp(asinh_p, lambda x_dot, x: div(x_dot, sqrt(add(mul(x, x), _c(1, x)))))
-acosh_p = _unop("acosh", np.arccosh, "acosh({0})")
-defjvp(acosh_p, lambda x_dot, x: div(x_dot, sqrt(sub(mul(x, x), _c(1, x)))))
-atanh_p = _unop("atanh", np.arctanh, "atanh({0})")
-defjvp(atanh_p, lambda x_dot, x: div(x_dot, sub(_c(1, x), mul(x, x))))
+_unop(exp_p, np.exp, "exp({0})")
+defjvp(exp_p, lambda x_dot, ans, x: mul_p.bind1(x_dot, ans))
+_unop(log_p, np.log, "log({0})")
+defjvp(log_p, lambda x_dot, _, x: div_p.bind1(x_dot, x))
+_unop(log1p_p, np.log1p, "log1p({0})")
+defjvp(log1p_p, lambda x_dot, _, x: div(x_dot, add(x, _c(1, x))))
+_unop(expm1_p, np.expm1, "expm1({0})")
+defjvp(expm1_p, lambda x_dot, ans, x: mul(x_dot, add(ans, _c(1, x))))
+_unop(sqrt_p, np.sqrt, "sqrt({0})")
+defjvp(sqrt_p, lambda x_dot, ans, x: div(x_dot, mul(_c(2, x), ans)))
+_unop(sin_p, np.sin, "sin({0})")
+defjvp(sin_p, lambda x_dot, _, x: mul_p.bind1(x_dot, cos_p.bind1(x)))
+_unop(cos_p, np.cos, "cos({0})")
+defjvp(cos_p, lambda x_dot, _, x: mul_p.bind1(x_dot, neg_p.bind1(sin_p.bind1(x))))  # 1 eqn
+_unop(tan_p, np.tan, "tan({0})")
+defjvp(tan_p, lambda x_dot, ans, x: mul(x_dot, add(_c(1, x), mul(ans, ans))))
+_unop(asin_p, np.arcsin, "asin({0})")
+defjvp(asin_p, lambda x_dot, _, x: div(x_dot, sqrt(sub(_c(1, x), mul(x, x)))))
+_unop(acos_p, np.arccos, "acos({0})")
+defjvp(acos_p, lambda x_dot, _, x: div(x_dot, neg(sqrt(sub(_c(1, x), mul(x, x))))))
+_unop(atan_p, np.arctan, "atan({0})")
+defjvp(atan_p, lambda x_dot, _, x: div(x_dot, add(_c(1, x), mul(x, x))))
+_unop(sinh_p, np.sinh, "sinh({0})")
+defjvp(sinh_p, lambda x_dot, _, x: mul(x_dot, cosh(x)))
+_unop(cosh_p, np.cosh, "cosh({0})")
+defjvp(cosh_p, lambda x_dot, _, x: mul(x_dot, sinh(x)))
+_unop(tanh_p, np.tanh, "tanh({0})")
+defjvp(tanh_p, lambda x_dot, ans, x: mul(x_dot, sub(_c(1, x), mul(ans, ans))))
+_unop(asinh_p, np.arcsinh, "asinh({0})")
+defjvp(asinh_p, lambda x_dot, _, x: div(x_dot, sqrt(add(mul(x, x), _c(1, x)))))
+_unop(acosh_p, np.arccosh, "acosh({0})")
+defjvp(acosh_p, lambda x_dot, _, x: div(x_dot, sqrt(sub(mul(x, x), _c(1, x)))))
+_unop(atanh_p, np.arctanh, "atanh({0})")
+defjvp(atanh_p, lambda x_dot, _, x: div(x_dot, sub(_c(1, x), mul(x, x))))
 for _p in (exp_p, log_p, log1p_p, expm1_p, sqrt_p, sin_p, cos_p, tan_p, asin_p, acos_p, atan_p,
            sinh_p, cosh_p, tanh_p, asinh_p, acosh_p, atanh_p):
     not_linear(_p)
@@ -222,48 +237,41 @@ def _logistic_impl(x):  # 1 / (1 + exp(-x)), written so that it never overflows
     return 0.5 * np.tanh(0.5 * x) + 0.5
 
 
-logistic_p = _unop("logistic", _logistic_impl, "(1 / (1 + exp(-{0})))")
-defjvp2(logistic_p, lambda x_dot, ans, x: mul(x_dot, mul(ans, sub(_c(1, x), ans))))
+_unop(logistic_p, _logistic_impl, "(1 / (1 + exp(-{0})))")
+defjvp(logistic_p, lambda x_dot, ans, x: mul(x_dot, mul(ans, sub(_c(1, x), ans))))
 not_linear(logistic_p)
 
-abs_p = _unop("abs", np.abs, "abs({0})")
-defjvp(abs_p, lambda x_dot, x: mul(x_dot, sign(x)))
+_unop(abs_p, np.abs, "abs({0})")
+defjvp(abs_p, lambda x_dot, _, x: mul(x_dot, sign(x)))
 not_linear(abs_p)
 
 # --- piecewise constant (zero derivative) -----------------------------------------------------
-sign_p = _unop("sign", np.sign, None)
-floor_p = _unop("floor", np.floor, "floor({0})")
-ceil_p = _unop("ceil", np.ceil, "ceil({0})")
-round_p = _unop("round", np.round, "rint({0})")
-is_finite_p = _unop("is_finite", np.isfinite, "isfinite({0})")
+_unop(sign_p, np.sign, "(({0} > 0) - ({0} < 0))")
+_unop(floor_p, np.floor, "floor({0})")
+_unop(ceil_p, np.ceil, "ceil({0})")
+_unop(round_p, np.round, "rint({0})")
+_unop(is_finite_p, np.isfinite, "isfinite({0})")
 is_finite_p.abstract_eval = lambda x: [ShapedArray(x.shape, np.dtype(bool))]
-not_p = _unop("not", np.invert, "(~{0})")
+_unop(not_p, np.invert, "(!{0})")
 for _p in (sign_p, floor_p, ceil_p, round_p, is_finite_p, not_p):
     defzero_jvp(_p)
-sign_p.c_expr = "(({0} > 0) - ({0} < 0))"
-not_p.c_expr = "(!{0})"
 
-eq_p = _binop("eq", np.equal, "({0} == {1})", compare=True)
-ne_p = _binop("ne", np.not_equal, "({0} != {1})", compare=True)
-lt_p = _binop("lt", np.less, "({0} < {1})", compare=True)
-le_p = _binop("le", np.less_equal, "({0} <= {1})", compare=True)
-gt_p = _binop("gt", np.greater, "({0} > {1})", compare=True)
-ge_p = _binop("ge", np.greater_equal, "({0} >= {1})", compare=True)
-and_p = _binop("and", np.bitwise_and, "({0} & {1})")
-or_p = _binop("or", np.bitwise_or, "({0} | {1})")
-xor_p = _binop("xor", np.bitwise_xor, "({0} ^ {1})")
+_binop(eq_p, np.equal, "({0} == {1})", compare=True)
+_binop(ne_p, np.not_equal, "({0} != {1})", compare=True)
+_binop(lt_p, np.less, "({0} < {1})", compare=True)
+_binop(le_p, np.less_equal, "({0} <= {1})", compare=True)
+_binop(gt_p, np.greater, "({0} > {1})", compare=True)
+_binop(ge_p, np.greater_equal, "({0} >= {1})", compare=True)
+_binop(and_p, np.bitwise_and, "({0} & {1})")
+_binop(or_p, np.bitwise_or, "({0} | {1})")
+_binop(xor_p, np.bitwise_xor, "({0} ^ {1})")
 for _p in (eq_p, ne_p, lt_p, le_p, gt_p, ge_p, and_p, or_p, xor_p):
     defzero_jvp(_p)
 
 # --- select -----------------------------------------------------------------------------------
-select_p = Primitive("select")  # select(pred, on_true, on_false)
-
-
 def _select_abstract_eval(pred, x, y):
-    from .rules import same_shape_dtype
     same_shape_dtype("select", x, y)
     if pred.dtype != np.dtype(bool) or pred.shape != x.shape:
-        from .rules import ShapeError
         raise ShapeError(f"select: predicate must be bool{list(x.shape)}, got {pred.str_short()}")
     return [ShapedArray(x.shape, x.dtype, x.weak_type and y.weak_type)]
 
@@ -278,9 +286,6 @@ def _select_jvp(primals, tangents):
 
 def _select_transpose(ct, p, x, y):
     assert not is_undefined_primal(p)
-    if type(ct) is Zero:
-        return [None, Zero(x.aval) if is_undefined_primal(x) else None,
-                Zero(y.aval) if is_undefined_primal(y) else None]
     zeros = full_like(ct, 0)
     return [None, select(p, ct, zeros) if is_undefined_primal(x) else None,
             select(p, zeros, ct) if is_undefined_primal(y) else None]
@@ -289,42 +294,44 @@ def _select_transpose(ct, p, x, y):
 select_p.impl = lambda p, x, y: np.where(p, x, y)
 select_p.abstract_eval = _select_abstract_eval
 select_p.jvp = _select_jvp
-select_p.transpose = _select_transpose
+deftranspose(select_p, _select_transpose)
 select_p.batch = broadcasting_batcher(select_p)
-select_p.np_lowering = np.where
-select_p.c_expr = "({0} ? {1} : {2})"
+_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _select_bits(c, a, b):
+    """`np.where(c, a, b)` for 2/4/8-byte dtypes as branch-free bit operations: exact (NaNs and
+    signed zeros included) and many times faster than `np.where` on irregular masks."""
+    a, b = np.asarray(a), np.asarray(b)
+    ut = _UINT[a.dtype.itemsize]
+    m = c.astype(ut)
+    np.negative(m, out=m)  # 0 -> 0, 1 -> all ones
+    bv = b.view(ut)
+    t = np.bitwise_and(np.bitwise_xor(a.view(ut), bv), m)
+    np.bitwise_xor(t, bv, out=t)
+    return t.view(a.dtype)
+
+
+def _select_emit(eqn, args, names):  # the bit select where it applies, else the impl
+    pred, out = eqn.inputs[0].aval, eqn.out_binders[0].aval
+    if (out.ndim and out.dtype.itemsize in _UINT and out.dtype.kind in "fiu"
+            and pred.shape == out.shape):
+        return f"{names.obj(_select_bits, '_select_bits')}({', '.join(args)})", "fresh"
+    return None
+
+
+register_emitter(select_p, _select_emit, broadcasts_from=1)  # (np.where broadcasts too)
+register_c_expr(select_p, "({0} ? {1} : {2})")
 
 # --- stop_gradient ----------------------------------------------------------------------------
-stop_gradient_p = Primitive("stop_gradient")
 stop_gradient_p.impl = lambda x: x
 stop_gradient_p.abstract_eval = unop_abstract_eval
 stop_gradient_p.jvp = lambda primals, tangents: (
     [stop_gradient(primals[0])], [Zero(get_aval_of(primals[0]))])
 stop_gradient_p.transpose = NOT_APPLICABLE
 stop_gradient_p.batch = broadcasting_batcher(stop_gradient_p)
-stop_gradient_p.np_lowering = "identity"
-stop_gradient_p.c_expr = "{0}"
+register_emitter(stop_gradient_p, lambda eqn, args, names: (args[0], "alias"))
+register_c_expr(stop_gradient_p, "{0}")
 
 
 # --- the functions rules call -----------------------------------------------------------------
-def neg(x): return neg_p.bind1(x)
-def add(x, y): return add_p.bind1(x, y)
-def sub(x, y): return sub_p.bind1(x, y)
-def mul(x, y): return mul_p.bind1(x, y)
-def div(x, y): return div_p.bind1(x, y)
-def pow(x, y): return pow_p.bind1(x, y)  # noqa: A001
-def integer_pow(x, y): return integer_pow_p.bind1(x, y=int(y))
-def exp(x): return exp_p.bind1(x)
-def log(x): return log_p.bind1(x)
-def sqrt(x): return sqrt_p.bind1(x)
-def sin(x): return sin_p.bind1(x)
-def cos(x): return cos_p.bind1(x)
-def sinh(x): return sinh_p.bind1(x)
-def cosh(x): return cosh_p.bind1(x)
-def sign(x): return sign_p.bind1(x)
-def floor(x): return floor_p.bind1(x)
-def eq(x, y): return eq_p.bind1(x, y)
-def gt(x, y): return gt_p.bind1(x, y)
-def lt(x, y): return lt_p.bind1(x, y)
-def select(p, x, y): return select_p.bind1(p, x, y)
-def stop_gradient(x): return stop_gradient_p.bind1(x)

@@ -9,17 +9,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray
-from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
+from ..backend import cupy_backend, get_array_module
+from ..backend.fusion import register_c_expr
+from ..core import NOT_APPLICABLE, Zero, get_aval_of, is_undefined_primal
 from .batching import bdim_at_front
-from .rules import ShapeError, instantiate, zeros_like_aval
-from .shape import broadcast_in_dim, transpose
+from .ops import *  # noqa: F403  (every *_p and bind wrapper)
+from .rules import ShapeError, deftranspose, instantiate, zeros_like_aval
 
 
 def _index_tuple(ndim, axes, indices, like=None):
     """The NumPy index selecting `indices` along `axes`; for GPU arrays (`like`) the index
     arrays move to the device too, as CuPy indexes with its own arrays."""
     if like is not None and hasattr(like, "__cuda_array_interface__"):
-        from ..backend import get_array_module
         xp = get_array_module(like)
         indices = [xp.asarray(i) for i in indices]
     idx = [slice(None)] * ndim
@@ -55,13 +56,6 @@ def _check(prim, x, idx, axes):
 
 
 # --- gather -----------------------------------------------------------------------------------
-gather_p = Primitive("gather")
-
-
-def gather(x, indices, axes):
-    return gather_p.bind1(x, *indices, axes=tuple(axes))
-
-
 def _gather_abstract_eval(x, *idx, axes):
     _check("gather", x, idx, axes)
     return [ShapedArray(gather_shape(x.shape, axes, [i.shape for i in idx]), x.dtype, x.weak_type)]
@@ -76,8 +70,6 @@ def _gather_jvp(primals, tangents, *, axes):
 
 
 def _gather_transpose(ct, x, *idx, axes):
-    if type(ct) is Zero:
-        return [Zero(x.aval)] + [None] * len(idx)
     return [scatter_add(zeros_like_aval(x.aval), ct, idx, axes)] + [None] * len(idx)
 
 
@@ -126,13 +118,16 @@ def _gather_batch(size, xs, bdims, *, axes):
 gather_p.impl = lambda x, *idx, axes: x[_index_tuple(x.ndim, axes, idx, like=x)]
 gather_p.abstract_eval = _gather_abstract_eval
 gather_p.jvp = _gather_jvp
-gather_p.transpose = _gather_transpose
+deftranspose(gather_p, _gather_transpose)
 gather_p.batch = _gather_batch
-gather_p.np_lowering = "gather"
 
 
-# --- scatter_add / scatter --------------------------------------------------------------------
-def _scatter_abstract_eval_for(name):
+# --- scatter_add / scatter: one family (both linear in the operand and the updates jointly) -----
+def _scatter_family(prim, impl, cts_of) -> None:
+    """The rules of `prim(x, updates, *idx, axes)`; `cts_of(ct, x, u, idx, axes)` gives the
+    cotangents of x and u for a nonzero `ct`."""
+    name = prim.name
+
     def abstract_eval(x, u, *idx, axes):
         _check(name, x, idx, axes)
         want = gather_shape(x.shape, axes, [i.shape for i in idx])
@@ -140,10 +135,17 @@ def _scatter_abstract_eval_for(name):
             raise ShapeError(f"{name}: updates must be {ShapedArray(want, x.dtype).str_short()} "
                              f"for this index, got {u.str_short()}")
         return [x]
-    return abstract_eval
 
+    def jvp(primals, tangents, *, axes):
+        (x, u, *idx), (x_dot, u_dot, *_) = primals, tangents
+        out = prim.bind1(x, u, *idx, axes=axes)
+        if type(x_dot) is Zero and type(u_dot) is Zero:
+            return [out], [Zero(get_aval_of(out))]
+        return [out], [prim.bind1(instantiate(x_dot), instantiate(u_dot), *idx, axes=axes)]
 
-def _scatter_batch_for(prim):
+    def transpose_rule(ct, x, u, *idx, axes):
+        return cts_of(ct, x, u, idx, axes) + [None] * len(idx)
+
     def batch(size, xs, bdims, *, axes):
         (x, u, *idx), (bx, bu, *bidx) = xs, bdims
         x_ndim = get_aval_of(x).ndim - (bx is not None)
@@ -155,85 +157,38 @@ def _scatter_batch_for(prim):
         if perm is not None:
             u = transpose(u, np.argsort(perm))
         return [prim.bind1(x, u, *idx2, axes=new_axes)], [0]
-    return batch
-
-
-scatter_add_p = Primitive("scatter_add")
-
-
-def scatter_add(x, updates, indices, axes):
-    return scatter_add_p.bind1(x, updates, *indices, axes=tuple(axes))
+    prim.impl, prim.abstract_eval, prim.jvp, prim.batch = impl, abstract_eval, jvp, batch
+    deftranspose(prim, transpose_rule)
 
 
 def _scatter_add_impl(x, u, *idx, axes):
     out = x.copy()
     index = _index_tuple(x.ndim, axes, idx, like=x)
     if hasattr(out, "__cuda_array_interface__"):
-        from ..backend import cupy_backend
         cupy_backend.scatter_add_into(out, index, u)
     else:
         np.add.at(out, index, u)
     return out
 
 
-def _scatter_add_jvp(primals, tangents, *, axes):
-    (x, u, *idx), (x_dot, u_dot, *_) = primals, tangents
-    out = scatter_add(x, u, idx, axes)
-    if type(x_dot) is Zero and type(u_dot) is Zero:
-        return [out], [Zero(get_aval_of(out))]
-    return [out], [scatter_add(instantiate(x_dot), instantiate(u_dot), idx, axes)]
-
-
-def _scatter_add_transpose(ct, x, u, *idx, axes):
-    nones = [None] * len(idx)
-    if type(ct) is Zero:
-        return [Zero(x.aval) if is_undefined_primal(x) else None,
-                Zero(u.aval) if is_undefined_primal(u) else None] + nones
-    return [ct if is_undefined_primal(x) else None,
-            gather(ct, idx, axes) if is_undefined_primal(u) else None] + nones
-
-
-scatter_add_p.impl = _scatter_add_impl
-scatter_add_p.abstract_eval = _scatter_abstract_eval_for("scatter_add")
-scatter_add_p.jvp = _scatter_add_jvp
-scatter_add_p.transpose = _scatter_add_transpose
-scatter_add_p.batch = _scatter_batch_for(scatter_add_p)
-scatter_add_p.np_lowering = "scatter_add"
-
-scatter_p = Primitive("scatter")  # x with x[idx] replaced by updates
-
-
-def scatter(x, updates, indices, axes):
-    return scatter_p.bind1(x, updates, *indices, axes=tuple(axes))
-
-
-def _scatter_impl(x, u, *idx, axes):
+def _scatter_impl(x, u, *idx, axes):  # x with x[idx] replaced by u
     out = x.copy()
     out[_index_tuple(x.ndim, axes, idx, like=x)] = u
     return out
 
 
-def _scatter_jvp(primals, tangents, *, axes):
-    (x, u, *idx), (x_dot, u_dot, *_) = primals, tangents
-    out = scatter(x, u, idx, axes)
-    if type(x_dot) is Zero and type(u_dot) is Zero:
-        return [out], [Zero(get_aval_of(out))]
-    return [out], [scatter(instantiate(x_dot), instantiate(u_dot), idx, axes)]
+def _scatter_add_transpose(ct, x, u, idx, axes):
+    return [ct if is_undefined_primal(x) else None,
+            gather(ct, idx, axes) if is_undefined_primal(u) else None]
 
 
-def _scatter_transpose(ct, x, u, *idx, axes):
-    nones = [None] * len(idx)
-    if type(ct) is Zero:
-        return [Zero(x.aval) if is_undefined_primal(x) else None,
-                Zero(u.aval) if is_undefined_primal(u) else None] + nones
+def _scatter_transpose(ct, x, u, idx, axes):
     u_aval = u.aval if is_undefined_primal(u) else get_aval_of(u)
     ct_x = scatter(ct, zeros_like_aval(u_aval), idx, axes) if is_undefined_primal(x) else None
-    return [ct_x, gather(ct, idx, axes) if is_undefined_primal(u) else None] + nones
+    return [ct_x, gather(ct, idx, axes) if is_undefined_primal(u) else None]
 
 
-scatter_p.impl = _scatter_impl
-scatter_p.abstract_eval = _scatter_abstract_eval_for("scatter")
-scatter_p.jvp = _scatter_jvp
-scatter_p.transpose = _scatter_transpose
-scatter_p.batch = _scatter_batch_for(scatter_p)
-scatter_p.np_lowering = "scatter"
+_scatter_family(scatter_add_p, _scatter_add_impl, _scatter_add_transpose)
+_scatter_family(scatter_p, _scatter_impl, _scatter_transpose)
+for _p in (gather_p, scatter_add_p, scatter_p):
+    register_c_expr(_p, NOT_APPLICABLE)  # library calls, never fused

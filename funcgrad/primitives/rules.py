@@ -1,7 +1,9 @@
-"""Shared rule helpers: abstract-eval families, jvp/transpose helpers, zero handling.
+"""Shared rule helpers: abstract-eval families, jvp/transpose helpers (one `defjvp`, one
+`deftranspose` handling symbolic-zero cotangents), zero handling, the array module of a value.
 
 Each primitive's block (in elementwise.py, reduction.py, shape.py, ...) calls these helpers so
-that a typical block stays 5-10 lines.
+that a typical block stays 5-10 lines. Built on ops.py only; the batching helpers are in
+batching.py.
 """
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ..avals import ShapedArray
-from ..core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, user_frame
+from ..backend import get_array_module
+from ..core import NOT_APPLICABLE, Primitive, UndefPrimal, Zero, get_aval_of, user_frame
 from ..errors import ShapeError  # noqa: F401  (re-exported: primitives raise it)
+from .ops import add_p, full
 
 # --- abstract evaluation families -------------------------------------------------------------
 
@@ -49,7 +53,7 @@ def compare_abstract_eval_for(name: str) -> Callable:
 # --- tangent helpers --------------------------------------------------------------------------
 
 def zeros_like_aval(aval: ShapedArray):
-    return _S.full(aval.shape, 0, aval.dtype)
+    return full(aval.shape, 0, aval.dtype)
 
 
 def instantiate(t: Any) -> Any:
@@ -61,39 +65,13 @@ def add_tangents(x: Any, y: Any) -> Any:
         return y
     if type(y) is Zero:
         return x
-    return _E.add_p.bind1(x, y)
-
-
-def zero_of(x: Any) -> Zero:
-    return Zero(get_aval_of(x))
+    return add_p.bind1(x, y)
 
 
 def defjvp(prim: Primitive, *jvp_fns: Callable | None) -> None:
-    """Set prim.jvp from one linear function per argument: fn(x_dot, *primals) -> tangent."""
-    if len(jvp_fns) == 1 and jvp_fns[0] is not None:  # unary: no loop over the arguments
-        (fn,) = jvp_fns
-
-        def jvp1(primals, tangents, **params):
-            out = prim.bind1(*primals, **params)
-            t = tangents[0]
-            return [out], [Zero(get_aval_of(out)) if type(t) is Zero
-                           else fn(t, *primals, **params)]
-        prim.jvp = jvp1
-        return
-
-    def jvp(primals, tangents, **params):
-        out = prim.bind1(*primals, **params)
-        t_out = None
-        for fn, t in zip(jvp_fns, tangents):
-            if fn is not None and type(t) is not Zero:
-                d = fn(t, *primals, **params)
-                t_out = d if t_out is None else add_tangents(t_out, d)
-        return [out], [Zero(get_aval_of(out)) if t_out is None else t_out]
-    prim.jvp = jvp
-
-
-def defjvp2(prim: Primitive, *jvp_fns: Callable | None) -> None:
-    """Like defjvp but each fn also sees the output: fn(x_dot, ans, *primals)."""
+    """Set prim.jvp from one linear function per argument (None: the output does not depend on
+    it): fn(x_dot, ans, *primals, **params) -> tangent, where `ans` is the primal output, for
+    rules that reuse it (exp, tanh, sqrt, ...)."""
     if len(jvp_fns) == 1 and jvp_fns[0] is not None:  # unary: no loop over the arguments
         (fn,) = jvp_fns
 
@@ -125,8 +103,19 @@ def defzero_jvp(prim: Primitive) -> None:
     prim.transpose = NOT_APPLICABLE
 
 
+def deftranspose(prim: Primitive, rule: Callable) -> None:
+    """Set prim.transpose from `rule(ct, *args, **params)`, written for a nonzero `ct`: a
+    symbolic-zero cotangent gives zero cotangents for the linear (undefined) arguments."""
+    def transpose(ct, *args, **params):
+        if type(ct) is Zero:
+            return [Zero(a.aval) if type(a) is UndefPrimal else None for a in args]
+        return rule(ct, *args, **params)
+    prim.transpose = transpose
+
+
 def deflinear(prim: Primitive, transpose: Callable) -> None:
-    """A primitive linear in all its (array) arguments: jvp applies it to the tangents."""
+    """A primitive linear in all its (array) arguments: jvp applies it to the tangents, and
+    `transpose` is its transpose rule (see deftranspose)."""
     def jvp(primals, tangents, **params):
         out = prim.bind1(*primals, **params)
         if len(tangents) == 1:  # unary (most linear primitives): no generator, no map
@@ -137,7 +126,7 @@ def deflinear(prim: Primitive, transpose: Callable) -> None:
             return [out], [Zero(get_aval_of(out))]
         return [out], [prim.bind1(*map(instantiate, tangents), **params)]
     prim.jvp = jvp
-    prim.transpose = transpose
+    deftranspose(prim, transpose)
 
 
 def not_linear(prim: Primitive) -> None:
@@ -147,9 +136,11 @@ def not_linear(prim: Primitive) -> None:
 def full_like(x: Any, value: Any):
     """An array shaped and typed like `x`, filled with `value`."""
     aval = get_aval_of(x)
-    return _S.full(aval.shape, value, aval.dtype)
+    return full(aval.shape, value, aval.dtype)
 
 
-# Late imports: the primitive modules import this one, and these helpers call into them.
-from . import elementwise as _E  # noqa: E402
-from . import shape as _S  # noqa: E402
+def xp_of(x):
+    """The array module of `x` (numpy, or cupy for GPU arrays)."""
+    if type(x) is np.ndarray or not hasattr(x, "__cuda_array_interface__"):
+        return np
+    return get_array_module(x)

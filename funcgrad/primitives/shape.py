@@ -1,6 +1,8 @@
 """Shape primitives: broadcast_in_dim, reshape, transpose, squeeze, expand_dims, slice, pad,
 concatenate, rev, convert_element_type. One block each: impl, abstract eval, jvp, transpose,
-batching (the batching helpers they share live in batching.py and are imported lazily).
+batching (the batching helpers they share live in batching.py), and the
+lowerings: views for the NumPy code, a cast in fused GPU kernels; slice, pad, concatenate and
+rev lower to their impls.
 """
 from __future__ import annotations
 
@@ -9,24 +11,16 @@ import math
 import numpy as np
 
 from ..avals import ShapedArray, is_float
-from ..core import Primitive, Zero, get_aval_of, is_undefined_primal
-from .rules import ShapeError, deflinear
-
-
-def _bdim_front(x, bdim, size):
-    from .batching import bdim_at_front
-    return bdim_at_front(x, bdim, size)
+from ..backend.fusion import C_TYPES, register_c_expr
+from ..backend.numpy_codegen import register_broadcast, register_emitter
+from ..core import NOT_APPLICABLE, Zero, get_aval_of, is_undefined_primal
+from .batching import bdim_at_front as _bdim_front
+from .ops import *  # noqa: F403  (every *_p and bind wrapper)
+from .rules import ShapeError, deflinear, deftranspose
+from .rules import xp_of as _xp
 
 
 # --- broadcast_in_dim ---------------------------------------------------------------------------
-broadcast_in_dim_p = Primitive("broadcast_in_dim")
-
-
-def broadcast_in_dim(x, shape, broadcast_dimensions):
-    return broadcast_in_dim_p.bind1(x, shape=tuple(shape),
-                                    broadcast_dimensions=tuple(broadcast_dimensions))
-
-
 def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
     if type(x) is not np.ndarray and (isinstance(x, np.generic) or not hasattr(x, "reshape")):
         x = np.asarray(x)  # NumPy and Python scalars: a 0-d array
@@ -46,12 +40,6 @@ def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
         for i, d in enumerate(broadcast_dimensions):
             tmp[d] = x.shape[i]
         x = x.reshape(tmp)
-    if type(x) is np.ndarray and x.flags.c_contiguous:
-        # a read-only stride-0 view, built directly (numpy.broadcast_to costs ~2x more)
-        strides = tuple(0 if n != m else s for n, m, s in zip(x.shape, shape, x.strides))
-        out = np.ndarray(shape, x.dtype, x, 0, strides)
-        out.flags.writeable = False
-        return out
     return _xp(x).broadcast_to(x, shape)
 
 
@@ -64,9 +52,6 @@ def _broadcast_in_dim_abstract_eval(x, *, shape, broadcast_dimensions):
 
 
 def _broadcast_in_dim_transpose(ct, x, *, shape, broadcast_dimensions):
-    if type(ct) is Zero:
-        return [Zero(x.aval)]
-    from .reduction import reduce_sum
     new_dims = tuple([d for d in range(len(shape)) if d not in broadcast_dimensions])
     x_shape = x.aval.shape
     expanded = tuple([i for i, d in enumerate(broadcast_dimensions)
@@ -89,23 +74,33 @@ broadcast_in_dim_p.impl = _broadcast_in_dim_impl
 broadcast_in_dim_p.abstract_eval = _broadcast_in_dim_abstract_eval
 deflinear(broadcast_in_dim_p, _broadcast_in_dim_transpose)
 broadcast_in_dim_p.batch = _broadcast_in_dim_batch
-broadcast_in_dim_p.np_lowering = "broadcast_in_dim"
 
 
-def full(shape, value, dtype):
-    """A constant array; 0-d values stay scalars so the IR inlines them as literals."""
-    val = np.array(value, dtype=dtype)
-    return val if not shape else broadcast_in_dim(val, shape, ())
+def _operand_shape(eqn):  # the operand with size-1 axes where the broadcast adds axes
+    shape, dims = eqn.params["shape"], eqn.params["broadcast_dimensions"]
+    tmp = [1] * len(shape)
+    for i, d in enumerate(dims):
+        tmp[d] = eqn.inputs[0].aval.shape[i]
+    return tuple(tmp)
+
+
+def _bcast_reshape(x, tmp, shape):
+    return np.broadcast_to(np.reshape(x, tmp), shape)
+
+
+def _broadcast_in_dim_emit(eqn, args, names):
+    shape = eqn.params["shape"]
+    if eqn.inputs[0].aval.ndim == len(shape):
+        return f"np.broadcast_to({args[0]}, {shape!r})", "view"
+    return f"{names.obj(_bcast_reshape, '_bcast')}({args[0]}, {_operand_shape(eqn)!r}, " \
+           f"{shape!r})", "view"
+
+
+register_emitter(broadcast_in_dim_p, _broadcast_in_dim_emit)
+register_broadcast(broadcast_in_dim_p, _operand_shape)  # NumPy's implicit broadcasting
 
 
 # --- reshape ------------------------------------------------------------------------------------
-reshape_p = Primitive("reshape")
-
-
-def reshape(x, new_sizes):
-    return reshape_p.bind1(x, new_sizes=tuple(int(s) for s in new_sizes))
-
-
 def _reshape_abstract_eval(x, *, new_sizes):
     if math.prod(new_sizes) != x.size:
         raise ShapeError(f"reshape: cannot reshape {x.str_short()} into shape {new_sizes}")
@@ -115,24 +110,28 @@ def _reshape_abstract_eval(x, *, new_sizes):
 reshape_p.impl = lambda x, *, new_sizes: (x.reshape(new_sizes) if hasattr(x, "reshape")
                                            else np.reshape(x, new_sizes))
 reshape_p.abstract_eval = _reshape_abstract_eval
-deflinear(reshape_p, lambda ct, x, *, new_sizes: [
-    Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
+
+
+def _reshape_back(ct, x, **_):  # the transpose of reshape, squeeze and expand_dims
+    return [reshape(ct, x.aval.shape)]
+
+
+deflinear(reshape_p, _reshape_back)
 reshape_p.batch = lambda size, xs, bdims, *, new_sizes: (
     [reshape(_bdim_front(xs[0], bdims[0], size), (size,) + new_sizes)], [0])
-reshape_p.np_lowering = "reshape"
+
+
+def _reshape_emit(eqn, args, names):  # (squeeze and expand_dims too)
+    shape = eqn.out_binders[0].aval.shape
+    if eqn.inputs[0].aval.shape == shape:
+        return args[0], "alias"
+    return f"np.reshape({args[0]}, {shape!r})", "view"
+
+
+register_emitter(reshape_p, _reshape_emit)
 
 
 # --- transpose ----------------------------------------------------------------------------------
-transpose_p = Primitive("transpose")
-
-
-def transpose(x, permutation):
-    permutation = tuple(int(p) for p in permutation)
-    if permutation == tuple(range(len(permutation))):
-        return x  # the identity permutation is not an operation
-    return transpose_p.bind1(x, permutation=permutation)
-
-
 def _transpose_abstract_eval(x, *, permutation):
     if sorted(permutation) != list(range(x.ndim)):
         raise ShapeError(f"transpose: {permutation} is not a permutation of the axes of "
@@ -143,27 +142,15 @@ def _transpose_abstract_eval(x, *, permutation):
 transpose_p.impl = lambda x, *, permutation: (
     x.transpose(permutation) if hasattr(x, "transpose") else np.transpose(x, permutation))
 transpose_p.abstract_eval = _transpose_abstract_eval
-deflinear(transpose_p, lambda ct, x, *, permutation: [
-    Zero(x.aval) if type(ct) is Zero else transpose(ct, np.argsort(permutation))])
+deflinear(transpose_p, lambda ct, x, *, permutation: [transpose(ct, np.argsort(permutation))])
 transpose_p.batch = lambda size, xs, bdims, *, permutation: (
     [transpose(_bdim_front(xs[0], bdims[0], size), (0,) + tuple(p + 1 for p in permutation))],
     [0])
-transpose_p.np_lowering = "transpose"
+register_emitter(transpose_p, lambda eqn, args, names: (
+    f"np.transpose({args[0]}, {eqn.params['permutation']!r})", "view"))
 
 
 # --- squeeze / expand_dims ----------------------------------------------------------------------
-squeeze_p = Primitive("squeeze")
-expand_dims_p = Primitive("expand_dims")
-
-
-def squeeze(x, dimensions):
-    return squeeze_p.bind1(x, dimensions=tuple(dimensions))
-
-
-def expand_dims(x, dimensions):
-    return expand_dims_p.bind1(x, dimensions=tuple(dimensions))
-
-
 def _squeeze_abstract_eval(x, *, dimensions):
     if any(x.shape[d] != 1 for d in dimensions):
         raise ShapeError(f"squeeze: dimensions {dimensions} of {x.str_short()} are not all 1")
@@ -180,33 +167,22 @@ def _expand_dims_shape(shape, dimensions):
 
 squeeze_p.impl = lambda x, *, dimensions: _xp(x).squeeze(x, dimensions)
 squeeze_p.abstract_eval = _squeeze_abstract_eval
-deflinear(squeeze_p, lambda ct, x, *, dimensions: [
-    Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
+deflinear(squeeze_p, _reshape_back)
 squeeze_p.batch = lambda size, xs, bdims, *, dimensions: (
     [squeeze(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
-squeeze_p.np_lowering = "squeeze"
+register_emitter(squeeze_p, _reshape_emit)
 
 expand_dims_p.impl = lambda x, *, dimensions: _xp(x).reshape(  # np.shape: Python scalars too
     x, _expand_dims_shape(np.shape(x), dimensions))
 expand_dims_p.abstract_eval = lambda x, *, dimensions: [
     ShapedArray(_expand_dims_shape(x.shape, dimensions), x.dtype, x.weak_type)]
-deflinear(expand_dims_p, lambda ct, x, *, dimensions: [
-    Zero(x.aval) if type(ct) is Zero else reshape(ct, x.aval.shape)])
+deflinear(expand_dims_p, _reshape_back)
 expand_dims_p.batch = lambda size, xs, bdims, *, dimensions: (
     [expand_dims(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
-expand_dims_p.np_lowering = "expand_dims"
+register_emitter(expand_dims_p, _reshape_emit)
 
 
 # --- slice --------------------------------------------------------------------------------------
-slice_p = Primitive("slice")
-
-
-def slice_(x, start_indices, limit_indices, strides=None):
-    strides = tuple(strides) if strides is not None else (1,) * len(start_indices)
-    return slice_p.bind1(x, start_indices=tuple(start_indices),
-                         limit_indices=tuple(limit_indices), strides=strides)
-
-
 def _slice_shape(start_indices, limit_indices, strides):
     return tuple(max(0, -(-(hi - lo) // s)) for lo, hi, s in
                  zip(start_indices, limit_indices, strides))
@@ -220,8 +196,6 @@ def _slice_abstract_eval(x, *, start_indices, limit_indices, strides):
 
 
 def _slice_transpose(ct, x, *, start_indices, limit_indices, strides):
-    if type(ct) is Zero:
-        return [Zero(x.aval)]
     out_shape = ct.aval.shape if hasattr(ct, "aval") else np.shape(ct)
     config = []
     for lo, n, s, m in zip(start_indices, x.aval.shape, strides, out_shape):
@@ -237,17 +211,9 @@ deflinear(slice_p, _slice_transpose)
 slice_p.batch = lambda size, xs, bdims, *, start_indices, limit_indices, strides: (
     [slice_(_bdim_front(xs[0], bdims[0], size), (0,) + start_indices, (size,) + limit_indices,
             (1,) + strides)], [0])
-slice_p.np_lowering = "slice"
 
 
 # --- pad ----------------------------------------------------------------------------------------
-pad_p = Primitive("pad")
-
-
-def pad(x, padding_value, padding_config):
-    return pad_p.bind1(x, padding_value, padding_config=tuple(map(tuple, padding_config)))
-
-
 def _pad_impl(x, v, *, padding_config):
     xp = _xp(x)
     x = xp.asarray(x)  # Python scalars too
@@ -271,11 +237,6 @@ def _pad_abstract_eval(x, v, *, padding_config):
 
 
 def _pad_transpose(ct, x, v, *, padding_config):
-    from .elementwise import sub
-    from .reduction import reduce_sum
-    if type(ct) is Zero:
-        return [Zero(x.aval) if is_undefined_primal(x) else None,
-                Zero(v.aval) if is_undefined_primal(v) else None]
     shape = ct.aval.shape if hasattr(ct, "aval") else np.shape(ct)
     starts = tuple(lo for lo, _, _ in padding_config)
     limits = tuple(n - hi for (_, hi, _), n in zip(padding_config, shape))
@@ -295,7 +256,6 @@ def _pad_batch(size, xs, bdims, *, padding_config):
     if bv is None:
         return [pad(x, v, config)], [0]
     # a batched padding value (shape (size,)): pad with zeros, then select v where padded
-    from .elementwise import select
     aval = get_aval_of(x)
     mask = _pad_impl(np.zeros(aval.shape, bool), np.array(True), padding_config=config)
     padded = pad(x, np.zeros((), aval.dtype), config)
@@ -306,17 +266,9 @@ pad_p.impl = _pad_impl
 pad_p.abstract_eval = _pad_abstract_eval
 deflinear(pad_p, _pad_transpose)
 pad_p.batch = _pad_batch
-pad_p.np_lowering = "pad"
 
 
 # --- concatenate --------------------------------------------------------------------------------
-concatenate_p = Primitive("concatenate")
-
-
-def concatenate(xs, dimension):
-    return concatenate_p.bind1(*xs, dimension=int(dimension))
-
-
 def _concatenate_abstract_eval(*xs, dimension):
     x0 = xs[0]
     for x in xs[1:]:
@@ -335,13 +287,9 @@ def _concatenate_transpose(ct, *xs, dimension):
         aval = x.aval if hasattr(x, "aval") else ShapedArray(np.shape(x), np.result_type(x))
         n = aval.shape[dimension]
         if is_undefined_primal(x):
-            if type(ct) is Zero:
-                outs.append(Zero(aval))
-            else:
-                lo = [0] * aval.ndim
-                hi = list(aval.shape)
-                lo[dimension], hi[dimension] = start, start + n
-                outs.append(slice_(ct, lo, hi))
+            lo, hi = [0] * aval.ndim, list(aval.shape)
+            lo[dimension], hi[dimension] = start, start + n
+            outs.append(slice_(ct, lo, hi))
         else:
             outs.append(None)
         start += n
@@ -357,34 +305,17 @@ concatenate_p.impl = lambda *xs, dimension: _xp(xs[0]).concatenate(xs, axis=dime
 concatenate_p.abstract_eval = _concatenate_abstract_eval
 deflinear(concatenate_p, _concatenate_transpose)
 concatenate_p.batch = _concatenate_batch
-concatenate_p.np_lowering = "concatenate"
 
 
 # --- rev ----------------------------------------------------------------------------------------
-rev_p = Primitive("rev")
-
-
-def rev(x, dimensions):
-    return rev_p.bind1(x, dimensions=tuple(dimensions))
-
-
 rev_p.impl = lambda x, *, dimensions: _xp(x).flip(x, dimensions) if dimensions else x
 rev_p.abstract_eval = lambda x, *, dimensions: [x]
-deflinear(rev_p, lambda ct, x, *, dimensions: [
-    Zero(x.aval) if type(ct) is Zero else rev(ct, dimensions)])
+deflinear(rev_p, lambda ct, x, *, dimensions: [rev(ct, dimensions)])
 rev_p.batch = lambda size, xs, bdims, *, dimensions: (
     [rev(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
-rev_p.np_lowering = "rev"
 
 
 # --- convert_element_type -----------------------------------------------------------------------
-convert_element_type_p = Primitive("convert_element_type")
-
-
-def convert_element_type(x, new_dtype, weak_type=False):
-    return convert_element_type_p.bind1(x, new_dtype=np.dtype(new_dtype), weak_type=weak_type)
-
-
 def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
     (x,), (x_dot,) = primals, tangents
     out = convert_element_type(x, new_dtype, weak_type)
@@ -397,8 +328,6 @@ def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
 
 
 def _convert_transpose(ct, x, *, new_dtype, weak_type):
-    if type(ct) is Zero:
-        return [Zero(x.aval)]
     return [convert_element_type(ct, x.aval.dtype, x.aval.weak_type)]
 
 
@@ -407,16 +336,16 @@ convert_element_type_p.impl = lambda x, *, new_dtype, weak_type: _xp(x).asarray(
 convert_element_type_p.abstract_eval = lambda x, *, new_dtype, weak_type: [
     ShapedArray(x.shape, new_dtype, weak_type)]
 convert_element_type_p.jvp = _convert_jvp
-convert_element_type_p.transpose = _convert_transpose
+deftranspose(convert_element_type_p, _convert_transpose)
 convert_element_type_p.batch = lambda size, xs, bdims, **params: (
     [convert_element_type_p.bind1(xs[0], **params)], [bdims[0]])
-convert_element_type_p.np_lowering = "convert_element_type"
-
-
-def _xp(x):
-    """The array module of `x` (numpy, or cupy for GPU arrays)."""
-    if type(x) is np.ndarray or not hasattr(x, "__cuda_array_interface__"):
-        return np
-    from ..backend import get_array_module
-    return get_array_module(x)
+register_emitter(convert_element_type_p, lambda eqn, args, names: (
+    f"_as_array({args[0]}).astype("
+    f"{names.obj(eqn.params['new_dtype'], '_dt', ('dtype', eqn.params['new_dtype'].str))})",
+    "fresh"))
+for _p in (broadcast_in_dim_p, reshape_p, transpose_p, squeeze_p, expand_dims_p, slice_p, pad_p,
+           concatenate_p, rev_p):  # (broadcasts fuse as kernel input adapters instead)
+    register_c_expr(_p, NOT_APPLICABLE)
+register_c_expr(convert_element_type_p,
+                lambda args, in_dtypes, out_dtype, **_: f"(({C_TYPES[out_dtype]}){args[0]})")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..backend.fusion import register_c_expr
 from ..core import (
     NOT_APPLICABLE,
     FuncgradError,
@@ -153,4 +154,4 @@ custom_lin_p.jvp = lambda primals, tangents, **params: (
     custom_lin_p.bind(*primals, **params), custom_lin_p.bind(*map(instantiate, tangents), **params))
 custom_lin_p.transpose = _custom_lin_transpose
 custom_lin_p.batch = lambda size, xs, bdims, **params: _custom_lin_impl(*xs, **params)
-custom_lin_p.np_lowering = NOT_APPLICABLE  # only ever staged into a linear program
+register_c_expr(custom_lin_p, NOT_APPLICABLE)  # never fused into a GPU kernel

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..core import Primitive, Tracer, UndefPrimal, Zero, _dynamic, get_aval_of
+from ..backend.fusion import register_c_expr
+from ..core import NOT_APPLICABLE, Primitive, Tracer, UndefPrimal, Zero, _dynamic, get_aval_of
 from ..ir import Eqn, eval_ir
 from ..primitives.batching import moveaxis
 from ..primitives.rules import zeros_like_aval
@@ -84,6 +85,7 @@ checkpoint_p.jvp = _jvp
 checkpoint_p.partial_eval = _partial_eval
 checkpoint_p.transpose = _transpose
 checkpoint_p.batch = _batch
+register_c_expr(checkpoint_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 
 
 def checkpoint(fun: Callable) -> Callable:

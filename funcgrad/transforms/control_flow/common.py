@@ -8,10 +8,13 @@ whose params hold sub-programs. The overview of the control-flow family is the d
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 from ...avals import ShapedArray
 from ...backend import get_array_module
+from ...backend.compile import compile_closed
+from ...backend.numpy_codegen import call_emitter
 from ...core import DEBUG_NANS as _DEBUG_NANS
 from ...core import (
     ConcretizationError,
@@ -27,7 +30,6 @@ from ...ir import IR, Eqn, _pp_atom, _pp_ir_lines, eval_ir, pp_param
 from ...primitives import broadcast_in_dim, concatenate, expand_dims, select
 from ...pytree import flatten_fun, keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
 from ...staging import _UNKNOWN, IRTracer, trace_to_ir
-from ..jit.call import compile_closed
 from ..program import closure_convert
 
 
@@ -52,6 +54,22 @@ def _call(closed: IR, args: Sequence) -> list:
                                                               for a in args):
         return compile_closed(closed).fn(*args)
     return eval_ir(closed, args)
+
+
+# How a control-flow primitive runs its sub-programs: its loop is written once, taking one of
+# these. The impl evaluates them (`_call`); the generated NumPy code runs their compiled code.
+def _evaluated(closed: IR) -> Callable:
+    return lambda *args: _call(closed, args)
+
+
+def _compiled_fn(closed: IR) -> Callable:
+    return compile_closed(closed).fn
+
+
+def control_flow_emitter(loop: Callable):
+    """The NumPy emitter of a control-flow primitive whose impl is `partial(loop, _evaluated)`:
+    a call of `loop` running the compiled sub-programs."""
+    return call_emitter(lambda **params: functools.partial(loop, _compiled_fn, **params))
 
 
 def _same_type(a: ShapedArray, b: ShapedArray) -> bool:

@@ -7,12 +7,16 @@ Shared helpers live in `common.py`; the family overview is in `__init__.py`.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ...backend import to_numpy
+from ...backend.fusion import register_c_expr
+from ...backend.numpy_codegen import register_emitter
 from ...core import (
+    NOT_APPLICABLE,
     FuncgradError,
     Primitive,
     Zero,
@@ -21,7 +25,7 @@ from ...core import (
     not_mapped,
     user_frame,
 )
-from ...ir import IR
+from ...ir import IR, register_pp_rule
 from ...primitives import (
     concatenate,
     convert_element_type,
@@ -47,6 +51,7 @@ from ..program import (
 from ..vmap import vmap_flat
 from .common import (
     _call,
+    _evaluated,
     _known_or_tracer,
     _maybe_concrete,
     _paths,
@@ -56,6 +61,7 @@ from .common import (
     _trace_fun,
     _unknown_flags,
     _where,
+    control_flow_emitter,
 )
 
 __all__ = ["cond", "switch", "cond_p"]
@@ -71,8 +77,8 @@ def _clamp_index(i, n: int) -> int:
     return int(min(max(int(i), 0), n - 1))
 
 
-def _cond_impl(index, *ops, branches):
-    return _call(branches[_clamp_index(index, len(branches))], ops)
+def _cond_run(run, index, *ops, branches):  # `run(program)`: see common._evaluated
+    return run(branches[_clamp_index(index, len(branches))])(*ops)
 
 
 def _cond_abstract_eval(index, *ops, branches):
@@ -220,13 +226,15 @@ def _cond_batch_select(size, index, ops, in_b, branches):
     return outs, [0] * len(outs)
 
 
-cond_p.impl = _cond_impl
+cond_p.impl = functools.partial(_cond_run, _evaluated)
 cond_p.abstract_eval = _cond_abstract_eval
 cond_p.jvp = _cond_jvp
 cond_p.transpose = _cond_transpose
 cond_p.partial_eval = _cond_partial_eval
 cond_p.batch = _cond_batch
-cond_p.pp_rule = _pp_rule
+register_c_expr(cond_p, NOT_APPLICABLE)  # never fused into a GPU kernel
+register_emitter(cond_p, control_flow_emitter(_cond_run))
+register_pp_rule(cond_p, _pp_rule)
 
 
 def _index_from_pred(pred) -> Any:

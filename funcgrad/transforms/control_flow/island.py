@@ -15,7 +15,8 @@ from typing import Callable
 
 from ...avals import ShapedArray, is_float
 from ...backend import get_array_module
-from ...core import Primitive, Zero, get_aval_of, is_undefined_primal
+from ...backend.fusion import register_c_expr
+from ...core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, is_undefined_primal
 from ...primitives.batching import bdim_at_front
 from ..autodiff import vjp_flat
 from ..jvp import jvp_flat
@@ -114,3 +115,4 @@ island_p.abstract_eval = lambda *avals, fun, out_avals, linear: list(out_avals)
 island_p.jvp = _island_jvp
 island_p.transpose = _island_transpose
 island_p.batch = _island_batch
+register_c_expr(island_p, NOT_APPLICABLE)  # never fused into a GPU kernel

@@ -7,12 +7,16 @@ for reverse mode through `while_loop`. The family overview is in `__init__.py`.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
 
 from ...avals import ShapedArray
+from ...backend.fusion import register_c_expr
+from ...backend.numpy_codegen import register_emitter
 from ...core import (
+    NOT_APPLICABLE,
     FuncgradError,
     Primitive,
     Tracer,
@@ -22,6 +26,7 @@ from ...core import (
     not_mapped,
     user_frame,
 )
+from ...ir import register_pp_rule
 from ...primitives.batching import bdim_at_front, moveaxis
 from ...primitives.rules import add_tangents, instantiate, zeros_like_aval
 from ...pytree import flatten_fun, tree_flatten, tree_structure, tree_unflatten
@@ -41,6 +46,7 @@ from ..program import (
 from .common import (
     _call,
     _check_carry,
+    _evaluated,
     _fixpoint,
     _known_or_tracer,
     _no_transform_active,
@@ -49,6 +55,7 @@ from .common import (
     _stack,
     _stage,
     _unknown_flags,
+    control_flow_emitter,
 )
 
 __all__ = ["scan", "scan_p"]
@@ -60,11 +67,13 @@ __all__ = ["scan", "scan_p"]
 scan_p = Primitive("scan", multiple_results=True)
 
 
-def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
+def _scan_run(run, *args, jaxpr, num_consts, num_carry, length, reverse):
+    """The loop (`run(program)` runs a sub-program: see common._evaluated)."""
+    body = run(jaxpr)
     consts, carry, xs = split_list(args, [num_consts, num_carry])
     ys = []
     for i in (range(length - 1, -1, -1) if reverse else range(length)):
-        outs = _call(jaxpr, [*consts, *carry, *[x[i] for x in xs]])
+        outs = body(*consts, *carry, *[x[i] for x in xs])
         carry, y = outs[:num_carry], outs[num_carry:]
         ys.append(y)
     if reverse:
@@ -226,13 +235,15 @@ def _scan_batch(size, xs, bdims, *, jaxpr, num_consts, num_carry, length, revers
     return outs, out_dims
 
 
-scan_p.impl = _scan_impl
+scan_p.impl = functools.partial(_scan_run, _evaluated)
 scan_p.abstract_eval = _scan_abstract_eval
 scan_p.jvp = _scan_jvp
 scan_p.transpose = _scan_transpose
 scan_p.partial_eval = _scan_partial_eval
 scan_p.batch = _scan_batch
-scan_p.pp_rule = _pp_rule
+register_c_expr(scan_p, NOT_APPLICABLE)  # never fused into a GPU kernel
+register_emitter(scan_p, control_flow_emitter(_scan_run))
+register_pp_rule(scan_p, _pp_rule)
 
 
 def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,

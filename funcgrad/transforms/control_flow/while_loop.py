@@ -8,11 +8,14 @@ where the trip count is known only at run time, inside an eager island (`island.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
 
 from ...avals import ShapedArray
+from ...backend.fusion import register_c_expr
+from ...backend.numpy_codegen import register_emitter
 from ...core import (
     NOT_APPLICABLE,
     FuncgradError,
@@ -23,6 +26,7 @@ from ...core import (
     not_mapped,
     user_frame,
 )
+from ...ir import register_pp_rule
 from ...primitives import reduce_max
 from ...primitives.batching import bdim_at_front
 from ...primitives.rules import instantiate, zeros_like_aval
@@ -44,6 +48,7 @@ from ..vmap import BatchTracer
 from .common import (
     _call,
     _check_carry,
+    _evaluated,
     _fixpoint,
     _known_or_tracer,
     _maybe_concrete,
@@ -55,6 +60,7 @@ from .common import (
     _trace_fun,
     _unknown_flags,
     _where,
+    control_flow_emitter,
 )
 from .island import IslandFun, island_p
 from .scan import scan, scan_p
@@ -68,10 +74,12 @@ __all__ = ["while_loop", "fori_loop", "while_p"]
 while_p = Primitive("while", multiple_results=True)
 
 
-def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+def _while_run(run, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    """The loop (`run(program)` runs a sub-program: see common._evaluated)."""
+    cond_fn, body_fn = run(cond_jaxpr), run(body_jaxpr)
     cc, bc, carry = split_list(args, [cond_nconsts, body_nconsts])
-    while bool(_call(cond_jaxpr, [*cc, *carry])[0]):
-        carry = _call(body_jaxpr, [*bc, *carry])
+    while bool(cond_fn(*cc, *carry)[0]):
+        carry = body_fn(*bc, *carry)
     return carry
 
 
@@ -290,13 +298,15 @@ def _while_batch(size, xs, bdims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_
     return outs, out_dims
 
 
-while_p.impl = _while_impl
+while_p.impl = functools.partial(_while_run, _evaluated)
 while_p.abstract_eval = _while_abstract_eval
 while_p.jvp = _while_jvp
 while_p.transpose = NOT_APPLICABLE  # reverse mode turns the tangent loop into a scan
 while_p.partial_eval = _while_partial_eval
 while_p.batch = _while_batch
-while_p.pp_rule = _pp_rule
+register_c_expr(while_p, NOT_APPLICABLE)  # never fused into a GPU kernel
+register_emitter(while_p, control_flow_emitter(_while_run))
+register_pp_rule(while_p, _pp_rule)
 
 
 def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:

@@ -1,8 +1,8 @@
-"""The call primitive `jit_p` with all its rules, and the compiled code cached beside programs.
+"""The call primitive `jit_p` with all its rules (its lowering included).
 
-`compile_closed` turns an optimised program into generated code once per program object (NumPy
-source on the CPU, fused CuPy kernels on the GPU); `_derive` caches the programs built from it
-by the rules (jvp, batching, partial evaluation, transposition). `Lowered` (what
+`backend.compile.compile_closed` turns an optimised program into generated code once per
+program object (re-exported here); `_derive` caches the programs built from it by the rules
+(jvp, batching, partial evaluation, transposition). `Lowered` (what
 `jit(f).lower(...)` returns), `_OnDevice` and `_hoist_tracer_consts` are the lowering helpers of
 the jit object. The user-facing `jit`, its per-function compile cache and the cache-miss
 explanations live in `jit.py`, which re-exports `jit_p`, `compile_closed` and `Lowered`.
@@ -15,34 +15,21 @@ from typing import Any, Callable
 import numpy as np
 
 from ... import core
+from ...backend import cupy_backend
+from ...backend.compile import _compiled as _compiled  # noqa: F401  (re-exported for jit)
+from ...backend.compile import compile_closed
+from ...backend.fusion import register_c_expr
+from ...backend.numpy_codegen import call_emitter, register_emitter
 from ...core import NOT_APPLICABLE, Primitive, Tracer, Zero
 from ...ir import IR, Eqn, OpenIR
+from ...primitives.batching import moveaxis
 from ...staging import _UNKNOWN, IRTracer
 from .. import program as irt
 from .passes import optimize
 
-# --- compiled programs, cached beside the program ---------------------------------------------
+# --- programs derived by the rules, cached beside the program ---------------------------------
 
-_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _derived: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def compile_closed(closed: IR, donate: tuple[bool, ...] = (), gpu: bool = False):
-    """The generated code for an optimised program (compiled once per program object): NumPy
-    source for the CPU, or, with `gpu`, source launching fused CuPy kernels."""
-    per = _compiled.get(closed)
-    if per is None:
-        per = _compiled[closed] = {}
-    key = "gpu" if gpu else donate
-    c = per.get(key)
-    if c is None:
-        if gpu:
-            from ...backend.cupy_codegen import lower_gpu
-            c = per[key] = lower_gpu(closed)
-        else:
-            from ...backend.numpy_codegen import compile_ir
-            c = per[key] = compile_ir(closed, donate)
-    return c
 
 
 def _derive(closed: IR, key: tuple, build: Callable[[], Any]) -> Any:
@@ -81,7 +68,6 @@ def _jit_jvp(primals, tangents, *, jaxpr, name):
 
 
 def _jit_batch(size, xs, bdims, *, jaxpr, name):
-    from ...primitives.batching import moveaxis
     in_batched = tuple(b is not core.not_mapped for b in bdims)
     xs = [moveaxis(x, b, 0) if b is not core.not_mapped and b != 0 else x
           for x, b in zip(xs, bdims)]
@@ -139,8 +125,9 @@ jit_p.jvp = _jit_jvp
 jit_p.transpose = _jit_transpose
 jit_p.batch = _jit_batch
 jit_p.partial_eval = _jit_partial_eval
-jit_p.np_lowering = "jit"  # a nested call: `optimize` inlines it; codegen calls it otherwise
-jit_p.c_expr = NOT_APPLICABLE
+# a nested call: `optimize` inlines it; otherwise the generated code calls its compiled code
+register_emitter(jit_p, call_emitter(lambda jaxpr, name: compile_closed(jaxpr).fn))
+register_c_expr(jit_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 
 
 # --- lowering helpers of the jit object -------------------------------------------------------
@@ -169,7 +156,6 @@ class _OnDevice:
         self.source, self.kernels = compiled.source, compiled.kernels
 
     def fn(self, *args):
-        from ...backend import cupy_backend
         args = [a if hasattr(a, "__cuda_array_interface__") else
                 cupy_backend.to_device(a, self.index) for a in args]
         return self.compiled.fn(*args)

@@ -1,0 +1,147 @@
+"""Every first-order primitive of funcgrad (`*_p`) and its bind wrapper.
+
+The rules of each primitive (impl, abstract eval, jvp, transpose, batching, NumPy emitter, C
+expression) are registered in its block in one of the rule modules beside this one:
+elementwise.py, shape.py, reduction.py, contraction.py, indexing.py, decompositions.py. Those
+modules import this one (and rules.py, batching.py), never each other. The wrappers are the
+hot path of every rule and of `funcgrad.numpy`: each is a single `bind1` (or `bind`) call.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import Primitive
+
+# --- elementwise ------------------------------------------------------------------------------
+neg_p, add_p, sub_p, mul_p, div_p = map(Primitive, ("neg", "add", "sub", "mul", "div"))
+rem_p, pow_p, integer_pow_p, max_p, min_p = map(Primitive, ("rem", "pow", "integer_pow", "max",
+                                                             "min"))
+atan2_p, exp_p, log_p, log1p_p, expm1_p = map(Primitive, ("atan2", "exp", "log", "log1p",
+                                                           "expm1"))
+sqrt_p, sin_p, cos_p, tan_p, asin_p = map(Primitive, ("sqrt", "sin", "cos", "tan", "asin"))
+acos_p, atan_p, sinh_p, cosh_p, tanh_p = map(Primitive, ("acos", "atan", "sinh", "cosh", "tanh"))
+asinh_p, acosh_p, atanh_p, logistic_p, abs_p = map(Primitive, ("asinh", "acosh", "atanh",
+                                                                "logistic", "abs"))
+sign_p, floor_p, ceil_p, round_p, is_finite_p = map(Primitive, ("sign", "floor", "ceil", "round",
+                                                                 "is_finite"))
+not_p, eq_p, ne_p, lt_p, le_p, gt_p, ge_p = map(Primitive, ("not", "eq", "ne", "lt", "le", "gt",
+                                                            "ge"))
+and_p, or_p, xor_p, select_p, stop_gradient_p = map(Primitive, ("and", "or", "xor", "select",
+                                                                 "stop_gradient"))
+# --- shape ------------------------------------------------------------------------------------
+broadcast_in_dim_p, reshape_p, transpose_p = map(Primitive, ("broadcast_in_dim", "reshape",
+                                                             "transpose"))
+squeeze_p, expand_dims_p, slice_p, pad_p = map(Primitive, ("squeeze", "expand_dims", "slice",
+                                                           "pad"))
+concatenate_p, rev_p = Primitive("concatenate"), Primitive("rev")
+convert_element_type_p = Primitive("convert_element_type")
+# --- reductions, contraction, indexing --------------------------------------------------------
+reduce_sum_p, reduce_max_p, reduce_min_p = map(Primitive, ("reduce_sum", "reduce_max",
+                                                           "reduce_min"))
+argmax_p, argmin_p, cumsum_p, argsort_p = map(Primitive, ("argmax", "argmin", "cumsum",
+                                                          "argsort"))
+dot_general_p = Primitive("dot_general")
+gather_p, scatter_add_p, scatter_p = map(Primitive, ("gather", "scatter_add", "scatter"))
+# --- decompositions ---------------------------------------------------------------------------
+solve_p, triangular_solve_p, cholesky_p = map(Primitive, ("solve", "triangular_solve",
+                                                          "cholesky"))
+slogdet_p = Primitive("slogdet", multiple_results=True)
+eigh_p = Primitive("eigh", multiple_results=True)
+
+
+# --- the bind wrappers ------------------------------------------------------------------------
+def neg(x): return neg_p.bind1(x)
+def add(x, y): return add_p.bind1(x, y)
+def sub(x, y): return sub_p.bind1(x, y)
+def mul(x, y): return mul_p.bind1(x, y)
+def div(x, y): return div_p.bind1(x, y)
+def pow(x, y): return pow_p.bind1(x, y)  # noqa: A001
+def integer_pow(x, y): return integer_pow_p.bind1(x, y=int(y))
+def exp(x): return exp_p.bind1(x)
+def log(x): return log_p.bind1(x)
+def sqrt(x): return sqrt_p.bind1(x)
+def sin(x): return sin_p.bind1(x)
+def cos(x): return cos_p.bind1(x)
+def sinh(x): return sinh_p.bind1(x)
+def cosh(x): return cosh_p.bind1(x)
+def sign(x): return sign_p.bind1(x)
+def floor(x): return floor_p.bind1(x)
+def eq(x, y): return eq_p.bind1(x, y)
+def gt(x, y): return gt_p.bind1(x, y)
+def lt(x, y): return lt_p.bind1(x, y)
+def select(p, x, y): return select_p.bind1(p, x, y)
+def stop_gradient(x): return stop_gradient_p.bind1(x)
+
+
+def broadcast_in_dim(x, shape, broadcast_dimensions):
+    return broadcast_in_dim_p.bind1(x, shape=tuple(shape),
+                                    broadcast_dimensions=tuple(broadcast_dimensions))
+
+
+def full(shape, value, dtype):
+    """A constant array; 0-d values stay scalars so the IR inlines them as literals."""
+    val = np.array(value, dtype=dtype)
+    return val if not shape else broadcast_in_dim(val, shape, ())
+
+
+def reshape(x, new_sizes): return reshape_p.bind1(x, new_sizes=tuple(map(int, new_sizes)))
+
+
+def transpose(x, permutation):
+    permutation = tuple(int(p) for p in permutation)
+    if permutation == tuple(range(len(permutation))):
+        return x  # the identity permutation is not an operation
+    return transpose_p.bind1(x, permutation=permutation)
+
+
+def squeeze(x, dimensions): return squeeze_p.bind1(x, dimensions=tuple(dimensions))
+def expand_dims(x, dimensions): return expand_dims_p.bind1(x, dimensions=tuple(dimensions))
+
+
+def slice_(x, start_indices, limit_indices, strides=None):
+    strides = tuple(strides) if strides is not None else (1,) * len(start_indices)
+    return slice_p.bind1(x, start_indices=tuple(start_indices),
+                         limit_indices=tuple(limit_indices), strides=strides)
+
+
+def pad(x, padding_value, padding_config):
+    return pad_p.bind1(x, padding_value, padding_config=tuple(map(tuple, padding_config)))
+
+
+def concatenate(xs, dimension): return concatenate_p.bind1(*xs, dimension=int(dimension))
+def rev(x, dimensions): return rev_p.bind1(x, dimensions=tuple(dimensions))
+
+
+def convert_element_type(x, new_dtype, weak_type=False):
+    return convert_element_type_p.bind1(x, new_dtype=np.dtype(new_dtype), weak_type=weak_type)
+
+
+def reduce_sum(x, axes): return reduce_sum_p.bind1(x, axes=tuple(axes))
+def reduce_max(x, axes): return reduce_max_p.bind1(x, axes=tuple(axes))
+def reduce_min(x, axes): return reduce_min_p.bind1(x, axes=tuple(axes))
+def cumsum(x, axis, reverse=False): return cumsum_p.bind1(x, axis=int(axis), reverse=bool(reverse))
+
+
+def argsort(x, axis):
+    return argsort_p.bind1(x, axis=int(axis), index_dtype=np.dtype(np.int64))
+
+
+def dot_general(x, y, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
+    return dot_general_p.bind1(x, y, dimension_numbers=dn)
+
+
+def gather(x, indices, axes): return gather_p.bind1(x, *indices, axes=tuple(axes))
+def scatter_add(x, updates, indices, axes):
+    return scatter_add_p.bind1(x, updates, *indices, axes=tuple(axes))
+def scatter(x, updates, indices, axes):
+    return scatter_p.bind1(x, updates, *indices, axes=tuple(axes))
+
+
+def solve(a, b): return solve_p.bind1(a, b)
+def triangular_solve(a, b, lower: bool, transpose_a: bool = False):
+    return triangular_solve_p.bind1(a, b, lower=bool(lower), transpose_a=bool(transpose_a))
+def cholesky(a): return cholesky_p.bind1(a)
+def slogdet(a): return slogdet_p.bind(a)
+def eigh(a): return eigh_p.bind(a)
