@@ -61,3 +61,48 @@ def test_vgg16_converted_weights_forward_pass(tmp_path):
     with pytest.raises(fg.FuncgradError):
         fg.save(tmp_path / "bad.npz", {"conv1_1": {"W": np.zeros((3, 3))}})
         nn.VGG16.load_params(tmp_path / "bad.npz")
+
+
+def test_step25_graph_pictures(tmp_path):
+    res = load("step25_graph_pictures").main(out=tmp_path / "goldstein.png")
+    assert res["dot"].startswith("digraph") and "mul" in res["dot"]
+    assert res["grad_eqns"] > res["eqns"] > 30
+    assert (tmp_path / "goldstein.dot").exists() and (tmp_path / "goldstein_grad.dot").exists()
+
+
+def test_step37_tensors():
+    r = load("step37_tensors").main()
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    np.testing.assert_allclose(r["sin_grad"], np.cos(x))
+    np.testing.assert_array_equal(r["reshape_grad"], np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(r["transpose_grad"], np.arange(6.0).reshape(3, 2).T)
+    np.testing.assert_array_equal(r["sum_axis0"], np.tile(2 * x.sum(axis=0), (2, 1)))
+    np.testing.assert_array_equal(r["broadcast"], [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(r["matmul_gx"], np.ones((2, 4)) @ r["matmul_W"].T)
+    np.testing.assert_allclose(r["matmul_gW"], x.T @ np.ones((2, 4)))
+
+
+def test_step45_optimizers_compared(tmp_path):
+    mod = load("step45_optimizers")
+    res = mod.main(sine_steps=300)
+    assert set(res["paths"]) == {"SGD", "Momentum", "AdaGrad", "AdaDelta", "Adam"}
+    start = mod.bowl(np.array([-7.0, 2.0]))
+    for name, f in res["finals"].items():
+        assert f < start / 50, name                 # every optimizer approaches the minimum
+        assert res["paths"][name].shape == (31, 2)
+    assert all(v[-1] < v[0] for v in res["sine"].values())
+    pytest.importorskip("matplotlib")
+    mod.plot(res, tmp_path / "opt.png")
+    assert (tmp_path / "opt.png").stat().st_size > 1000
+
+
+def test_step54_dropout():
+    r = load("step54_dropout").main()
+    assert abs(r["zeroed"] - 0.5) < 0.01 and abs(r["train_mean"] - 1.0) < 0.02
+    assert r["test_is_identity"] and r["test_accuracy"] > 0.9
+
+
+def test_step59_simple_rnn():
+    r = load("step59_simple_rnn").main(epochs=20)
+    assert r["losses"][-1] < r["losses"][0] / 10
+    assert r["cos_mse"] < 0.02
