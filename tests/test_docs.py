@@ -114,3 +114,12 @@ def test_docstrings_cite_nothing_outside_the_repository():
         text = path.read_text()
         for name in ("SEEDS.md", "STYLE.md", "DESIGN.md"):
             assert name not in text, f"{path.relative_to(ROOT)} cites {name}"
+
+
+def test_docs_nav_lists_every_notebook_and_api_page():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for nb in (ROOT / "examples" / "notebooks").glob("*.ipynb"):
+        assert f"notebooks/{nb.name}" in nav, nb.name
+    for page in (ROOT / "docs" / "api").glob("*.md"):
+        assert f"api/{page.name}" in nav, page.name
+    assert (ROOT / "docs" / "notebooks").resolve() == (ROOT / "examples" / "notebooks").resolve()
