@@ -12,6 +12,8 @@ otherwise the 10,000-image test set split into 8,000 training / 2,000 held-out i
     python examples/mnist_gpu.py --epochs 1 --limit 2000 --device cpu
 """
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
@@ -20,6 +22,9 @@ from step51_mnist import DEFAULT_ROOT, load_split, make_model
 import funcgrad as fg
 from funcgrad import data, nn
 from funcgrad.nn import optim
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _progress import progress  # noqa: E402  (examples/_progress.py: tqdm when on a terminal)
 
 
 def gpu_available() -> bool:
@@ -49,7 +54,7 @@ def train_on(device, model_name, x_train, t_train, x_eval, t_eval, epochs=1, bat
 
     accuracy = fg.jit(lambda p, x, t: nn.accuracy(model.apply(p, x), t))
     out = []
-    for epoch in range(epochs):
+    for epoch in progress(range(epochs), desc="epochs"):
         start = time.perf_counter()
         for idx in batches:
             i = xp.asarray(idx)

@@ -4,8 +4,8 @@ Data: ``np.random.seed(0)``; ``x = rand(100, 1)``; ``y = sin(2 pi x) + rand(100,
 ``I, H, O = 1, 10, 1``: ``y = sigmoid(x @ W1 + b1) @ W2 + b2`` with ``W1 = 0.01 randn(1, 10)``,
 ``W2 = 0.01 randn(10, 1)`` drawn right after the data from the same generator, zero biases.
 Loss ``sum((y - y_pred)^2) / N``; 10,000 full-batch gradient steps with lr 0.2; the loss is
-printed every 1,000 iterations, as in the book (SEEDS.md records no numbers for this run, only
-the book's figure of the fitted curve; tests/test_examples_stage4.py checks the printed losses
+printed every 1,000 iterations, as in the book (the book prints no numbers for this run, only
+its figure of the fitted curve; tests/test_examples_stage4.py checks the printed losses
 against a forward/backward pass written out in NumPy). ``--plot out.png`` draws the data and
 the fit.
 
@@ -15,12 +15,17 @@ The parameters are one pytree (a dict), so a single ``fg.grad`` gives all four g
     python examples/step43_sine_mlp.py [--iters 10000] [--plot sine.png]
 """
 import argparse
+import os
+import sys
 
 import numpy as np
 
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _progress import progress  # noqa: E402  (examples/_progress.py: tqdm when on a terminal)
 
 
 def make_data_and_params():
@@ -53,7 +58,7 @@ def main(iters=10000, lr=0.2, print_every=1000, verbose=False):
         return fg.tree_util.tree_map(lambda p, d: p - lr * d, params, g), loss
 
     printed = []  # (iteration, loss before that iteration's update), as the book prints
-    for i in range(iters):
+    for i in progress(range(iters), desc="iterations"):
         params, loss = step(params)
         if i % print_every == 0:
             printed.append((i, float(loss)))

@@ -15,12 +15,17 @@ matplotlib, imported only then).
     python examples/step48_spiral.py [--epochs 300] [--every 10] [--test] [--plot spiral.png]
 """
 import argparse
+import os
+import sys
 
 import numpy as np
 
 import funcgrad as fg
 from funcgrad import data, nn
 from funcgrad.nn import optim
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _progress import progress  # noqa: E402  (examples/_progress.py: tqdm when on a terminal)
 
 
 def main(max_epoch=300, batch_size=30, hidden_size=10, lr=1.0, seed=0, every=1,
@@ -43,7 +48,7 @@ def main(max_epoch=300, batch_size=30, hidden_size=10, lr=1.0, seed=0, every=1,
         return optim.apply_updates(params, updates), opt_state, loss
 
     losses, test_acc = [], []
-    for epoch in range(max_epoch):
+    for epoch in progress(range(max_epoch), desc="epochs"):
         sum_loss = 0.0
         for xb, tb in loader:
             params, opt_state, loss = step(params, opt_state, xb, tb)

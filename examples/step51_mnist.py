@@ -33,11 +33,15 @@ function of ``(params, opt_state, x, t)``.
 import argparse
 import os
 import pathlib
+import sys
 import time
 
 import funcgrad as fg
 from funcgrad import data, nn
 from funcgrad.nn import optim
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _progress import progress  # noqa: E402  (examples/_progress.py: tqdm when on a terminal)
 
 DEFAULT_ROOT = pathlib.Path(os.environ.get(  # $FUNCGRAD_MNIST, else ../shared/data/mnist
     "FUNCGRAD_MNIST",
@@ -94,7 +98,7 @@ def train(model_name, x_train, t_train, x_eval, t_eval, epochs=5, batch_size=100
 
     history = []
     start = time.perf_counter()
-    for epoch in range(epochs):
+    for epoch in progress(range(epochs), desc=model_name):
         sum_loss = sum_acc = 0.0
         for x, t in loader:
             params, opt_state, loss, acc = step(params, opt_state, x, t)

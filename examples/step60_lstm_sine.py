@@ -1,7 +1,7 @@
 """Step 60 of "Deep Learning from Scratch 3": an LSTM learns a noisy sine wave with truncated
 backpropagation through time (BPTT).
 
-Setting (SEEDS.md, experiment E21): ``data.sin_curve(train=True)`` (999 steps of
+Setting, as in the book: ``data.sin_curve(train=True)`` (999 steps of
 ``sin + U(-0.05, 0.05)`` noise, next-value prediction); the book's ``BetterRNN``, i.e. an
 ``LSTM(hidden_size=100)`` followed by ``Linear(1)``; the loss of a step is the mean squared error
 over the batch, summed over time; ``Adam()`` with its defaults (lr 0.001); 100 epochs;
@@ -17,7 +17,7 @@ carried state, and ``value_and_grad`` (``has_aux`` returns the final state) give
 that window only: the carried state enters the next window as a plain array, which is exactly
 what ``unchain_backward`` achieves. The step is compiled once with ``fg.jit``.
 
-What SEEDS.md records vs what this prints. SEEDS.md records the settings above and the outcome
+What the book reports vs what this prints. The book gives the settings above and the outcome
 "faster and more accurate than the tanh RNN of step 59 (figure 60-1)", no loss values. Note a
 property of the book's own loop that this script reproduces faithfully: ``seqlen`` is the number
 of samples (999) while ``count`` counts batches (``ceil(999 / 30) = 34`` per epoch), so the
@@ -35,6 +35,8 @@ matrices).
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
@@ -43,6 +45,9 @@ import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad import data, nn
 from funcgrad.nn import optim
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _progress import progress  # noqa: E402  (examples/_progress.py: tqdm when on a terminal)
 
 
 def build(hidden_size: int, seed: int = 0):
@@ -87,7 +92,7 @@ def main(epochs: int = 100, hidden_size: int = 100, bptt_length: int = 30, batch
 
     losses = []
     t0 = time.perf_counter()
-    for epoch in range(epochs):
+    for epoch in progress(range(epochs), desc="epochs"):
         state = lstm.initial_state(batch_size, np.float32)   # reset_state()
         total, count, window = 0.0, 0, []
         for xb, tb in loader:

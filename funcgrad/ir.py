@@ -90,8 +90,10 @@ class IR:
         """Graphviz DOT text: values as orange ellipses, equations as light-blue boxes."""
         return ir_to_dot(self.open, verbose=verbose, name=name)
 
-    def _repr_svg_(self) -> str | None:
-        return dot_to_svg(self.to_dot())
+    # what a notebook shows: the Graphviz picture, or the folded text form (see `ir_display`)
+    _repr_mimebundle_ = lambda self, include=None, exclude=None: ir_display(self.open)
+    _repr_svg_ = lambda self: ir_display(self.open)["image/svg+xml"]
+    _repr_html_ = lambda self: ir_display(self.open)["text/html"]
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -307,10 +309,63 @@ def ir_to_dot(jaxpr, verbose: bool = False, name: str = "g") -> str:
     return "\n".join(lines)
 
 
-def dot_to_svg(dot: str) -> str | None:
-    """Render DOT to SVG with the `dot` binary, or None when Graphviz is not installed."""
+def dot_to_svg(dot: str, timeout: float = 30.0) -> str | None:
+    """Render DOT to SVG with the `dot` binary; None when Graphviz is not installed, fails or
+    takes longer than `timeout` seconds."""
     exe = shutil.which("dot")
     if exe is None:
         return None
-    res = subprocess.run([exe, "-Tsvg"], input=dot.encode(), capture_output=True, timeout=30)
+    try:
+        res = subprocess.run([exe, "-Tsvg"], input=dot.encode(), capture_output=True,
+                             timeout=timeout)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
     return res.stdout.decode() if res.returncode == 0 else None
+
+
+# --- notebook display -------------------------------------------------------------------------
+# `dot` draws a program only when it is small (DISPLAY_MAX_EQNS equations, sub-programs included)
+# and answers within DISPLAY_DOT_TIMEOUT seconds; otherwise a notebook gets the text form, folded
+# to DISPLAY_MAX_LINES lines under a count of equations per primitive: never a hang, never None.
+
+DISPLAY_MAX_EQNS, DISPLAY_DOT_TIMEOUT, DISPLAY_MAX_LINES = 300, 2.0, 80
+
+
+def count_eqns(jaxpr) -> dict[str, int]:
+    """Equations per primitive name, sub-programs (loop, branch and jit bodies) included."""
+    counts, stack = {}, [jaxpr]
+    while stack:
+        for eqn in stack.pop().eqns:
+            counts[eqn.prim.name] = counts.get(eqn.prim.name, 0) + 1
+            for v in eqn.params.values():
+                subs = v if isinstance(v, (tuple, list)) else (v,)
+                stack += [s.open if isinstance(s, IR) else s for s in subs
+                          if isinstance(s, (IR, OpenIR))]
+    return counts
+
+
+def ir_display(jaxpr) -> dict[str, str]:
+    """A notebook's mime bundle of a program: `image/svg+xml` and `text/html` (the same picture
+    when `dot` drew it, else the folded text form) and `text/plain`."""
+    counts = count_eqns(jaxpr)
+    n = sum(counts.values())
+    lines = pp_ir(jaxpr).splitlines()
+    if len(lines) > DISPLAY_MAX_LINES:
+        k = DISPLAY_MAX_LINES * 3 // 4
+        lines = lines[:k] + [f"    ... {len(lines) - DISPLAY_MAX_LINES} lines folded ..."] + \
+            lines[k - DISPLAY_MAX_LINES:]
+    svg = dot_to_svg(ir_to_dot(jaxpr), DISPLAY_DOT_TIMEOUT) if n <= DISPLAY_MAX_EQNS else None
+    if svg is not None:
+        return {"image/svg+xml": svg, "text/html": f"<div>{svg[svg.find('<svg'):]}</div>",
+                "text/plain": "\n".join(lines)}
+    why = "too large to draw" if n > DISPLAY_MAX_EQNS else "`dot` is absent or too slow"
+    head = f"{n} equations: " + ", ".join(f"{k} {v}" for k, v in sorted(
+        counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    esc = [ln.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+           for ln in [head, *lines]]
+    rows = "".join(f'<text x="8" y="{16 * i + 16}" xml:space="preserve">{ln}</text>'
+                   for i, ln in enumerate(esc))
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{8 * max(map(len, esc)) + 16}" '
+           f'height="{16 * len(esc) + 8}" font-family="monospace" font-size="13">{rows}</svg>')
+    html = f"<div><p><b>{esc[0]}</b> ({why}; the text form)</p><pre>{chr(10).join(esc[1:])}</pre>"
+    return {"image/svg+xml": svg, "text/plain": "\n".join(lines), "text/html": html + "</div>"}

@@ -87,7 +87,7 @@ def check_grads(f: Callable, args: Sequence, order: int = 2, modes: Sequence[str
         modes: any of "fwd" and "rev".
 
     Raises:
-        AssertionError naming the mode, the order and the mismatch.
+        AssertionError: naming the mode, the order and the mismatch.
 
     Examples:
         >>> import funcgrad as fg, funcgrad.numpy as fnp, numpy as np

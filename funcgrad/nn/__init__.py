@@ -59,6 +59,7 @@ from .layers import (
     count_params,
     summary,
 )
+from .models import VGG16, SimpleRNN
 from .module import Module
 from .recurrent import LSTM, RNN
 
@@ -67,7 +68,7 @@ __all__ = ["Module", "Linear", "MLP", "Sequential", "Flatten", "Dropout", "Batch
            "gelu", "softmax", "log_softmax", "mean_squared_error", "softmax_cross_entropy",
            "sigmoid_cross_entropy", "accuracy", "one_hot", "summary", "count_params", "optim",
            "Conv2d", "MaxPool2d", "AvgPool2d", "conv2d", "max_pool2d", "avg_pool2d", "im2col",
-           "col2im", "get_conv_outsize", "RNN", "LSTM"]
+           "col2im", "get_conv_outsize", "RNN", "LSTM", "SimpleRNN", "VGG16"]
 
 try:  # funcgrad/nn/optim.py (the functional optimizers)
     from . import optim as optim  # noqa: E402

@@ -20,6 +20,7 @@ from .. import random as fgr
 from ..avals import short_dtype
 from ..core import FuncgradError, get_aval_of, user_frame
 from ..pytree import keystr, tree_flatten_with_path, tree_leaves
+from ..staging import make_ir
 from . import initializers
 from .functional import sigmoid
 from .module import Module, need_key
@@ -85,13 +86,19 @@ class Linear(Module):
 class Sequential(Module):
     """Layers and plain functions applied in order: ``Sequential([Linear(100), relu, ...])``.
 
-    Parameters (and state) are dicts keyed by position, ``{"0": {...}, "2": {...}}``; entries
-    without parameters (functions, Flatten, Dropout) have no key. Each layer gets its own key
-    (``fold_in(key, position)``) at init and, for random layers, in training.
+    Parameters (and state) are dicts keyed by position, ``{"0": {...}, "2": {...}}``, or by
+    ``names`` when given (``Sequential(layers, names=["conv1", "relu1", ...])``, one per entry);
+    entries without parameters (functions, Flatten, Dropout) have no key. Each layer gets its own
+    key (``fold_in(key, position)``) at init and, for random layers, in training.
     """
 
-    def __init__(self, layers: Sequence[Module | Callable]):
+    def __init__(self, layers: Sequence[Module | Callable], names: Sequence[str] | None = None):
         self.layers = tuple(layers)
+        self.names = (tuple(str(n) for n in names) if names is not None else
+                      tuple(str(i) for i in range(len(self.layers))))
+        if len(self.names) != len(self.layers) or len(set(self.names)) != len(self.names):
+            raise FuncgradError(f"Sequential: `names` must give {len(self.layers)} distinct "
+                                f"names, one per entry, got {names!r}, at {user_frame()}")
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Module) and not callable(layer):
                 raise FuncgradError(f"Sequential: entry {i} ({layer!r}) is neither a layer nor "
@@ -108,9 +115,9 @@ class Sequential(Module):
                 if i < len(self.layers) - 1:  # the next layer's sample
                     x, _ = layer.apply_with_state(p, s, x, train=False)
                 if p:
-                    params[str(i)] = p
+                    params[self.names[i]] = p
                 if s:
-                    state[str(i)] = s
+                    state[self.names[i]] = s
             elif i < len(self.layers) - 1:
                 x = layer(x)
         return params, state
@@ -118,7 +125,7 @@ class Sequential(Module):
     def apply_with_state(self, params, state, x, *, train=False, key=None):
         new_state = {}
         for i, layer in enumerate(self.layers):
-            name = str(i)
+            name = self.names[i]
             if isinstance(layer, Module):
                 k = fgr.fold_in(key, i) if train and layer.uses_key and key is not None else None
                 if train and layer.uses_key and key is None:
@@ -346,7 +353,15 @@ def _fmt_count(n: int) -> str:
 
 
 def summary(params: Any, state: Any = None) -> str:
-    """A table of the parameter (and state) leaves: key path, shape, dtype and count.
+    """A table of a model's layers, or of a parameter tree's leaves.
+
+    ``summary(model, x_sample)`` (a layer and an input sample): one row per layer with its
+    output shape and parameter count, computed from shapes only (nothing is initialised, so
+    ``nn.VGG16`` takes a second). `Sequential` (and models built on it, such as ``VGG16``) and
+    `MLP` list their layers; any other layer is one row.
+
+    ``summary(params, state=None)`` (parameter and state trees): key path, shape, dtype and count
+    of every leaf.
 
         >>> print(nn.summary(params))  # doctest: +SKIP
         path        shape      dtype  count
@@ -354,6 +369,8 @@ def summary(params: Any, state: Any = None) -> str:
         ['0']['b']  (10,)      f32       10
         total                         7,850
     """
+    if isinstance(params, Module):
+        return _layer_summary(params, state)
 
     rows = []
     total = 0
@@ -379,3 +396,48 @@ def summary(params: Any, state: Any = None) -> str:
 def count_params(params: Any) -> int:
     """Total number of scalars in a parameter tree."""
     return int(sum(get_aval_of(x).size for x in tree_leaves(params)))
+
+
+def _named_entries(model: Module) -> list[tuple[str, Any]]:
+    if isinstance(model, Sequential):
+        return list(zip(model.names, model.layers))
+    if isinstance(model, MLP):
+        out: list[tuple[str, Any]] = []
+        for i, lin in enumerate(model._linears):
+            out.append((str(i), lin))
+            if i < len(model._linears) - 1:
+                out.append(("", model.activation))
+        return out
+    return [("", model)]
+
+
+def _layer_summary(model: Module, x: Any) -> str:
+    """Per-layer output shapes and parameter counts of ``model`` on the sample ``x`` (shapes only:
+    each layer's init and apply are traced, never run)."""
+    def init_and_apply(layer, key, x):  # -> (the output's first leaf, params)
+        params, state = layer.init_with_state(key, x)
+        return tree_leaves(layer.apply_with_state(params, state, x)[0])[0], params
+
+    rows, total = [], 0
+    aval = get_aval_of(x)
+    x = np.zeros(aval.shape, aval.dtype)
+    for i, (name, layer) in enumerate(_named_entries(model)):
+        if isinstance(layer, Module):
+            key = fgr.fold_in(fgr.key(0), i)
+            ir = make_ir(lambda x: init_and_apply(layer, key, x))(x)
+            y_aval, p_avals = ir.out_avals[0], ir.out_avals[1:]
+            count = int(sum(a.size for a in p_avals))
+            what = repr(layer)
+        else:
+            y_aval, count = make_ir(layer)(x).out_avals[0], 0
+            what = getattr(layer, "__name__", repr(layer))
+        total += count
+        rows.append((name, what, str(tuple(y_aval.shape)), _fmt_count(count) if count else "0"))
+        x = np.zeros(y_aval.shape, y_aval.dtype)
+    head = ("name", "layer", "output shape", "params")
+    w = [max([len(head[i])] + [len(r[i]) for r in rows]) for i in range(4)]
+    w[3] = max(w[3], len(_fmt_count(total)))
+    fmt = lambda r: f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]:>{w[3]}}".rstrip()
+    lines = [fmt(head), *(fmt(r) for r in rows)]
+    lines.append(f"{'total params':<{w[0] + w[1] + w[2] + 4}}  {_fmt_count(total):>{w[3]}}")
+    return "\n".join(lines)

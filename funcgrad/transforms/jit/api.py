@@ -438,8 +438,9 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
 
     Args:
         fun: a pure function of arrays and pytrees of arrays.
-        static_argnums / static_argnames: arguments that are Python values (sizes, flags,
+        static_argnums: positions of arguments that are Python values (sizes, flags,
             callables); they must be hashable, are compared by value, and a new value retraces.
+        static_argnames: the same, by keyword name.
         device: None (follow the arguments: CuPy arrays run on the GPU, NumPy arrays on the
             CPU; mixing them is an error), "cpu", or "gpu"/"gpu:<i>" (NumPy arguments are moved
             to the device). Lowering for the GPU needs no GPU: `.lower(x).kernels` shows the
