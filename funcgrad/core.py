@@ -2,9 +2,10 @@
 
 Every transform (jvp, staging, vmap) is a `Trace` subclass living in `funcgrad/transforms/` or
 `funcgrad/staging.py`; primitives and all their rules live in `funcgrad/primitives/`. The only
-upward reference is `_ops`, the operator table that `funcgrad/numpy.py` fills so that `x * 2`
-on a tracer reaches fnp's broadcasting wrappers. The error classes, `user_frame` and the
-message templates live in `funcgrad/errors.py`, below this module, and are re-exported here.
+upward reference is `_ops`, the operator table that `funcgrad/numpy/_operators.py` fills so
+that `x * 2` on a tracer reaches fnp's broadcasting wrappers. The error classes, `user_frame`
+and the message templates live in `funcgrad/errors.py`, below this module, and are re-exported
+here.
 """
 from __future__ import annotations
 
@@ -236,7 +237,7 @@ def active_transform() -> str:
 
 # --- tracers ----------------------------------------------------------------------------------
 
-_ops: dict[str, Callable] = {}  # operator table, filled by funcgrad/numpy.py (the upward hook)
+_ops: dict[str, Callable] = {}  # filled by funcgrad/numpy/_operators.py (the upward hook)
 
 
 def _op(name: str, swap: bool = False) -> Callable:

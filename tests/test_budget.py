@@ -30,11 +30,11 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 8300
+CORE_CODE_LINES_MAX = 9000  # the wave adds the NumPy/SciPy surface, parallel, lax and tree
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
              "funcgrad.core", "funcgrad.ir", "funcgrad.staging", "funcgrad.primitives*",
              "funcgrad.transforms*", "funcgrad.backend*"]
-MACHINERY_CODE_LINES_MAX = 5800
+MACHINERY_CODE_LINES_MAX = 5600
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [
@@ -215,7 +215,7 @@ def _lazy_funcgrad_imports(sources) -> list[str]:
 def test_no_file_over_the_line_budget():
     sizes = {mod: src.count("\n") + (not src.endswith("\n")) for mod, (_, src) in SOURCES.items()}
     over = {m: n for m, n in sizes.items() if n > FILE_LINES_MAX}
-    assert not over, (f"files over {FILE_LINES_MAX} physical lines (STYLE.md rule 15): {over}. "
+    assert not over, (f"files over {FILE_LINES_MAX} physical lines: {over}. "
                       f"Split each into cohesive modules, re-exporting names from the original.")
     assert sizes["funcgrad.core"] < CORE_PY_MAX, (
         f"funcgrad/core.py has {sizes['funcgrad.core']} lines (cap {CORE_PY_MAX}): move a "
@@ -239,7 +239,7 @@ def test_core_code_line_total():
     biggest = sorted(counts.items(), key=lambda kv: -kv[1])[:5]
     assert total <= CORE_CODE_LINES_MAX, (
         f"the core (funcgrad/ minus nn/) has {total} code lines, over CORE_CODE_LINES_MAX = "
-        f"{CORE_CODE_LINES_MAX} (STYLE.md: about 4,000). Largest: {biggest}")
+        f"{CORE_CODE_LINES_MAX}. Largest: {biggest}")
 
 
 def test_code_line_counter():

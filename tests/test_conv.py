@@ -2,7 +2,7 @@
 
 Oracles: a direct NumPy loop over output positions, `jax.lax.conv_general_dilated` /
 `jax.lax.reduce_window` (x64), finite differences (`check_grads`), and the book's worked
-examples recorded in SEEDS.md (steps 55-57).
+examples (the book's steps 55-57).
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ GEOMS = [  # (H, W, K, stride, pad)
 ]
 
 
-# --- the book's examples (SEEDS.md, steps 55-57) ---------------------------------------------
+# --- the book's examples (steps 55-57) -------------------------------------------------------
 
 BOOK_X = np.array([[1, 2, 3, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 3, 0, 1]], np.float64)
 BOOK_W = np.array([[2, 0, 1], [0, 1, 2], [1, 0, 2]], np.float64)

@@ -1,4 +1,4 @@
-"""The book-reproduction scripts in examples/ return the book's numbers (SEEDS.md 2.1 and 2.3).
+"""The book-reproduction scripts in examples/ return the book's numbers (stages 1-3).
 
 Values the book prints with all 16-17 significant digits are compared exactly (our float64
 arithmetic does the same operations); the one exception is np.sin(pi/4), see below.

@@ -10,7 +10,7 @@ import funcgrad as fg
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
-# SEEDS.md 2.3, S29/S33: Newton on f(x) = x^4 - 2x^2 from 2.0 reaches 1.0 in 7 steps
+# the book (steps 29 and 33): Newton on f(x) = x^4 - 2x^2 from 2.0 reaches 1.0 in 7 steps
 BOOK_TRAJECTORY = [2.0, 1.4545454545454546, 1.1510467893775467, 1.0253259289766978,
                    1.0009084519430513, 1.0000012353089454, 1.000000000002289, 1.0]
 

@@ -1,4 +1,4 @@
-"""The book's stage-4 examples (steps 42-53) print what SEEDS.md 2.4/3 records.
+"""The book's stage-4 examples (steps 42-53) print what the book records.
 
 - step 42: W = [[2.11807369]], b = [5.46608905] to the printed precision (and the last loss,
   0.0790860651, which a recompute of the book's run gives);

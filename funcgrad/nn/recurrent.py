@@ -44,25 +44,14 @@ import numpy as np
 from .. import numpy as fnp
 from .. import random as fgr
 from ..core import FuncgradError, get_aval_of, user_frame
+from ..transforms.control_flow import scan
 from . import initializers
 from .functional import sigmoid
 from .module import Module
 
-try:  # the loop primitive (funcgrad/transforms/control_flow.py)
-    from ..transforms.control_flow import scan as _scan
-except ImportError:  # pragma: no cover - only while control_flow.py is being written
-    _scan = None
-
 __all__ = ["RNN", "LSTM"]
 
 
-def _python_scan(f, init, xs):
-    """Fallback loop with `fg.scan`'s semantics (used only if scan cannot be imported)."""
-    carry, ys = init, []
-    for t in range(get_aval_of(xs).shape[0]):
-        carry, y = f(carry, xs[t])
-        ys.append(y)
-    return carry, fnp.stack(ys)
 
 
 class _Recurrent(Module):
@@ -153,8 +142,7 @@ class _Recurrent(Module):
             h, state = self._step(params, xw_t, state)
             return state, h
 
-        loop = _scan if _scan is not None else _python_scan
-        state, hs = loop(body, state, fnp.swapaxes(xw, 0, 1))     # hs: (T, N, H)
+        state, hs = scan(body, state, fnp.swapaxes(xw, 0, 1))     # hs: (T, N, H)
         return fnp.swapaxes(hs, 0, 1), state
 
     def _apply(self, params, x, *, train=False, key=None):

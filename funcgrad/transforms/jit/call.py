@@ -5,7 +5,7 @@ program object (re-exported here); `_derive` caches the programs built from it b
 (jvp, batching, partial evaluation, transposition). `Lowered` (what
 `jit(f).lower(...)` returns), `_OnDevice` and `_hoist_tracer_consts` are the lowering helpers of
 the jit object. The user-facing `jit`, its per-function compile cache and the cache-miss
-explanations live in `jit.py`, which re-exports `jit_p`, `compile_closed` and `Lowered`.
+explanations live in `api.py`.
 """
 from __future__ import annotations
 
