@@ -1,7 +1,7 @@
 """Special functions (gammaln, digamma, erf, Bessel, incomplete gamma/beta, zeta, ...).
 
-The CPU impls are `scipy.special`'s ufuncs (SciPy is the optional extra `funcgrad[scipy]`; this
-module is the one that imports it, on first use), the GPU impls `cupyx.scipy.special`'s. Every
+The CPU impls are `scipy.special`'s ufuncs (SciPy is the optional extra `funcgrad[scipy]`,
+imported on first use by `rules.scipy_module`), the GPU impls `cupyx.scipy.special`'s. Every
 primitive is elementwise over operands of one shape and dtype (`funcgrad.scipy.special`
 broadcasts and promotes), batches by broadcasting and has a jvp in every argument where the
 derivative is known in closed form; the others raise a teaching error when differentiated.
@@ -22,28 +22,16 @@ from .rules import (
     defjvp,
     full_like,
     same_shape_dtype,
+    scipy_module,
     unop_abstract_eval,
     xp_of,
 )
 
-_scipy: list = []
-
-
-def _sp():
-    if not _scipy:
-        try:
-            import scipy.special  # SciPy (optional extra `funcgrad[scipy]`), imported on use
-        except ImportError:
-            raise FuncgradError("funcgrad.scipy.special: the special functions are computed by "
-                                "SciPy, which is not installed. Install the extra: `pip install "
-                                "funcgrad[scipy]` (or `pip install scipy`).") from None
-        _scipy.append(scipy.special)
-    return _scipy[0]
-
 
 def _impl_for(name):
     def impl(*xs):
-        mod = _sp() if xp_of(xs[0]) is np else cupy_backend.special_module()
+        mod = (scipy_module("special", "the special functions") if xp_of(xs[0]) is np
+               else cupy_backend.special_module())
         out, dt = getattr(mod, name)(*xs), getattr(xs[-1], "dtype", None)
         return out if dt is None else out.astype(dt, copy=False)
     return impl
