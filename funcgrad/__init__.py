@@ -26,6 +26,7 @@ from .debug import debug_nans as debug_nans
 from .io import load as load
 from .io import save as save
 from .ir import IR as IR
+from .scipy import integrate as _integrate  # noqa: F401  (library layer: above transforms)
 from .staging import make_ir as make_ir
 from .transforms.autodiff import grad as grad
 from .transforms.autodiff import hessian as hessian

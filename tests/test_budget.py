@@ -52,7 +52,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     # collectives, the JAX-habit namespaces
     ("library", ["funcgrad.random", "funcgrad.prng", "funcgrad.data", "funcgrad.io",
                  "funcgrad.testing", "funcgrad.debug", "funcgrad.parallel",
-                 "funcgrad.parallel.*", "funcgrad.lax", "funcgrad.tree"]),
+                 "funcgrad.parallel.*", "funcgrad.lax", "funcgrad.tree",
+                 "funcgrad.scipy.integrate"]),  # odeint: above the transforms it uses
     ("nn", ["funcgrad.nn", "funcgrad.nn.*"]),
     ("api", ["funcgrad"]),  # the package's public face imports everything
 ]

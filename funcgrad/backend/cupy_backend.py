@@ -114,3 +114,10 @@ def launch(kernel, *inputs):
     outs = [cp.empty(kernel.shape, v.aval.dtype) for v in kernel.outputs]
     fused_kernel(kernel)(*args, *outs)
     return outs
+
+
+def special_module():
+    """`cupyx.scipy.special` (the GPU impls of funcgrad's special-function primitives)."""
+    cupy_module()
+    import cupyx.scipy.special as sp  # CuPy's SciPy port (optional), imported on use
+    return sp

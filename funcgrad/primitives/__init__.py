@@ -9,7 +9,16 @@ Code above this package imports primitives and wrappers from here, never from a 
 from __future__ import annotations
 
 from ..core import Primitive
-from . import contraction, decompositions, elementwise, indexing, ops, reduction, shape  # noqa: F401
+from . import (  # noqa: F401
+    contraction,
+    decompositions,
+    elementwise,
+    indexing,
+    ops,
+    reduction,
+    shape,
+    special,
+)
 from .ops import *  # noqa: F401,F403
 
 

@@ -145,3 +145,19 @@ def triangular_solve(a, b, lower: bool, transpose_a: bool = False):
 def cholesky(a): return cholesky_p.bind1(a)
 def slogdet(a): return slogdet_p.bind(a)
 def eigh(a): return eigh_p.bind(a)
+
+
+# --- special functions (SciPy impls) ----------------------------------------------------------
+# Elementwise, operands of equal shape and dtype; the rules are in special.py. The names are
+# scipy.special's (the function of the impl), so `SPECIAL_PRIMS[name]` maps one to the other.
+SPECIAL_ARITY = {"gammaln": 1, "digamma": 1, "polygamma": 2, "erf": 1, "erfc": 1, "erfinv": 1,
+                 "ndtri": 1, "log_ndtr": 1, "gammainc": 2, "gammaincc": 2, "betainc": 3,
+                 "i0": 1, "i0e": 1, "i1": 1, "i1e": 1, "j0": 1, "j1": 1, "y0": 1, "y1": 1,
+                 "zeta": 2}
+SPECIAL_PRIMS = {n: Primitive(n) for n in SPECIAL_ARITY}
+(gammaln_p, digamma_p, polygamma_p, erf_p, erfc_p, erfinv_p, ndtri_p, log_ndtr_p, gammainc_p,
+ gammaincc_p, betainc_p, i0_p, i0e_p, i1_p, i1e_p, j0_p, j1_p, y0_p, y1_p,
+ zeta_p) = SPECIAL_PRIMS.values()
+
+
+def special_op(name, *xs): return SPECIAL_PRIMS[name].bind1(*xs)

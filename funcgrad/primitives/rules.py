@@ -7,13 +7,22 @@ batching.py.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable
 
 import numpy as np
 
 from ..avals import ShapedArray
 from ..backend import get_array_module
-from ..core import NOT_APPLICABLE, Primitive, UndefPrimal, Zero, get_aval_of, user_frame
+from ..core import (
+    NOT_APPLICABLE,
+    FuncgradError,
+    Primitive,
+    UndefPrimal,
+    Zero,
+    get_aval_of,
+    user_frame,
+)
 from ..errors import ShapeError  # noqa: F401  (re-exported: primitives raise it)
 from .ops import add_p, full
 
@@ -144,3 +153,16 @@ def xp_of(x):
     if type(x) is np.ndarray or not hasattr(x, "__cuda_array_interface__"):
         return np
     return get_array_module(x)
+
+
+def scipy_module(name: str, what: str, required: bool = True):
+    """`scipy.<name>` (the one SciPy import of the primitives, on use: SciPy is the optional
+    extra `funcgrad[scipy]`), or None when SciPy is absent and not `required`."""
+    try:
+        return importlib.import_module(f"scipy.{name}")
+    except ImportError:
+        if not required:
+            return None
+        raise FuncgradError(f"funcgrad: {what} are computed by SciPy, which is not installed. "
+                            f"Install the extra: `pip install funcgrad[scipy]` (or `pip install "
+                            f"scipy`).") from None

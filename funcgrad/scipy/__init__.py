@@ -1,2 +1,2 @@
 """`funcgrad.scipy`: the few SciPy functions ML code needs, over funcgrad.numpy."""
-from . import linalg, special  # noqa: F401
+from . import linalg, signal, special, stats  # noqa: F401

@@ -1,6 +1,10 @@
-"""`funcgrad.scipy.linalg`: triangular solves (the primitive `triangular_solve_p` and its
-derivative rules live in `funcgrad.primitives`; the shape checks are `funcgrad.numpy.linalg`'s)."""
+"""`funcgrad.scipy.linalg`: triangular and Cholesky solves, block_diag, solve_sylvester, expm.
+
+The primitive `triangular_solve_p` and its derivative rules live in `funcgrad.primitives`; the
+shape checks are `funcgrad.numpy.linalg`'s; the rest is composed of funcgrad.numpy."""
 from __future__ import annotations
+
+import numpy as np
 
 from .. import numpy as fnp
 from .. import primitives as prims
@@ -24,3 +28,79 @@ def solve_triangular(a, b, trans=0, lower=False):
     a, b, vector = _rhs("solve_triangular", fnp.asarray(a), fnp.asarray(b))
     x = prims.triangular_solve(a, b, lower, trans in (1, "T"))
     return fnp.squeeze(x, axis=-1) if vector else x
+
+
+def cholesky(a, lower=False):
+    """The Cholesky factor of a symmetric positive-definite `a`: upper `U` with `a = U.T @ U`
+    (SciPy's default), or lower `L` with `a = L @ L.T`."""
+    low = fnp.linalg.cholesky(a)
+    return low if lower else fnp.swapaxes(low, -1, -2)
+
+
+def cho_factor(a, lower=False):
+    """`(c, lower)` for `cho_solve`, like `scipy.linalg.cho_factor` (the unused triangle of `c`
+    is zero)."""
+    return cholesky(a, lower), lower
+
+
+def cho_solve(c_and_lower, b):
+    """The solution of `a x = b` from `cho_factor(a)`."""
+    c, lower = c_and_lower
+    y = solve_triangular(c, b, trans=0 if lower else 1, lower=lower)
+    return solve_triangular(c, y, trans=1 if lower else 0, lower=lower)
+
+
+def block_diag(*arrs):
+    """The block-diagonal matrix of the given matrices (scalars and 1-D arrays are rows)."""
+    mats = [fnp.atleast_2d(fnp.asarray(a)) for a in arrs]
+    if not mats:
+        return fnp.zeros((1, 0))
+    cols = [fnp.shape(m)[1] for m in mats]
+    total, rows, left = sum(cols), [], 0
+    for m, c in zip(mats, cols):
+        rows.append(fnp.pad(m, ((0, 0), (left, total - left - c))))
+        left += c
+    return fnp.concatenate(rows, axis=0)
+
+
+def _kron2(a, b):
+    (n, m), (p, q) = fnp.shape(a), fnp.shape(b)
+    return fnp.reshape(a[:, None, :, None] * b[None, :, None, :], (n * p, m * q))
+
+
+def solve_sylvester(a, b, q):
+    """The solution `X` of `a @ X + X @ b = q` (through the Kronecker-form linear system of size
+    n*m, so for small matrices), like `scipy.linalg.solve_sylvester`."""
+    n, m = fnp.shape(a)[0], fnp.shape(b)[0]
+    big = _kron2(a, fnp.eye(m, dtype=a.dtype)) + _kron2(fnp.eye(n, dtype=a.dtype),
+                                                        fnp.swapaxes(b, 0, 1))
+    return fnp.reshape(fnp.linalg.solve(big, fnp.reshape(q, (n * m,))), (n, m))
+
+
+_PADE13 = [64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
+           129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
+           40840800.0, 960960.0, 16380.0, 182.0, 1.0]
+_THETA13, _MAX_SQUARINGS = 5.371920351148152, 24
+
+
+def expm(a):
+    """The matrix exponential (Pade 13 with scaling and squaring, Higham 2005), like
+    `scipy.linalg.expm`; the number of squarings is data-dependent but the program is not
+    (every squaring step is a `where`), so it works under jit, vmap and grad."""
+    a = fnp.asarray(a)
+    if a.dtype.kind != "f":
+        a = a.astype(np.float64)
+    norm1 = fnp.max(fnp.sum(fnp.abs(a), axis=-2), axis=-1)
+    s = fnp.clip(fnp.ceil(fnp.log2(fnp.maximum(norm1, 1e-300) / _THETA13)), 0, _MAX_SQUARINGS)
+    a = a / fnp.stop_gradient(2.0 ** s)[..., None, None]
+    b, eye = _PADE13, fnp.broadcast_to(fnp.eye(fnp.shape(a)[-1], dtype=a.dtype), fnp.shape(a))
+    a2 = a @ a
+    a4 = a2 @ a2
+    a6 = a4 @ a2
+    u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2) + b[7] * a6 + b[5] * a4 + b[3] * a2
+             + b[1] * eye)
+    v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye
+    r = fnp.linalg.solve(v - u, v + u)
+    for i in range(_MAX_SQUARINGS):
+        r = fnp.where((i < s)[..., None, None], r @ r, r)
+    return r

@@ -286,16 +286,18 @@ def _std_basis(leaves: list):
     return out, n
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """Jacobian by forward mode: one vmapped jvp over the standard basis of the inputs."""
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """Jacobian by forward mode: one vmapped jvp over the standard basis of the inputs; with
+    `has_aux`, `fun` returns `(output, aux)` and the Jacobian function `(jacobian, aux)`."""
     def jacfun(*args):
         multi, nums = _split_args("jacfwd", args, argnums)
-        f_of, dargs = partial_args(fun, args, nums)
+        f_aux, dargs = partial_args(_checked_aux(fun) if has_aux else fun, args, nums)
+        f_of = (lambda *a: f_aux(*a)[0]) if has_aux else f_aux  # noqa: E731
         leaves, in_tree = tree_flatten(dargs)
         _check_float_inputs("jacfwd", leaves, argnums)
         basis, n = _std_basis(leaves)
         pushfwd = lambda *ts: jvp(f_of, dargs, tree_unflatten(in_tree, ts))[1]  # noqa: E731
-        y = f_of(*dargs)
+        y, aux = f_aux(*dargs) if has_aux else (f_of(*dargs), None)
         jac_cols = vmap(pushfwd)(*basis)  # each output leaf: (n, *out_shape)
 
         def arrange(col, y_leaf):
@@ -309,17 +311,19 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
                 start += s
             tree = tree_unflatten(in_tree, parts)
             return tree if multi else tree[0]
-        return tree_map(arrange, jac_cols, y)
+        jac = tree_map(arrange, jac_cols, y)
+        return (jac, aux) if has_aux else jac
     return jacfun
 
 
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """Jacobian by reverse mode: one vmapped vjp over the standard basis of the outputs."""
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """Jacobian by reverse mode: one vmapped vjp over the standard basis of the outputs; with
+    `has_aux`, `fun` returns `(output, aux)` and the Jacobian function `(jacobian, aux)`."""
     def jacfun(*args):
         multi, nums = _split_args("jacrev", args, argnums)
         f_of, dargs = partial_args(fun, args, nums)
         _check_float_inputs("jacrev", tree_flatten(dargs)[0], argnums)
-        y, f_vjp = vjp(f_of, *dargs)
+        y, f_vjp, *aux = vjp(f_of, *dargs, has_aux=has_aux)
         y_leaves, y_tree = tree_flatten(y)
         basis, n = _std_basis(y_leaves)
         rows = vmap(lambda *cts: f_vjp(tree_unflatten(y_tree, cts)))(*basis)  # tuple per arg
@@ -337,7 +341,8 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             s = math.prod(ys)
             outs.append(for_out(k, start, s, ys))
             start += s
-        return tree_unflatten(y_tree, outs)
+        jac = tree_unflatten(y_tree, outs)
+        return (jac, aux[0]) if has_aux else jac
     return jacfun
 
 

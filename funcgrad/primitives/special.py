@@ -1,0 +1,124 @@
+"""Special functions (gammaln, digamma, erf, Bessel, incomplete gamma/beta, zeta, ...).
+
+The CPU impls are `scipy.special`'s ufuncs (SciPy is the optional extra `funcgrad[scipy]`,
+imported on first use by `rules.scipy_module`), the GPU impls `cupyx.scipy.special`'s. Every
+primitive is elementwise over operands of one shape and dtype (`funcgrad.scipy.special`
+broadcasts and promotes), batches by broadcasting and has a jvp in every argument where the
+derivative is known in closed form; the others raise a teaching error when differentiated.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..backend import cupy_backend
+from ..backend.fusion import register_c_expr
+from ..core import NOT_APPLICABLE, FuncgradError, user_frame
+from .batching import broadcasting_batcher
+from .ops import *  # noqa: F403  (every *_p and bind wrapper)
+from .rules import (
+    binop_abstract_eval_for,
+    defjvp,
+    full_like,
+    same_shape_dtype,
+    scipy_module,
+    unop_abstract_eval,
+    xp_of,
+)
+
+
+def _impl_for(name):
+    def impl(*xs):
+        mod = (scipy_module("special", "the special functions") if xp_of(xs[0]) is np
+               else cupy_backend.special_module())
+        out, dt = getattr(mod, name)(*xs), getattr(xs[-1], "dtype", None)
+        return out if dt is None else out.astype(dt, copy=False)
+    return impl
+
+
+def _abstract_eval_for(name, arity):
+    if arity < 3:
+        return unop_abstract_eval if arity == 1 else binop_abstract_eval_for(name)
+
+    def abstract_eval(*avals):
+        same_shape_dtype(name, *avals)
+        return [avals[-1]]
+    return abstract_eval
+
+
+_C = {"gammaln": "lgamma({0})", "erf": "erf({0})", "erfc": "erfc({0})"}
+for _name, _prim in SPECIAL_PRIMS.items():
+    _prim.impl = _impl_for(_name)
+    _prim.abstract_eval = _abstract_eval_for(_name, SPECIAL_ARITY[_name])
+    _prim.batch = broadcasting_batcher(_prim)
+    _prim.transpose = NOT_APPLICABLE
+    register_c_expr(_prim, _C.get(_name, NOT_APPLICABLE))
+
+
+def _c(v, x):  # a constant shaped like x
+    return full_like(x, v)
+
+
+def _no_grad(name, arg):
+    def fn(*_, **__):
+        raise FuncgradError(
+            f"{name}: the derivative in `{arg}` is not implemented (it has no closed form); "
+            f"differentiate only in the other arguments, or wrap `{arg}` in "
+            f"fg.lax.stop_gradient, at {user_frame()}")
+    return fn
+
+
+def _over_x(ans_over_x):
+    """`f(ans, x) - ans / x` style derivatives (i1, j1, y1, i1e) with the limit 1/2 at x = 0."""
+    def fn(t, ans, x):
+        zero = eq(x, _c(0, x))
+        safe = select(zero, _c(1, x), x)
+        return mul(t, select(zero, _c(0.5, x), ans_over_x(ans, x, safe)))
+    return fn
+
+
+_s = special_op
+_SQRT_PI, _SQRT_2PI = math.sqrt(math.pi), math.sqrt(2 * math.pi)
+
+
+def _gauss(x):  # exp(-x^2)
+    return exp(neg(mul(x, x)))
+
+
+def _lbeta(a, b):
+    return sub(add(_s("gammaln", a), _s("gammaln", b)), _s("gammaln", add(a, b)))
+
+
+def _dgammainc_dx(a, x):  # x^(a-1) e^-x / Gamma(a)
+    return exp(sub(sub(mul(sub(a, _c(1, a)), log(x)), x), _s("gammaln", a)))
+
+
+defjvp(gammaln_p, lambda t, ans, x: mul(t, _s("digamma", x)))
+defjvp(digamma_p, lambda t, ans, x: mul(t, _s("polygamma", _c(1, x), x)))
+defjvp(polygamma_p, _no_grad("polygamma", "n"),
+       lambda t, ans, n, x: mul(t, _s("polygamma", add(n, _c(1, n)), x)))
+defjvp(erf_p, lambda t, ans, x: mul(t, mul(_c(2 / _SQRT_PI, x), _gauss(x))))
+defjvp(erfc_p, lambda t, ans, x: mul(t, mul(_c(-2 / _SQRT_PI, x), _gauss(x))))
+defjvp(erfinv_p, lambda t, ans, x: mul(t, mul(_c(_SQRT_PI / 2, x), exp(mul(ans, ans)))))
+defjvp(ndtri_p, lambda t, ans, x: mul(t, mul(_c(_SQRT_2PI, x), exp(mul(_c(0.5, x),
+                                                                         mul(ans, ans))))))
+defjvp(log_ndtr_p, lambda t, ans, x: mul(t, mul(_c(1 / _SQRT_2PI, x), exp(
+    sub(mul(_c(-0.5, x), mul(x, x)), ans)))))
+defjvp(gammainc_p, _no_grad("gammainc", "a"), lambda t, ans, a, x: mul(t, _dgammainc_dx(a, x)))
+defjvp(gammaincc_p, _no_grad("gammaincc", "a"),
+       lambda t, ans, a, x: neg(mul(t, _dgammainc_dx(a, x))))
+defjvp(betainc_p, _no_grad("betainc", "a"), _no_grad("betainc", "b"),
+       lambda t, ans, a, b, x: mul(t, exp(sub(add(mul(sub(a, _c(1, a)), log(x)), mul(
+           sub(b, _c(1, b)), log1p_p.bind1(neg(x)))), _lbeta(a, b)))))
+defjvp(i0_p, lambda t, ans, x: mul(t, _s("i1", x)))
+defjvp(i0e_p, lambda t, ans, x: mul(t, sub(_s("i1e", x), mul(sign(x), ans))))
+defjvp(i1_p, _over_x(lambda ans, x, s: sub(_s("i0", x), div(ans, s))))
+defjvp(i1e_p, _over_x(lambda ans, x, s: sub(_s("i0e", x),
+                                            mul(ans, add(sign(x), div(_c(1, x), s))))))
+defjvp(j0_p, lambda t, ans, x: neg(mul(t, _s("j1", x))))
+defjvp(j1_p, _over_x(lambda ans, x, s: sub(_s("j0", x), div(ans, s))))
+defjvp(y0_p, lambda t, ans, x: neg(mul(t, _s("y1", x))))
+defjvp(y1_p, lambda t, ans, x: mul(t, sub(_s("y0", x), div(ans, x))))
+defjvp(zeta_p, _no_grad("zeta", "x"),
+       lambda t, ans, x, q: mul(t, neg(mul(x, _s("zeta", add(x, _c(1, x)), q)))))
