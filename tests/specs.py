@@ -539,3 +539,43 @@ PRIMITIVE_SPECS += [
 
 SPECS_BY_NAME = {s.name: s for s in PRIMITIVE_SPECS}
 assert len(SPECS_BY_NAME) == len(PRIMITIVE_SPECS), "duplicate spec names"
+
+# --- special functions (funcgrad.scipy.special; SciPy supplies the impls) ----------------------
+# Rows differentiate in the arguments that have a derivative; the others are held fixed. JAX has
+# no y0/y1 (the oracle rows are skipped; finite differences still check them).
+from funcgrad.scipy import special as fsp  # noqa: E402
+
+
+def _sp(name, fn, domain, jax_fn, **kw):
+    return _spec(name, fn, 1, UNARY, domain, jax_fn, **kw)
+
+
+PRIMITIVE_SPECS += [
+    _sp("gammaln", fsp.gammaln, uniform(0.5, 4.0), lambda jax, jnp: jax.scipy.special.gammaln),
+    _sp("digamma", fsp.digamma, uniform(0.5, 4.0), lambda jax, jnp: jax.scipy.special.digamma),
+    _sp("polygamma", lambda x: fsp.polygamma(1, x), uniform(0.5, 4.0),
+        lambda jax, jnp: lambda x: jax.scipy.special.polygamma(1, x)),
+    _sp("erf", fsp.erf, REAL, lambda jax, jnp: jax.scipy.special.erf),
+    _sp("erfc", fsp.erfc, REAL, lambda jax, jnp: jax.scipy.special.erfc),
+    _sp("erfinv", fsp.erfinv, uniform(-0.8, 0.8), lambda jax, jnp: jax.scipy.special.erfinv),
+    _sp("ndtri", fsp.ndtri, uniform(0.1, 0.9), lambda jax, jnp: jax.scipy.special.ndtri),
+    _sp("log_ndtr", fsp.log_ndtr, REAL, lambda jax, jnp: jax.scipy.special.log_ndtr),
+    _sp("gammainc", lambda x: fsp.gammainc(2.0, x), uniform(0.5, 3.0),
+        lambda jax, jnp: lambda x: jax.scipy.special.gammainc(2.0, x)),
+    _sp("gammaincc", lambda x: fsp.gammaincc(2.0, x), uniform(0.5, 3.0),
+        lambda jax, jnp: lambda x: jax.scipy.special.gammaincc(2.0, x)),
+    _sp("betainc", lambda x: fsp.betainc(2.0, 3.0, x), uniform(0.1, 0.9),
+        lambda jax, jnp: lambda x: jax.scipy.special.betainc(2.0, 3.0, x)),
+    _sp("i0", fsp.i0, REAL, lambda jax, jnp: jax.scipy.special.i0),
+    _sp("i0e", fsp.i0e, away_from_zero(), lambda jax, jnp: jax.scipy.special.i0e),
+    _sp("i1", fsp.i1, REAL, lambda jax, jnp: jax.scipy.special.i1),
+    _sp("i1e", fsp.i1e, away_from_zero(), lambda jax, jnp: jax.scipy.special.i1e),
+    _sp("j0", fsp.j0, uniform(0.5, 4.0),
+        lambda jax, jnp: lambda x: jax.scipy.special.bessel_jn(x, v=0)[0]),
+    _sp("j1", fsp.j1, uniform(0.5, 4.0),
+        lambda jax, jnp: lambda x: jax.scipy.special.bessel_jn(x, v=1)[1]),
+    _sp("y0", fsp.y0, uniform(0.5, 4.0), None),
+    _sp("y1", fsp.y1, uniform(0.5, 4.0), None),
+    _sp("zeta", lambda q: fsp.zeta(3.0, q), uniform(0.5, 3.0),
+        lambda jax, jnp: lambda q: jax.scipy.special.zeta(3.0, q)),
+]

@@ -24,7 +24,12 @@ _ASARRAY = "issue 12: fnp.asarray calls np.asarray on a device array (numpy/__in
 _TAKE = "issue 12: indexing calls np.asarray on a device array (numpy/indexing.py:69)"
 _AT_TRACED = "issue 12: .at[] builds its index with np.asarray (numpy/indexing.py:183)"
 _AT = "issue 12: .at[] update values go through np.asarray (numpy/indexing.py:202)"
+_SPECIAL = ("issue 12: special functions on device arrays call SciPy on them (primitives/"
+            "special.py); the cupyx.scipy.special path is not wired to the stand-in yet")
 VALUE_XFAIL = {
+    **{name: _SPECIAL for name in ("gammaln", "digamma", "polygamma", "erf", "erfc", "erfinv",
+                                   "ndtri", "log_ndtr", "gammainc", "gammaincc", "betainc", "i0",
+                                   "i0e", "i1", "i1e", "j0", "j1", "y0", "y1", "zeta")},
     "logistic": "issue 12: eager logistic calls np.asarray (numpy/__init__.py:273)",
     "astype_f32_to_f64": "issue 12: fnp.astype calls np.asarray (numpy/__init__.py:67)",
     "astype_roundtrip": "issue 12: fnp.astype calls np.asarray (numpy/__init__.py:67)",

@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from specs import PRIMITIVE_SPECS, Spec, restrict  # noqa: E402
 
 RTOL, ATOL = 1e-6, 1e-9
-BY_NAME = pytest.mark.parametrize("spec", PRIMITIVE_SPECS, ids=[s.name for s in PRIMITIVE_SPECS])
+ORACLE_SPECS = [s for s in PRIMITIVE_SPECS if s.jax_fn is not None]  # rows JAX has a twin of
+BY_NAME = pytest.mark.parametrize("spec", ORACLE_SPECS, ids=[s.name for s in ORACLE_SPECS])
 
 
 def _close(got, want, what):
@@ -94,7 +95,7 @@ def test_vjp(spec: Spec):
     _close_tree(f_vjp(ct), f_vjp_j(ct), "vjp cotangent")
 
 
-UNARY_SMALL = [s for s in PRIMITIVE_SPECS if s.nargs == 1 and np.prod(s.example[0]) <= 6]
+UNARY_SMALL = [s for s in ORACLE_SPECS if s.nargs == 1 and np.prod(s.example[0]) <= 6]
 
 
 @pytest.mark.parametrize("spec", UNARY_SMALL, ids=[s.name for s in UNARY_SMALL])
