@@ -154,14 +154,6 @@ class Trace:
     def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> list:
         raise NotImplementedError
 
-    def process_custom_jvp(self, fun: Callable, jvp: Callable, tracers: list) -> list:
-        del jvp  # most traces just run the function; JVPTrace uses the rule
-        return fun(*tracers)
-
-    def process_custom_vjp(self, fun: Callable, fwd: Callable, bwd: Callable, tracers: list):
-        del fwd, bwd
-        return fun(*tracers)
-
 
 class EvalTrace(Trace):
     """The bottom of the stack: run the impl on concrete arrays."""

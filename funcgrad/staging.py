@@ -11,16 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .avals import ShapedArray, get_aval
-from .core import (
-    DEBUG_NANS,
-    NAN_SOURCE,
-    Trace,
-    Tracer,
-    Zero,
-    get_aval_of,
-    new_main,
-    user_frame,
-)
+from .core import DEBUG_NANS, NAN_SOURCE, Trace, Tracer, Zero, get_aval_of, new_main, user_frame
 from .errors import ShapeError
 from .ir import IR, Eqn, Lit, OpenIR, Var, is_scalar_literal, typecheck_ir
 from .pytree import flatten_fun, partial_args, tree_flatten

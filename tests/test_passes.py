@@ -257,12 +257,18 @@ def _expr(draw, depth):
     from hypothesis import strategies as st
     if depth == 0 or draw(st.booleans()) and depth < 3:
         return draw(st.sampled_from(_LEAVES))
-    op = draw(st.sampled_from(["add", "sub", "mul", "div", "neg", "sin", "sel"]))
-    if op in ("neg", "sin"):
+    op = draw(st.sampled_from(["add", "sub", "mul", "div", "neg", "sin", "sel", "csin", "cvjp"]))
+    if op in ("neg", "sin", "csin", "cvjp"):
         return (op, _expr(draw, depth - 1))
     if op == "sel":
         return (op, _expr(draw, depth - 1), _expr(draw, depth - 1))
     return (op, _expr(draw, depth - 1), _expr(draw, depth - 1))
+
+
+_CSIN = fg.custom_jvp(fnp.sin)
+_CSIN.defjvp(lambda p, t: (_CSIN(p[0]), fnp.cos(p[0]) * t[0]))
+_CVJP = fg.custom_vjp(lambda v: fnp.sin(v) * 2.0)
+_CVJP.defvjp(lambda v: (fnp.sin(v) * 2.0, v), lambda v, g: (2.0 * fnp.cos(v) * g,))
 
 
 def _build(e, x, y):
@@ -276,6 +282,8 @@ def _build(e, x, y):
         return fnp.sin(args[0]) + fnp.zeros_like(x)
     if e[0] == "sel":
         return fnp.where(x > 0, args[0], args[1])
+    if e[0] in ("csin", "cvjp"):  # custom rules: a call primitive with its own lowering
+        return (_CSIN if e[0] == "csin" else _CVJP)(args[0] + fnp.zeros_like(x))
     a, b = args
     return {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
             "div": lambda: a / b}[e[0]]() + fnp.zeros_like(x)

@@ -292,13 +292,14 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     def jacfun(*args):
         multi, nums = _split_args("jacfwd", args, argnums)
         f_aux, dargs = partial_args(_checked_aux(fun) if has_aux else fun, args, nums)
-        f_of = (lambda *a: f_aux(*a)[0]) if has_aux else f_aux  # noqa: E731
         leaves, in_tree = tree_flatten(dargs)
         _check_float_inputs("jacfwd", leaves, argnums)
         basis, n = _std_basis(leaves)
-        pushfwd = lambda *ts: jvp(f_of, dargs, tree_unflatten(in_tree, ts))[1]  # noqa: E731
-        y, aux = f_aux(*dargs) if has_aux else (f_of(*dargs), None)
-        jac_cols = vmap(pushfwd)(*basis)  # each output leaf: (n, *out_shape)
+        def pushfwd(*ts):  # -> ((output, aux), output tangent)
+            out, t_out = jvp(f_aux, dargs, tree_unflatten(in_tree, ts))
+            return (out, t_out[0]) if has_aux else ((out, None), t_out)
+        # one call of `fun`: its value (and aux) is the unbatched primal output of the vmapped jvp
+        (y, aux), jac_cols = vmap(pushfwd, out_axes=((None, None), 0))(*basis)
 
         def arrange(col, y_leaf):
             out_shape = get_aval_of(y_leaf).shape
@@ -328,19 +329,14 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         basis, n = _std_basis(y_leaves)
         rows = vmap(lambda *cts: f_vjp(tree_unflatten(y_tree, cts)))(*basis)  # tuple per arg
 
-        def for_out(k, start, size, y_shape):
-            def arrange(row, x):
-                x_shape = get_aval_of(x).shape
-                return reshape(_rows(row, start, start + size), y_shape + x_shape)
-            per_arg = tuple(tree_map(arrange, r, a) for r, a in zip(rows, dargs))
-            return per_arg if multi else per_arg[0]
-
         outs, start = [], 0
-        for k, yl in enumerate(y_leaves):
+        for yl in y_leaves:
             ys = get_aval_of(yl).shape
-            s = math.prod(ys)
-            outs.append(for_out(k, start, s, ys))
-            start += s
+            per_arg = tuple(tree_map(lambda row, x: reshape(_rows(
+                row, start, start + math.prod(ys)), ys + get_aval_of(x).shape), r, a)
+                for r, a in zip(rows, dargs))
+            outs.append(per_arg if multi else per_arg[0])
+            start += math.prod(ys)
         jac = tree_unflatten(y_tree, outs)
         return (jac, aux[0]) if has_aux else jac
     return jacfun

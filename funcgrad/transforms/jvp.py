@@ -3,20 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..core import (
-    _MSG_DROPS_DERIVATIVE,
-    ConcretizationError,
-    FuncgradError,
-    Trace,
-    Tracer,
-    Zero,
-    full_raise,
-    get_aval_of,
-    new_main,
-    user_frame,
-)
-from ..primitives.rules import instantiate
-from .custom import custom_lin
+from ..core import Trace, Tracer, Zero, full_raise, get_aval_of, new_main
+from ..errors import _MSG_DROPS_DERIVATIVE, ConcretizationError, FuncgradError, user_frame
 
 _new = object.__new__
 
@@ -79,25 +67,6 @@ class JVPTrace(Trace):
             t = _new(JVPTracer)
             t._trace, t.primal, t.tangent, t._aval = self, primals_out[0], tangents_out[0], None
             return [t]
-        return [JVPTracer(self, p, t) for p, t in zip(primals_out, tangents_out)]
-
-    def process_custom_jvp(self, fun, jvp, tracers):
-        primals = [t.primal for t in tracers]
-        tangents = [t.tangent for t in tracers]
-        if all(type(t) is Zero for t in tangents):
-            outs = fun(*primals)
-            return [JVPTracer(self, o, Zero(get_aval_of(o))) for o in outs]
-        primals_out, tangents_out = jvp(primals, [instantiate(t) for t in tangents])
-        return [JVPTracer(self, p, t) for p, t in zip(primals_out, tangents_out)]
-
-    def process_custom_vjp(self, fun, fwd, bwd, tracers):
-        primals = [t.primal for t in tracers]
-        tangents = [t.tangent for t in tracers]
-        if all(type(t) is Zero for t in tangents):
-            outs = fun(*primals)
-            return [JVPTracer(self, o, Zero(get_aval_of(o))) for o in outs]
-        primals_out, res = fwd(*primals)
-        tangents_out = custom_lin(res, bwd, tangents, [get_aval_of(p) for p in primals_out])
         return [JVPTracer(self, p, t) for p, t in zip(primals_out, tangents_out)]
 
 

@@ -9,17 +9,8 @@ import functools
 from typing import Any, Callable
 
 from ..avals import ShapedArray
-from ..core import (
-    ConcretizationError,
-    FuncgradError,
-    Trace,
-    Tracer,
-    full_raise,
-    get_aval_of,
-    new_main,
-    not_mapped,
-    user_frame,
-)
+from ..core import Trace, Tracer, full_raise, get_aval_of, new_main, not_mapped
+from ..errors import ConcretizationError, FuncgradError, user_frame
 from ..primitives.batching import bdim_at_front, moveaxis
 from ..pytree import (
     flatten_fun,

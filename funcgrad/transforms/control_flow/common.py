@@ -16,16 +16,8 @@ from ...backend import get_array_module
 from ...backend.compile import compile_closed
 from ...backend.numpy_codegen import call_emitter
 from ...core import DEBUG_NANS as _DEBUG_NANS
-from ...core import (
-    ConcretizationError,
-    FuncgradError,
-    Primitive,
-    Tracer,
-    _dynamic,
-    get_aval_of,
-    trace_stack,
-    user_frame,
-)
+from ...core import Primitive, Tracer, _dynamic, get_aval_of, trace_stack
+from ...errors import ConcretizationError, FuncgradError, user_frame
 from ...ir import IR, Eqn, _pp_atom, _pp_ir_lines, eval_ir, pp_param
 from ...primitives import broadcast_in_dim, concatenate, expand_dims, select
 from ...pytree import flatten_fun, keystr, tree_flatten, tree_flatten_with_path, tree_unflatten

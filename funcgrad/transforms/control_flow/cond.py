@@ -15,39 +15,16 @@ import numpy as np
 from ...backend import to_numpy
 from ...backend.fusion import register_c_expr
 from ...backend.numpy_codegen import register_emitter
-from ...core import (
-    NOT_APPLICABLE,
-    FuncgradError,
-    Primitive,
-    Zero,
-    get_aval_of,
-    is_undefined_primal,
-    not_mapped,
-    user_frame,
-)
+from ...core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, is_undefined_primal, not_mapped
+from ...errors import FuncgradError, user_frame
 from ...ir import IR, register_pp_rule
-from ...primitives import (
-    concatenate,
-    convert_element_type,
-    eq,
-    full,
-    gather,
-    max_p,
-    min_p,
-    ne_p,
-)
+from ...primitives import concatenate, convert_element_type, eq, full, gather, max_p, min_p, ne_p
 from ...primitives.batching import bdim_at_front
 from ...primitives.rules import instantiate, zeros_like_aval
 from ...pytree import tree_flatten, tree_unflatten
 from ...staging import _UNKNOWN, trace_to_ir
 from ...util import merge_lists, partition_list
-from ..program import (
-    add_unused_inputs,
-    batch_ir,
-    jvp_ir,
-    partial_eval_ir,
-    transpose_ir,
-)
+from ..program import add_unused_inputs, batch_ir, jvp_ir, partial_eval_ir, transpose_ir
 from ..vmap import vmap_flat
 from .common import (
     _call,

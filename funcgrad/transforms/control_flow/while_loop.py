@@ -16,16 +16,8 @@ import numpy as np
 from ...avals import ShapedArray
 from ...backend.fusion import register_c_expr
 from ...backend.numpy_codegen import register_emitter
-from ...core import (
-    NOT_APPLICABLE,
-    FuncgradError,
-    Primitive,
-    Tracer,
-    Zero,
-    get_aval_of,
-    not_mapped,
-    user_frame,
-)
+from ...core import NOT_APPLICABLE, Primitive, Tracer, Zero, get_aval_of, not_mapped
+from ...errors import FuncgradError, user_frame
 from ...ir import register_pp_rule
 from ...primitives import reduce_max
 from ...primitives.batching import bdim_at_front
