@@ -9,7 +9,7 @@ Code above this package imports primitives and wrappers from here, never from a 
 from __future__ import annotations
 
 from ..core import Primitive
-from . import contraction, decompositions, elementwise, indexing, ops, reduction, shape  # noqa: F401
+from . import complex_ops, contraction, decompositions, elementwise, indexing, ops, reduction, shape  # noqa: F401
 from .ops import *  # noqa: F401,F403
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..avals import ShapedArray
+from ..avals import ShapedArray, real_dtype
 from ..backend.fusion import C_TYPES, register_c_expr
 from ..backend.numpy_codegen import register_emitter, ufunc_emitter
 from ..core import (
@@ -241,8 +241,16 @@ _unop(logistic_p, _logistic_impl, "(1 / (1 + exp(-{0})))")
 defjvp(logistic_p, lambda x_dot, ans, x: mul(x_dot, mul(ans, sub(_c(1, x), ans))))
 not_linear(logistic_p)
 
-_unop(abs_p, np.abs, "abs({0})")
-defjvp(abs_p, lambda x_dot, _, x: mul(x_dot, sign(x)))
+def _abs_jvp(x_dot, ans, x):  # complex x: Re(x_dot * conj(x) / |x|), zero at 0 (as in JAX)
+    if get_aval_of(x).dtype.kind != "c":
+        return mul(x_dot, sign(x))
+    safe = convert_element_type(select(eq(ans, _c(0, ans)), _c(1, ans), ans), get_aval_of(x).dtype)
+    return real(mul(x_dot, div(conj(x), safe)))
+
+
+_lowered(abs_p, np.abs, "abs({0})", lambda x: [ShapedArray(x.shape, real_dtype(x.dtype),
+                                                             x.weak_type)])
+defjvp(abs_p, _abs_jvp)
 not_linear(abs_p)
 
 # --- piecewise constant (zero derivative) -----------------------------------------------------

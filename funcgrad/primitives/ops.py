@@ -145,3 +145,10 @@ def triangular_solve(a, b, lower: bool, transpose_a: bool = False):
 def cholesky(a): return cholesky_p.bind1(a)
 def slogdet(a): return slogdet_p.bind(a)
 def eigh(a): return eigh_p.bind(a)
+
+
+# --- complex (complex autodiff) ---------------------------------------------------------------
+real_p, imag_p, conj_p = map(Primitive, ("real", "imag", "conj"))
+def real(x): return real_p.bind1(x)
+def imag(x): return imag_p.bind1(x)
+def conj(x): return conj_p.bind1(x)
