@@ -288,3 +288,55 @@ def test_holomorphic_grad_satisfies_cauchy_riemann(a, b, k):
     dre = fg.grad(lambda x: fnp.sum(fnp.real(f(x + 1j * z.imag))))(z.real)
     dim = fg.grad(lambda x: fnp.sum(fnp.imag(f(x + 1j * z.imag))))(z.real)
     np.testing.assert_allclose(d, dre + 1j * dim, rtol=1e-8, atol=1e-8)
+
+
+# --- differential fuzz: random complex programs vs JAX -------------------------------------------
+
+_OPS = {  # name -> (arity, fnp-or-jnp builder over the module `m`)
+    "add": (2, lambda m, a, b: a + b), "sub": (2, lambda m, a, b: a - b),
+    "mul": (2, lambda m, a, b: a * b), "div": (2, lambda m, a, b: a / (2.5 + 0.3j + m.sin(b))),
+    "exp": (1, lambda m, a: m.exp(0.2 * a)), "sin": (1, lambda m, a: m.sin(a)),
+    "conj": (1, lambda m, a: m.conj(a)), "real": (1, lambda m, a: m.real(a) * (1 - 1j)),
+    "imag": (1, lambda m, a: m.imag(a) + 0j), "abs": (1, lambda m, a: m.abs(a) * 1j),
+    "sel": (2, lambda m, a, b: m.where(m.real(a) > 0, a, b)),
+    "rev_sum": (1, lambda m, a: a[::-1] + m.sum(a) * 0.1),
+}
+
+
+def _program(draw, depth):
+    if depth == 0 or depth < 3 and draw(st.booleans()):
+        return draw(st.sampled_from(["z", "w", "x", "c"]))
+    op = draw(st.sampled_from(sorted(_OPS)))
+    return (op,) + tuple(_program(draw, depth - 1) for _ in range(_OPS[op][0]))
+
+
+def _run(e, m, z, w, x):
+    if isinstance(e, str):
+        return {"z": z, "w": w, "x": x, "c": 0.5 - 0.7j}[e] + 0 * z
+    return _OPS[e[0]][1](m, *[_run(a, m, z, w, x) for a in e[1:]])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data(), st.sampled_from([np.complex64, np.complex128]))
+def test_random_complex_programs_match_jax(data, dtype):
+    e = _program(data.draw, 4)
+    z, w = rand_c(3, dtype, seed=7), rand_c(3, dtype, seed=8)
+    x = np.linspace(-1, 1, 3).astype(np.float32 if dtype == np.complex64 else np.float64)
+    loss = lambda z, w, x: fnp.sum(fnp.abs(_run(e, fnp, z, w, x)) ** 2)  # noqa: E731
+    loss_j = lambda z, w, x: jnp.sum(jnp.abs(_run(e, jnp, z, w, x)) ** 2)  # noqa: E731
+    want = jax.grad(loss_j, argnums=(0, 1, 2))(z, w, x)
+    tol = dict(rtol=1e-3 if dtype == np.complex64 else 1e-9, atol=1e-3 if dtype ==
+               np.complex64 else 1e-9)
+    for got in (fg.grad(loss, argnums=(0, 1, 2))(z, w, x),
+                fg.jit(fg.grad(loss, argnums=(0, 1, 2)))(z, w, x)):
+        for g, wnt in zip(got, want):
+            assert np.asarray(g).dtype == wnt.dtype
+            np.testing.assert_allclose(g, wnt, **tol)
+    out = lambda z: _run(e, fnp, z, w, x)  # noqa: E731
+    t = rand_c(3, dtype, seed=9)
+    _, got_t = fg.jvp(out, (z,), (t,))
+    _, want_t = jax.jvp(lambda z: _run(e, jnp, z, w, x), (z,), (t,))
+    np.testing.assert_allclose(got_t, want_t, **tol)
+    got_v = fg.vmap(fg.grad(loss), in_axes=(0, None, None))(np.stack([z, w]), w, x)
+    np.testing.assert_allclose(got_v, jax.vmap(jax.grad(loss_j), (0, None, None))(
+        np.stack([z, w]), w, x), **tol)
