@@ -116,6 +116,9 @@ def test_real_input_through_complex_intermediate_matches_jax():
     close(fg.jacfwd(f)(x), jax.jacfwd(fj)(x))
     close(fg.jacrev(f)(x), jax.jacrev(fj)(x))
     close(fg.hessian(f)(x), jax.hessian(fj)(x))
+    z = rand_c(3, seed=10)  # jacrev of a real function of complex inputs: allowed, as in JAX
+    g = lambda z: fnp.abs(z * z[::-1]) + fnp.real(z)  # noqa: E731
+    close(fg.jacrev(g)(z), jax.jacrev(lambda z: jnp.abs(z * z[::-1]) + jnp.real(z))(z))
 
 
 # --- holomorphic derivatives -------------------------------------------------------------------
