@@ -327,9 +327,8 @@ def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
     return [out], [convert_element_type(x_dot, new_dtype, weak_type)]
 
 
-def _convert_transpose(ct, x, *, new_dtype, weak_type):  # complex -> real: the real part
-    if new_dtype.kind == "c" and x.aval.dtype.kind != "c":
-        ct = real(ct)
+def _convert_transpose(ct, x, *, new_dtype, weak_type):  # real -> complex: the real part
+    ct = real(ct) if new_dtype.kind == "c" != x.aval.dtype.kind else ct
     return [convert_element_type(ct, x.aval.dtype, x.aval.weak_type)]
 
 
