@@ -319,11 +319,8 @@ rev_p.batch = lambda size, xs, bdims, *, dimensions: (
 def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
     (x,), (x_dot,) = primals, tangents
     out = convert_element_type(x, new_dtype, weak_type)
-    if type(x_dot) is Zero or not is_float(new_dtype) or not is_float(x_dot.aval.dtype
-                                                                        if hasattr(x_dot, "aval")
-                                                                        else np.result_type(x_dot)):
-        return [out], [Zero(ShapedArray(np.shape(out) if not hasattr(out, "aval")
-                                        else out.aval.shape, new_dtype, weak_type))]
+    if type(x_dot) is Zero or not is_float(new_dtype) or not is_float(get_aval_of(x_dot).dtype):
+        return [out], [Zero(ShapedArray(get_aval_of(out).shape, new_dtype, weak_type))]
     return [out], [convert_element_type(x_dot, new_dtype, weak_type)]
 
 
