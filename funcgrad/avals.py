@@ -30,6 +30,11 @@ def is_float(dtype: np.dtype) -> bool:
     return (kind if type(kind) is str else np.dtype(dtype).kind) in "fc"
 
 
+def real_dtype(dtype: np.dtype) -> np.dtype:
+    """The real dtype of a complex one (complex64 -> float32); other dtypes unchanged."""
+    return np.finfo(dtype).dtype if np.dtype(dtype).kind == "c" else np.dtype(dtype)
+
+
 class ShapedArray:
     """The abstract value of an array: shape, dtype and whether its dtype is weak."""
 

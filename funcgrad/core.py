@@ -339,9 +339,11 @@ class Tracer:
     for _name in ("sum", "mean", "max", "min", "prod", "var", "std", "argmax", "argmin",
                   "reshape", "transpose", "swapaxes", "squeeze", "astype", "dot", "cumsum",
                   "clip", "ravel", "flatten", "all", "any", "round", "conj", "sort", "argsort",
-                  "cumprod", "diagonal", "trace"):
+                  "cumprod", "diagonal", "trace", "conjugate"):
         locals()[_name] = _op(_name)
     del _name
+    real = property(lambda self: _ops["real"](self), doc="The real part (`fnp.real`).")
+    imag = property(lambda self: _ops["imag"](self), doc="The imaginary part (`fnp.imag`).")
 
 
 # --- rule vocabulary --------------------------------------------------------------------------

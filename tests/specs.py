@@ -537,6 +537,15 @@ PRIMITIVE_SPECS += [
           lambda jax, jnp: lambda a, b: jax.scipy.linalg.solve_triangular(a, b, trans=1)),
 ]
 
+# complex intermediates of real arguments (real, imag, conj, abs of complex values)
+PRIMITIVE_SPECS += [
+    _spec("complex_parts", lambda x: fnp.real(fnp.conj(x * (1 + 2j)) * x) + fnp.imag(x * 1j - x),
+          1, UNARY, REAL,
+          lambda jax, jnp: lambda x: jnp.real(jnp.conj(x * (1 + 2j)) * x) + jnp.imag(x * 1j - x)),
+    _spec("abs_complex", lambda x: fnp.abs(x * (1 + 1j) + 0.5j), 1, UNARY, REAL,
+          lambda jax, jnp: lambda x: jnp.abs(x * (1 + 1j) + 0.5j)),
+]
+
 SPECS_BY_NAME = {s.name: s for s in PRIMITIVE_SPECS}
 assert len(SPECS_BY_NAME) == len(PRIMITIVE_SPECS), "duplicate spec names"
 

@@ -71,6 +71,10 @@ LINEAR_EXAMPLES = {
     "rev": ([_a], {"dimensions": (0, 1)}, [0]),
     "convert_element_type": ([_a.astype(np.float32)],
                              {"new_dtype": np.dtype(np.float64), "weak_type": False}, [0]),
+    # complex parts: a cotangent c of a complex value z pairs with it as Re(c * z)
+    "real": ([_a + 1j * _b], {}, [0]),
+    "imag": ([_a + 1j * _b], {}, [0]),
+    "conj": ([_a + 1j * _b], {}, [0]),
     # linear in the right-hand side only (primitives/decompositions.py)
     "solve": ([_r.standard_normal((2, 3, 3)) + 3 * np.eye(3), _r.standard_normal((2, 3, 4))],
               {}, [1]),
@@ -86,7 +90,10 @@ def test_every_linear_primitive_has_an_example():
     assert not missing, f"add transpose examples for {missing}"
 
 
-def _vdot(a, b) -> float:
+def _vdot(a, b) -> float:  # complex values pair as Re(sum(a * b)): no conjugate, as in JAX
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind == "c" or b.dtype.kind == "c":
+        return float(np.sum(a * b).real)
     return float(np.vdot(np.asarray(a, np.float64), np.asarray(b, np.float64)))
 
 
@@ -95,6 +102,8 @@ def test_transpose_rule_is_the_transpose(prim):
     args, params, linear = LINEAR_EXAMPLES[prim.name]
     y = prim.impl(*args, **params)
     ct = np.random.default_rng(1).standard_normal(np.shape(y)).astype(np.asarray(y).dtype)
+    if ct.dtype.kind == "c":
+        ct += 1j * np.random.default_rng(2).standard_normal(np.shape(y))
     invals = [UndefPrimal(get_aval(a)) if i in linear else a for i, a in enumerate(args)]
     cts_in = prim.transpose(ct, *invals, **params)
     assert len(cts_in) == len(args)

@@ -26,13 +26,15 @@ from ..primitives import broadcast_in_dim, concatenate, convert_element_type, ex
 
 __all__ = [
     "pi", "e", "inf", "nan", "newaxis", "float16", "float32", "float64", "int8", "int16", "int32",
-    "int64", "uint8", "bool_", "ndarray", "dtype", "finfo", "iinfo", "asarray", "array", "astype",
+    "int64", "uint8", "bool_", "complex64", "complex128", "ndarray", "dtype", "finfo", "iinfo",
+    "asarray", "array", "astype",
     "broadcast_to", "zeros", "ones", "full", "empty", "eye", "identity", "arange", "linspace",
     "tri", "tril_indices", "zeros_like", "ones_like", "full_like", "empty_like",
 ]
 
 pi, e, inf, nan, newaxis = np.pi, np.e, np.inf, np.nan, None
 float16, float32, float64 = np.float16, np.float32, np.float64
+complex64, complex128 = np.complex64, np.complex128
 int8, int16, int32, int64, uint8, bool_ = np.int8, np.int16, np.int32, np.int64, np.uint8, np.bool_
 ndarray, dtype, finfo, iinfo = np.ndarray, np.dtype, np.finfo, np.iinfo
 

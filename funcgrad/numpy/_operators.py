@@ -30,7 +30,8 @@ core._ops.update({
     "cumprod": shapes.cumprod, "reshape": shapes.reshape, "ravel": shapes.ravel,
     "flatten": shapes.ravel, "transpose": shapes.transpose, "swapaxes": shapes.swapaxes,
     "squeeze": shapes.squeeze, "astype": astype, "clip": ufuncs.clip, "round": ufuncs.round,
-    "conj": lambda x: x, "at": at, "dot": indexing.dot, "sort": indexing.sort,
+    "conj": ufuncs.conj, "conjugate": ufuncs.conj,
+    "real": ufuncs.real, "imag": ufuncs.imag, "at": at, "dot": indexing.dot, "sort": indexing.sort,
     "argsort": indexing.argsort, "diagonal": indexing.diagonal, "trace": indexing.trace,
 })
 

@@ -26,7 +26,8 @@ __all__ = [
     "bitwise_or", "logical_or", "bitwise_xor", "logical_xor", "round_", "around", "round",
     "square", "reciprocal", "floor_divide", "power", "logistic", "where", "clip", "stop_gradient",
     "positive", "trunc", "isnan", "isinf", "exp2", "log2", "log10", "cbrt", "logaddexp", "fmax",
-    "fmin", "nan_to_num",
+    "fmin", "nan_to_num", "real", "imag", "conj", "conjugate", "angle", "iscomplexobj",
+    "isrealobj", "iscomplex", "isreal",
 ]
 
 
@@ -264,3 +265,45 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):  # noqa: A002
                                          -big if neginf is None else neginf)]
     x = where(isnan(x), fill[0], x)
     return where(equal(x, np.inf), fill[1], where(equal(x, -np.inf), fill[2], x))
+
+
+# --- complex numbers ----------------------------------------------------------------------------
+
+def _part(prim, np_fn, of_real):
+    @numpy_fallback(np_fn)
+    def f(x):
+        x = asarray(x)
+        return prim.bind1(x) if _aval(x).dtype.kind == "c" else of_real(x)
+    f.__name__, f.__doc__ = np_fn.__name__, f"`numpy.{np_fn.__name__}` (tracers too)."
+    return f
+
+
+real = _part(prims.real_p, np.real, lambda x: x)
+imag = _part(prims.imag_p, np.imag, lambda x: add(multiply(x, 0), 0))  # +0.0, never -0.0
+conj = conjugate = _part(prims.conj_p, np.conjugate, lambda x: x)
+
+
+@numpy_fallback(np.angle)
+def angle(z, deg=False):
+    """`numpy.angle`: the argument of `z` (radians, or degrees with `deg=True`)."""
+    return multiply(arctan2(imag(z), real(z)), 180.0 / math.pi if deg else 1.0)
+
+
+def iscomplexobj(x) -> bool:
+    """`numpy.iscomplexobj`: whether the dtype of `x` is complex."""
+    return _aval(x).dtype.kind == "c"
+
+
+def isrealobj(x) -> bool:
+    """`numpy.isrealobj`: whether the dtype of `x` is not complex."""
+    return not iscomplexobj(x)
+
+
+def iscomplex(x):
+    """`numpy.iscomplex`: elementwise, whether the imaginary part is nonzero."""
+    return not_equal(imag(x), 0)
+
+
+def isreal(x):
+    """`numpy.isreal`: elementwise, whether the imaginary part is zero."""
+    return equal(imag(x), 0)

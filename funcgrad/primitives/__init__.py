@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..core import Primitive
 from . import (  # noqa: F401
+    complex_ops,
     contraction,
     decompositions,
     elementwise,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..avals import ShapedArray
+from ..avals import ShapedArray, real_dtype
 from ..backend.fusion import C_TYPES, register_c_expr
 from ..backend.numpy_codegen import register_emitter, ufunc_emitter
 from ..core import (
@@ -35,23 +35,27 @@ from .rules import (
 )
 
 
-def _lowered(prim: Primitive, np_fn, c_expr: str | None, abstract_eval) -> None:
+def _lowered(prim: Primitive, np_fn, c_expr: str | None, abstract_eval, *jvps) -> None:
     """impl = the NumPy function itself (no wrapper call per application), broadcasting
-    batching, the ufunc as the NumPy lowering, and the C expression (if fusible)."""
+    batching, the ufunc as the NumPy lowering, and the C expression (if fusible); with `jvps`
+    (one per argument, as for defjvp), a non-linear primitive's derivative."""
     prim.impl, prim.abstract_eval = np_fn, abstract_eval
     prim.batch = broadcasting_batcher(prim)
     if isinstance(np_fn, np.ufunc):
         register_emitter(prim, ufunc_emitter(np_fn), broadcasts_from=0)
     register_c_expr(prim, c_expr or NOT_APPLICABLE)
+    if jvps:
+        defjvp(prim, *jvps)
+        not_linear(prim)
 
 
-def _unop(prim: Primitive, np_fn, c_expr: str | None) -> None:
-    _lowered(prim, np_fn, c_expr, unop_abstract_eval)
+def _unop(prim: Primitive, np_fn, c_expr: str | None, *jvps) -> None:
+    _lowered(prim, np_fn, c_expr, unop_abstract_eval, *jvps)
 
 
-def _binop(prim: Primitive, np_fn, c_expr: str | None, compare: bool = False) -> None:
+def _binop(prim: Primitive, np_fn, c_expr: str | None, *jvps, compare: bool = False) -> None:
     _lowered(prim, np_fn, c_expr,
-             (compare_abstract_eval_for if compare else binop_abstract_eval_for)(prim.name))
+             (compare_abstract_eval_for if compare else binop_abstract_eval_for)(prim.name), *jvps)
 
 
 def _c(v, x):  # a constant shaped like x
@@ -130,12 +134,8 @@ defjvp(div_p, lambda x_dot, ans, x, y: div(x_dot, y),
         lambda y_dot, ans, x, y: mul(y_dot, neg(div(ans, y))))
 deftranspose(div_p, _div_transpose)
 
-_binop(rem_p, np.mod, None)
-defjvp(rem_p, lambda x_dot, _, x, y: x_dot,
+_binop(rem_p, np.mod, None, lambda x_dot, _, x, y: x_dot,
        lambda y_dot, _, x, y: mul(y_dot, neg(floor(div(x, y)))))
-not_linear(rem_p)
-
-_binop(pow_p, np.power, "pow({0}, {1})")
 
 
 def _pow_jvp_y(y_dot, ans, x, y):
@@ -143,8 +143,8 @@ def _pow_jvp_y(y_dot, ans, x, y):
     return mul(y_dot, select(eq(x, _c(0, x)), _c(0, x), mul(ans, log(safe_log))))
 
 
-defjvp(pow_p, lambda x_dot, ans, x, y: mul(x_dot, mul(y, pow(x, sub(y, _c(1, y))))), _pow_jvp_y)
-not_linear(pow_p)
+_binop(pow_p, np.power, "pow({0}, {1})",
+       lambda x_dot, ans, x, y: mul(x_dot, mul(y, pow(x, sub(y, _c(1, y))))), _pow_jvp_y)
 
 integer_pow_p.impl = lambda x, *, y: x * x if y == 2 else np.power(x, y)
 integer_pow_p.abstract_eval = lambda x, *, y: [x]
@@ -180,70 +180,49 @@ def _minmax_jvp(pick_x):
     return jvp_x, jvp_y
 
 
-_binop(max_p, np.maximum, "max({0}, {1})")
-defjvp(max_p, *_minmax_jvp(lambda a, b: gt(a, b)))
-not_linear(max_p)
-_binop(min_p, np.minimum, "min({0}, {1})")
-defjvp(min_p, *_minmax_jvp(lambda a, b: lt(a, b)))
-not_linear(min_p)
-
-_binop(atan2_p, np.arctan2, "atan2({0}, {1})")
-defjvp(atan2_p,  # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
+_binop(max_p, np.maximum, "max({0}, {1})", *_minmax_jvp(lambda a, b: gt(a, b)))
+_binop(min_p, np.minimum, "min({0}, {1})", *_minmax_jvp(lambda a, b: lt(a, b)))
+_binop(atan2_p, np.arctan2, "atan2({0}, {1})",  # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
        lambda y_dot, _, y, x: mul(y_dot, div(x, add(mul(x, x), mul(y, y)))),
        lambda x_dot, _, y, x: mul(x_dot, neg(div(y, add(mul(x, x), mul(y, y))))))
-not_linear(atan2_p)
 
 # --- transcendental ---------------------------------------------------------------------------
-_unop(exp_p, np.exp, "exp({0})")
-defjvp(exp_p, lambda x_dot, ans, x: mul_p.bind1(x_dot, ans))
-_unop(log_p, np.log, "log({0})")
-defjvp(log_p, lambda x_dot, _, x: div_p.bind1(x_dot, x))
-_unop(log1p_p, np.log1p, "log1p({0})")
-defjvp(log1p_p, lambda x_dot, _, x: div(x_dot, add(x, _c(1, x))))
-_unop(expm1_p, np.expm1, "expm1({0})")
-defjvp(expm1_p, lambda x_dot, ans, x: mul(x_dot, add(ans, _c(1, x))))
-_unop(sqrt_p, np.sqrt, "sqrt({0})")
-defjvp(sqrt_p, lambda x_dot, ans, x: div(x_dot, mul(_c(2, x), ans)))
-_unop(sin_p, np.sin, "sin({0})")
-defjvp(sin_p, lambda x_dot, _, x: mul_p.bind1(x_dot, cos_p.bind1(x)))
-_unop(cos_p, np.cos, "cos({0})")
-defjvp(cos_p, lambda x_dot, _, x: mul_p.bind1(x_dot, neg_p.bind1(sin_p.bind1(x))))  # 1 eqn
-_unop(tan_p, np.tan, "tan({0})")
-defjvp(tan_p, lambda x_dot, ans, x: mul(x_dot, add(_c(1, x), mul(ans, ans))))
-_unop(asin_p, np.arcsin, "asin({0})")
-defjvp(asin_p, lambda x_dot, _, x: div(x_dot, sqrt(sub(_c(1, x), mul(x, x)))))
-_unop(acos_p, np.arccos, "acos({0})")
-defjvp(acos_p, lambda x_dot, _, x: div(x_dot, neg(sqrt(sub(_c(1, x), mul(x, x))))))
-_unop(atan_p, np.arctan, "atan({0})")
-defjvp(atan_p, lambda x_dot, _, x: div(x_dot, add(_c(1, x), mul(x, x))))
-_unop(sinh_p, np.sinh, "sinh({0})")
-defjvp(sinh_p, lambda x_dot, _, x: mul(x_dot, cosh(x)))
-_unop(cosh_p, np.cosh, "cosh({0})")
-defjvp(cosh_p, lambda x_dot, _, x: mul(x_dot, sinh(x)))
-_unop(tanh_p, np.tanh, "tanh({0})")
-defjvp(tanh_p, lambda x_dot, ans, x: mul(x_dot, sub(_c(1, x), mul(ans, ans))))
-_unop(asinh_p, np.arcsinh, "asinh({0})")
-defjvp(asinh_p, lambda x_dot, _, x: div(x_dot, sqrt(add(mul(x, x), _c(1, x)))))
-_unop(acosh_p, np.arccosh, "acosh({0})")
-defjvp(acosh_p, lambda x_dot, _, x: div(x_dot, sqrt(sub(mul(x, x), _c(1, x)))))
-_unop(atanh_p, np.arctanh, "atanh({0})")
-defjvp(atanh_p, lambda x_dot, _, x: div(x_dot, sub(_c(1, x), mul(x, x))))
-for _p in (exp_p, log_p, log1p_p, expm1_p, sqrt_p, sin_p, cos_p, tan_p, asin_p, acos_p, atan_p,
-           sinh_p, cosh_p, tanh_p, asinh_p, acosh_p, atanh_p):
-    not_linear(_p)
+_unop(exp_p, np.exp, "exp({0})", lambda t, ans, x: mul_p.bind1(t, ans))
+_unop(log_p, np.log, "log({0})", lambda t, _, x: div_p.bind1(t, x))
+_unop(log1p_p, np.log1p, "log1p({0})", lambda t, _, x: div(t, add(x, _c(1, x))))
+_unop(expm1_p, np.expm1, "expm1({0})", lambda t, ans, x: mul(t, add(ans, _c(1, x))))
+_unop(sqrt_p, np.sqrt, "sqrt({0})", lambda t, ans, x: div(t, mul(_c(2, x), ans)))
+_unop(sin_p, np.sin, "sin({0})", lambda t, _, x: mul_p.bind1(t, cos_p.bind1(x)))
+_unop(cos_p, np.cos, "cos({0})", lambda t, _, x: mul_p.bind1(t, neg_p.bind1(sin_p.bind1(x))))
+_unop(tan_p, np.tan, "tan({0})", lambda t, ans, x: mul(t, add(_c(1, x), mul(ans, ans))))
+_unop(asin_p, np.arcsin, "asin({0})", lambda t, _, x: div(t, sqrt(sub(_c(1, x), mul(x, x)))))
+_unop(acos_p, np.arccos, "acos({0})", lambda t, _, x: div(t, neg(sqrt(sub(_c(1, x), mul(x, x))))))
+_unop(atan_p, np.arctan, "atan({0})", lambda t, _, x: div(t, add(_c(1, x), mul(x, x))))
+_unop(sinh_p, np.sinh, "sinh({0})", lambda t, _, x: mul(t, cosh(x)))
+_unop(cosh_p, np.cosh, "cosh({0})", lambda t, _, x: mul(t, sinh(x)))
+_unop(tanh_p, np.tanh, "tanh({0})", lambda t, ans, x: mul(t, sub(_c(1, x), mul(ans, ans))))
+_unop(asinh_p, np.arcsinh, "asinh({0})", lambda t, _, x: div(t, sqrt(add(mul(x, x), _c(1, x)))))
+_unop(acosh_p, np.arccosh, "acosh({0})", lambda t, _, x: div(t, sqrt(sub(mul(x, x), _c(1, x)))))
+_unop(atanh_p, np.arctanh, "atanh({0})", lambda t, _, x: div(t, sub(_c(1, x), mul(x, x))))
 
 
 def _logistic_impl(x):  # 1 / (1 + exp(-x)), written so that it never overflows
     return 0.5 * np.tanh(0.5 * x) + 0.5
 
 
-_unop(logistic_p, _logistic_impl, "(1 / (1 + exp(-{0})))")
-defjvp(logistic_p, lambda x_dot, ans, x: mul(x_dot, mul(ans, sub(_c(1, x), ans))))
-not_linear(logistic_p)
+_unop(logistic_p, _logistic_impl, "(1 / (1 + exp(-{0})))",
+      lambda t, ans, x: mul(t, mul(ans, sub(_c(1, x), ans))))
 
-_unop(abs_p, np.abs, "abs({0})")
-defjvp(abs_p, lambda x_dot, _, x: mul(x_dot, sign(x)))
-not_linear(abs_p)
+
+def _abs_jvp(x_dot, ans, x):  # complex x: Re(x_dot * conj(x) / |x|), zero at 0 (as in JAX)
+    if get_aval_of(x).dtype.kind != "c":
+        return mul(x_dot, sign(x))
+    safe = convert_element_type(select(eq(ans, _c(0, ans)), _c(1, ans), ans), get_aval_of(x).dtype)
+    return real(mul(x_dot, div(conj(x), safe)))
+
+
+_lowered(abs_p, np.abs, "abs({0})", lambda x: [ShapedArray(x.shape, real_dtype(x.dtype),
+                                                             x.weak_type)], _abs_jvp)
 
 # --- piecewise constant (zero derivative) -----------------------------------------------------
 _unop(sign_p, np.sign, "(({0} > 0) - ({0} < 0))")

@@ -161,3 +161,10 @@ SPECIAL_PRIMS = {n: Primitive(n) for n in SPECIAL_ARITY}
 
 
 def special_op(name, *xs): return SPECIAL_PRIMS[name].bind1(*xs)
+
+
+# --- complex (complex autodiff) ---------------------------------------------------------------
+real_p, imag_p, conj_p = map(Primitive, ("real", "imag", "conj"))
+def real(x): return real_p.bind1(x)
+def imag(x): return imag_p.bind1(x)
+def conj(x): return conj_p.bind1(x)

@@ -319,28 +319,32 @@ rev_p.batch = lambda size, xs, bdims, *, dimensions: (
 def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
     (x,), (x_dot,) = primals, tangents
     out = convert_element_type(x, new_dtype, weak_type)
-    if type(x_dot) is Zero or not is_float(new_dtype) or not is_float(x_dot.aval.dtype
-                                                                        if hasattr(x_dot, "aval")
-                                                                        else np.result_type(x_dot)):
-        return [out], [Zero(ShapedArray(np.shape(out) if not hasattr(out, "aval")
-                                        else out.aval.shape, new_dtype, weak_type))]
+    if type(x_dot) is Zero or not is_float(new_dtype) or not is_float(get_aval_of(x_dot).dtype):
+        return [out], [Zero(ShapedArray(get_aval_of(out).shape, new_dtype, weak_type))]
     return [out], [convert_element_type(x_dot, new_dtype, weak_type)]
 
 
-def _convert_transpose(ct, x, *, new_dtype, weak_type):
+def _convert_transpose(ct, x, *, new_dtype, weak_type):  # real -> complex: the real part
+    ct = real(ct) if new_dtype.kind == "c" != x.aval.dtype.kind else ct
     return [convert_element_type(ct, x.aval.dtype, x.aval.weak_type)]
 
 
-convert_element_type_p.impl = lambda x, *, new_dtype, weak_type: _xp(x).asarray(x).astype(
-    new_dtype)
+def _convert_impl(x, *, new_dtype, weak_type):  # complex -> real keeps the real part, silently
+    x = _xp(x).asarray(x)
+    return (x.real if x.dtype.kind == "c" and new_dtype.kind != "c" else x).astype(new_dtype)
+
+
+convert_element_type_p.impl = _convert_impl
 convert_element_type_p.abstract_eval = lambda x, *, new_dtype, weak_type: [
     ShapedArray(x.shape, new_dtype, weak_type)]
 convert_element_type_p.jvp = _convert_jvp
 deftranspose(convert_element_type_p, _convert_transpose)
 convert_element_type_p.batch = lambda size, xs, bdims, **params: (
     [convert_element_type_p.bind1(xs[0], **params)], [bdims[0]])
+_drops_imag = lambda eqn: (eqn.inputs[0].aval.dtype.kind == "c"  # noqa: E731
+                           and eqn.params["new_dtype"].kind != "c")
 register_emitter(convert_element_type_p, lambda eqn, args, names: (
-    f"_as_array({args[0]}).astype("
+    f"_as_array({args[0]}){'.real' * _drops_imag(eqn)}.astype("
     f"{names.obj(eqn.params['new_dtype'], '_dt', ('dtype', eqn.params['new_dtype'].str))})",
     "fresh"))
 for _p in (broadcast_in_dim_p, reshape_p, transpose_p, squeeze_p, expand_dims_p, slice_p, pad_p,

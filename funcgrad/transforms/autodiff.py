@@ -99,11 +99,28 @@ def _check_float_inputs(fun_name: str, leaves: list, argnums) -> None:
                 f"instead of `1`; integer inputs have no gradient.")
 
 
-def _scalar_check(out) -> ShapedArray:
+def _check_complex(fun_name: str, values: list, holomorphic: bool, what: str,
+                   real: bool = True) -> None:
+    """holomorphic=True requires complex `what` (inputs or outputs); without it, real ones
+    (where `real`)."""
+    for a in map(get_aval_of, values):
+        if holomorphic != (a.dtype.kind == "c") and (holomorphic or real):
+            raise FuncgradError(
+                f"{fun_name} with holomorphic=True requires {what} with complex dtype, got "
+                f"{a.str_short()}, at {user_frame()}\nPass complex {what}, or drop holomorphic="
+                f"True." if holomorphic else f"{fun_name} requires real-valued {what}, got "
+                f"{a.str_short()}, at {user_frame()}\nFor holomorphic differentiation pass "
+                f"holomorphic=True; for a non-holomorphic function use `fg.vjp` directly, or "
+                f"differentiate a real function of it such as `fnp.abs(y) ** 2`.")
+
+
+def _scalar_check(out, holomorphic: bool = False) -> ShapedArray:
     try:
         aval = get_aval_of(out)
     except TypeError:
         aval = None
+    if aval is not None and aval.shape == () and is_float(aval.dtype):
+        _check_complex("grad", [out], holomorphic, "outputs")
     if aval is None or aval.shape != () or not is_float(aval.dtype):
         got = aval.str_short() if aval is not None else type(out).__name__
         raise FuncgradError(
@@ -115,13 +132,17 @@ def _scalar_check(out) -> ShapedArray:
 
 
 def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
-                   has_aux: bool = False) -> Callable:
+                   has_aux: bool = False, holomorphic: bool = False) -> Callable:
     """Returns a function computing `(fun(*args), ∇fun(*args))` for a scalar-valued `fun`.
 
     Args:
         fun: function returning a scalar (or `(scalar, aux)` when `has_aux`).
         argnums: which positional argument(s) to differentiate (int or tuple of ints).
         has_aux: whether `fun` returns a pair whose second element is passed through.
+        holomorphic: `fun` is holomorphic: complex inputs and a complex output, and the result
+            is the complex derivative. Without it the output must be real; for complex inputs
+            the result is the conjugate of the gradient in the real-pair sense (as in JAX:
+            `grad(abs)(3+4j) == 0.6-0.8j`).
 
     Returns:
         A function returning `(value, grads)` or `((value, aux), grads)`; `grads` has the
@@ -138,11 +159,12 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
                                      kwargs)
         leaves, in_tree = tree_flatten(dargs)
         _check_float_inputs("grad", leaves, argnums)
+        _check_complex("grad", leaves, holomorphic, "inputs", real=False)
         f_flat, out_tree = flatten_fun(f_part, in_tree, has_aux)
         primals_out, f_vjp = vjp_flat(f_flat, leaves, name="grad")
         out_tree, aux_tree = out_tree.val if has_aux else (out_tree.val, None)
         value = _materialize(tree_unflatten(out_tree, primals_out[:out_tree.num_leaves]))
-        aval = _scalar_check(value)
+        aval = _scalar_check(value, holomorphic)
         cts = [aval.dtype.type(1)] + [Zero(get_aval_of(p)) for p in primals_out[1:]]
         grads = tree_unflatten(in_tree, [_materialize(g) for g in f_vjp(cts)])
         grads = grads if multi else grads[0]
@@ -166,7 +188,8 @@ def _checked_aux(fun: Callable) -> Callable:
     return fun_with_aux
 
 
-def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False) -> Callable:
     """Returns a function computing the gradient of scalar-valued `fun`.
 
     Examples:
@@ -176,7 +199,7 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         >>> fg.grad(fg.grad(lambda x: x ** 4 - 2 * x ** 2))(2.0)
         array(44.)
     """
-    vg = value_and_grad(fun, argnums, has_aux)
+    vg = value_and_grad(fun, argnums, has_aux, holomorphic)
 
     def grad_f(*args: Any, **kwargs: Any):
         (value, g) = vg(*args, **kwargs)
@@ -235,9 +258,10 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     return tree_unflatten(out_tree, [_materialize(p) for p in primals_out]), jvp_fun
 
 
-def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False, holomorphic: bool = False):
     """Reverse mode: returns `(fun(*primals), vjp_fun[, aux])`; `vjp_fun(ct)` returns a tuple
-    with one cotangent per primal.
+    with one cotangent per primal. Cotangents of complex values are not conjugated (as in JAX);
+    `holomorphic=True` only checks that the inputs and outputs are complex.
 
     Examples:
         >>> import funcgrad as fg, funcgrad.numpy as fnp, numpy as np
@@ -247,10 +271,12 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
     """
     p_leaves, in_tree = tree_flatten(primals)
     f_flat, out_trees = flatten_fun(_checked_aux(fun) if has_aux else fun, in_tree, has_aux)
+    _check_complex("vjp", p_leaves, holomorphic, "inputs", real=False)
     primals_out, f_vjp_flat = vjp_flat(f_flat, p_leaves)
     out_tree, aux_tree = out_trees.val if has_aux else (out_trees.val, None)
     n_out = out_tree.num_leaves
     out_avals = [get_aval_of(p) for p in primals_out]
+    _check_complex("vjp", primals_out[:n_out], holomorphic, "outputs", real=False)
 
     def vjp_fun(ct):
         ct_leaves, ct_tree = tree_flatten(ct)
@@ -286,20 +312,24 @@ def _std_basis(leaves: list):
     return out, n
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """Jacobian by forward mode: one vmapped jvp over the standard basis of the inputs; with
-    `has_aux`, `fun` returns `(output, aux)` and the Jacobian function `(jacobian, aux)`."""
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable:
+    """Jacobian by forward mode: one vmapped jvp over the standard basis of the inputs. With
+    `has_aux`, `fun` returns `(output, aux)` and the Jacobian function `(jacobian, aux)`. Inputs
+    must be real, or complex with `holomorphic=True` (then the outputs must be complex too)."""
     def jacfun(*args):
         multi, nums = _split_args("jacfwd", args, argnums)
         f_aux, dargs = partial_args(_checked_aux(fun) if has_aux else fun, args, nums)
         leaves, in_tree = tree_flatten(dargs)
         _check_float_inputs("jacfwd", leaves, argnums)
+        _check_complex("jacfwd", leaves, holomorphic, "inputs")
         basis, n = _std_basis(leaves)
         def pushfwd(*ts):  # -> ((output, aux), output tangent)
             out, t_out = jvp(f_aux, dargs, tree_unflatten(in_tree, ts))
             return (out, t_out[0]) if has_aux else ((out, None), t_out)
         # one call of `fun`: its value (and aux) is the unbatched primal output of the vmapped jvp
         (y, aux), jac_cols = vmap(pushfwd, out_axes=((None, None), 0))(*basis)
+        _check_complex("jacfwd", tree_flatten(y)[0], holomorphic, "outputs", real=False)
 
         def arrange(col, y_leaf):
             out_shape = get_aval_of(y_leaf).shape
@@ -317,15 +347,19 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     return jacfun
 
 
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """Jacobian by reverse mode: one vmapped vjp over the standard basis of the outputs; with
-    `has_aux`, `fun` returns `(output, aux)` and the Jacobian function `(jacobian, aux)`."""
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable:
+    """Jacobian by reverse mode: one vmapped vjp over the standard basis of the outputs. With
+    `has_aux`, `fun` returns `(output, aux)` and the Jacobian function `(jacobian, aux)`. Outputs
+    must be real, or complex with `holomorphic=True` (then the inputs must be complex too)."""
     def jacfun(*args):
         multi, nums = _split_args("jacrev", args, argnums)
         f_of, dargs = partial_args(fun, args, nums)
         _check_float_inputs("jacrev", tree_flatten(dargs)[0], argnums)
+        _check_complex("jacrev", tree_flatten(dargs)[0], holomorphic, "inputs", real=False)
         y, f_vjp, *aux = vjp(f_of, *dargs, has_aux=has_aux)
         y_leaves, y_tree = tree_flatten(y)
+        _check_complex("jacrev", y_leaves, holomorphic, "outputs")
         basis, n = _std_basis(y_leaves)
         rows = vmap(lambda *cts: f_vjp(tree_unflatten(y_tree, cts)))(*basis)  # tuple per arg
 
@@ -348,9 +382,11 @@ def _rows(x, start: int, stop: int):
     return slice_(x, (start,) + (0,) * (len(shape) - 1), (stop,) + shape[1:])
 
 
-def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0,
+            holomorphic: bool = False) -> Callable:
     """Hessian of scalar-valued `fun`: forward-over-reverse, `jacfwd(jacrev(fun))`."""
-    return jacfwd(jacrev(fun, argnums), argnums)
+    return jacfwd(jacrev(fun, argnums, holomorphic=holomorphic), argnums,
+                  holomorphic=holomorphic)
 
 
 def stop_gradient(x: Any) -> Any:
