@@ -39,17 +39,12 @@ VALUE_XFAIL = {
                        "that too): fnp.eye/ones_like are NumPy's (numpy/__init__.py:415-428), no "
                        "device-aware way to make the constant",
 }
-# Eager grads: the unit cotangent seed is a host scalar (transforms/autodiff.py:156, :191), and
-# the constants transposes and jvps make are NumPy arrays: `full`/`full_like`
-# (primitives/shape.py:97,
-# primitives/rules.py:150), pad's zero (primitives/shape.py:230, :300), scatter-add's np.zeros
-# (primitives/indexing.py:165), `_materialize` zeros (transforms/autodiff.py:59), np.eye/np.tril in
-# the linalg jvps (primitives/decompositions.py:148, :191, :270). With the seed and full_like made
-# device-aware, 58 cases still fail on pad (22), scatter-add (18), select/instantiate and others.
-GRAD_PASSING = {"log2", "log10", "linalg_solve", "linalg_inv"}
-_GRAD = ("issue 12: host constants in eager grad: the cotangent seed (transforms/autodiff.py:156) "
-         "and full/broadcast_in_dim/pad/scatter zeros (primitives/shape.py:97, :230; "
-         "primitives/indexing.py:165) are NumPy arrays")
+# Eager grads: constants follow the device of the transform's arrays (backend.constants_on), so the
+# seed, `full`, pad's value, `_materialize` zeros and the jacobian basis are made on the GPU.
+GRAD_XFAIL = {
+    "nan_to_num": "issue 12: nan_to_num's jvp selects with a host mask made in numpy/ufuncs.py",
+    "linalg_cholesky": VALUE_XFAIL["linalg_cholesky"],
+}
 
 
 def _by_name(xfails):
@@ -74,7 +69,7 @@ def test_eager_value_on_gpu(spec):
     _close(spec.fn(*[_gpu(a) for a in args]), want)
 
 
-@_by_name({s.name: _GRAD for s in PRIMITIVE_SPECS if s.name not in GRAD_PASSING})
+@_by_name(GRAD_XFAIL)
 def test_eager_grad_on_gpu(spec):
     args = spec.draw(1)
     f, float_args = restrict(spec.fn, args)
@@ -190,8 +185,6 @@ def test_jit_mlp_step_and_grad_of_jit():
     _same_on_gpu(lambda w, x: fg.grad(loss)(w, x), w, _X32)  # jit(grad)
 
 
-@_xf("grad(jit(f)): the unit cotangent seed is a host scalar (transforms/autodiff.py:191) that "
-     "meets device arrays in the jitted transpose")
 def test_grad_of_jit():
     f = fg.jit(lambda x: fnp.sum(fnp.sin(x) * x), device="gpu")
     want = fg.grad(lambda x: fnp.sum(fnp.sin(x) * x))(_X32)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray
+from ..backend import device_of
+from ..backend.cupy_backend import to_device
 from ..backend.fusion import C_TYPES, register_c_expr
 from ..backend.numpy_codegen import register_emitter, ufunc_emitter
 from ..core import (
@@ -32,6 +34,7 @@ from .rules import (
     not_linear,
     same_shape_dtype,
     unop_abstract_eval,
+    xp_of,
 )
 
 
@@ -291,7 +294,14 @@ def _select_transpose(ct, p, x, y):
             select(p, zeros, ct) if is_undefined_primal(y) else None]
 
 
-select_p.impl = lambda p, x, y: np.where(p, x, y)
+def _select_impl(p, x, y):
+    xp = xp_of(x) if xp_of(x) is not np else xp_of(y)
+    if xp is not np and type(p) is np.ndarray:  # a host mask constant (tril, diag) meets a GPU call
+        p = to_device(p, device_of(x if xp_of(x) is xp else y).index)
+    return xp.where(p, x, y)
+
+
+select_p.impl = _select_impl
 select_p.abstract_eval = _select_abstract_eval
 select_p.jvp = _select_jvp
 deftranspose(select_p, _select_transpose)
