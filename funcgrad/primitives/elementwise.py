@@ -38,7 +38,7 @@ from .rules import (
 )
 
 
-def _lowered(prim: Primitive, np_fn, c_expr: str | None, abstract_eval) -> None:
+def _lowered(prim: Primitive, np_fn, c_expr, abstract_eval) -> None:
     """impl = the NumPy function itself (no wrapper call per application), broadcasting
     batching, the ufunc as the NumPy lowering, and the C expression (if fusible)."""
     prim.impl, prim.abstract_eval = np_fn, abstract_eval
@@ -48,11 +48,11 @@ def _lowered(prim: Primitive, np_fn, c_expr: str | None, abstract_eval) -> None:
     register_c_expr(prim, c_expr or NOT_APPLICABLE)
 
 
-def _unop(prim: Primitive, np_fn, c_expr: str | None) -> None:
+def _unop(prim: Primitive, np_fn, c_expr) -> None:
     _lowered(prim, np_fn, c_expr, unop_abstract_eval)
 
 
-def _binop(prim: Primitive, np_fn, c_expr: str | None, compare: bool = False) -> None:
+def _binop(prim: Primitive, np_fn, c_expr, compare: bool = False) -> None:
     _lowered(prim, np_fn, c_expr,
              (compare_abstract_eval_for if compare else binop_abstract_eval_for)(prim.name))
 
@@ -138,7 +138,8 @@ defjvp(rem_p, lambda x_dot, _, x, y: x_dot,
        lambda y_dot, _, x, y: mul(y_dot, neg(floor(div(x, y)))))
 not_linear(rem_p)
 
-_binop(pow_p, np.power, "pow({0}, {1})")
+_binop(pow_p, np.power, lambda a, ins, out: f"pow({a[0]}, {a[1]})" if out.kind == "f" else
+       f"(({C_TYPES[out]})pow((double){a[0]}, (double){a[1]}))")  # no integer pow in CUDA
 
 
 def _pow_jvp_y(y_dot, ans, x, y):
@@ -183,10 +184,10 @@ def _minmax_jvp(pick_x):
     return jvp_x, jvp_y
 
 
-_binop(max_p, np.maximum, "max({0}, {1})")
+_binop(max_p, np.maximum, "(({0} != {0} || {0} > {1}) ? {0} : {1})")  # NaN wins, as in NumPy
 defjvp(max_p, *_minmax_jvp(lambda a, b: gt(a, b)))
 not_linear(max_p)
-_binop(min_p, np.minimum, "min({0}, {1})")
+_binop(min_p, np.minimum, "(({0} != {0} || {0} < {1}) ? {0} : {1})")
 defjvp(min_p, *_minmax_jvp(lambda a, b: lt(a, b)))
 not_linear(min_p)
 
@@ -249,13 +250,16 @@ defjvp(abs_p, lambda x_dot, _, x: mul(x_dot, sign(x)))
 not_linear(abs_p)
 
 # --- piecewise constant (zero derivative) -----------------------------------------------------
-_unop(sign_p, np.sign, "(({0} > 0) - ({0} < 0))")
+_unop(sign_p, np.sign, lambda a, ins, out: f"({a[0]} != {a[0]} ? {a[0]} : "  # NaN stays NaN
+       f"({C_TYPES[out]})(({a[0]} > 0) - ({a[0]} < 0)))")
 _unop(floor_p, np.floor, "floor({0})")
 _unop(ceil_p, np.ceil, "ceil({0})")
-_unop(round_p, np.round, "rint({0})")
-_unop(is_finite_p, np.isfinite, "isfinite({0})")
+_unop(round_p, np.round, lambda a, ins, out: f"rint({a[0]})" if out.kind == "f" else a[0])
+_unop(is_finite_p, np.isfinite, lambda a, ins, out: f"isfinite({a[0]})" if ins[0].kind == "f"
+       else "true")
 is_finite_p.abstract_eval = lambda x: [ShapedArray(x.shape, np.dtype(bool))]
-_unop(not_p, np.invert, "(!{0})")
+_unop(not_p, np.invert, lambda a, ins, out: f"(!{a[0]})" if out.kind == "b" else
+       f"(({C_TYPES[out]})~{a[0]})")  # bitwise for integers
 for _p in (sign_p, floor_p, ceil_p, round_p, is_finite_p, not_p):
     defzero_jvp(_p)
 
