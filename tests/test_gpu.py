@@ -20,21 +20,7 @@ from funcgrad.pytree import tree_leaves
 pytestmark = pytest.mark.gpu
 
 # --- issue 12: what fails today, by root cause (file:line in funcgrad) -------------------------
-_ASARRAY = "issue 12: fnp.asarray calls np.asarray on a device array (numpy/__init__.py:50)"
-_TAKE = "issue 12: indexing calls np.asarray on a device array (numpy/indexing.py:69)"
-_AT_TRACED = "issue 12: .at[] builds its index with np.asarray (numpy/indexing.py:183)"
-_AT = "issue 12: .at[] update values go through np.asarray (numpy/indexing.py:202)"
 VALUE_XFAIL = {
-    "logistic": "issue 12: eager logistic calls np.asarray (numpy/__init__.py:273)",
-    "astype_f32_to_f64": "issue 12: fnp.astype calls np.asarray (numpy/__init__.py:67)",
-    "astype_roundtrip": "issue 12: fnp.astype calls np.asarray (numpy/__init__.py:67)",
-    "gather_traced": _ASARRAY, "gather_traced_axis1": _ASARRAY, "gather_traced_pair": _TAKE,
-    "take": _TAKE, "at_add_traced": _AT_TRACED, "at_set_traced": _AT_TRACED,
-    "at_set": _AT, "at_add": _AT, "at_set_slice": _AT, "at_add_int": _AT,
-    "linalg_solve": _ASARRAY, "linalg_inv": _ASARRAY, "linalg_det": _ASARRAY,
-    "linalg_slogdet": _ASARRAY, "linalg_eigh_values": _ASARRAY,
-    "linalg_eigh_vectors_sq": _ASARRAY, "solve_triangular": _ASARRAY,
-    "solve_triangular_trans": _ASARRAY,
     "linalg_cholesky": "issue 12: the spec adds a host np.eye to a device array (CuPy refuses "
                        "that too): fnp.eye/ones_like are NumPy's (numpy/__init__.py:415-428), no "
                        "device-aware way to make the constant",
