@@ -139,6 +139,10 @@ def constants_on(leaves):
         _PLACE.pop()
 
 
+def current_device() -> Device:
+    return _PLACE[-1]
+
+
 def constant_xp():
     """The array module constants are made with now (numpy, or cupy on a GPU call)."""
     return np if _PLACE[-1].platform == "cpu" else cupy_backend.cupy_module()
