@@ -215,3 +215,44 @@ def test_jit_adam_steps_with_state_on_the_device():
     want = run({"w": _X32}, {"w": _X32 * 0.1}, "cpu")
     got = run({"w": _gpu(_X32)}, {"w": _gpu(_X32 * 0.1)}, "gpu")
     _close(got["w"], want["w"], rtol=1e-5)
+
+
+# --- transforms, layers and data on device inputs, each compared with the CPU -----------------
+def _f3(x):
+    return fnp.sum(fnp.tanh(x) * fnp.sin(x[::-1]) ** 2)
+
+
+@pytest.mark.parametrize("name,run", [
+    ("jvp", lambda x: fg.jvp(lambda a: fnp.tanh(a) * a[::-1], (x,), (x * 0.5,))),
+    ("vmap", lambda x: fg.vmap(lambda r: fnp.dot(r, r[::-1]) + fnp.max(r))(x)),
+    ("hessian", lambda x: fg.hessian(_f3)(x[0])),
+    ("jacfwd", lambda x: fg.jacfwd(lambda a: fnp.cumsum(fnp.exp(a)))(x[1])),
+    ("jacrev", lambda x: fg.jacrev(lambda a: fnp.cumsum(fnp.exp(a)))(x[1])),
+    ("linearize", lambda x: fg.linearize(fnp.sin, x)[1](x * 2.0)),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_transforms_on_device_inputs(name, run):
+    _same_on_gpu(run, _X64, jit=False)
+
+
+def test_conv2d_and_pooling_values_and_grads():
+    from funcgrad import nn
+    x = _R.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    model = nn.Sequential([nn.Conv2d(4, 3, pad=1), nn.relu,
+                           lambda h: nn.max_pool2d(h, 2) + nn.avg_pool2d(h, 2)])
+    params = model.init(fg.random.key(0), x)
+
+    def loss(p, x):
+        return fnp.mean(model.apply(p, x) ** 2)
+    _same_on_gpu(lambda p, x: (model.apply(p, x), fg.grad(loss)(p, x)), params, x, jit=False)
+    _same_on_gpu(lambda p, x: fg.grad(loss)(p, x), params, x)
+
+
+def test_dataloader_batches_stay_on_the_device():
+    xs = np.arange(40.0).reshape(10, 4)
+    ts = np.arange(10)
+    want = [b for b in fg.data.DataLoader((xs, ts), 4, key=1)]
+    got = [b for b in fg.data.DataLoader((_gpu(xs), _gpu(ts)), 4, key=1)]
+    assert len(got) == len(want) == 3
+    for (gx, gt), (wx, wt) in zip(got, want):
+        _close(gx, wx)
+        _close(gt, wt)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..avals import ShapedArray, is_float
-from ..backend import constant_xp, constants_on, get_array_module, is_gpu_array, place
+from ..backend import constant_xp, constants_on, is_gpu_array, place
 from ..core import FuncgradError, Tracer, UndefPrimal, Zero, get_aval_of, new_main, user_frame
 from ..ir import IR, eval_ir
 from ..primitives import reshape, slice_
@@ -289,7 +289,8 @@ def _std_basis(leaves: list):
     sizes = [math.prod(get_aval_of(x).shape) for x in leaves]
     n = sum(sizes)
     dtype = np.result_type(*[get_aval_of(x).dtype for x in leaves])
-    eye = get_array_module(*leaves).eye(n, dtype=dtype)
+    with constants_on(leaves):  # tracers of device arrays (hessian): the caller's device
+        eye = constant_xp().eye(n, dtype=dtype)
     out, start = [], 0
     for x, s in zip(leaves, sizes):
         out.append(eye[:, start:start + s].reshape((n,) + get_aval_of(x).shape))
