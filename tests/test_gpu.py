@@ -28,7 +28,6 @@ VALUE_XFAIL = {
 # Eager grads: constants follow the device of the transform's arrays (backend.constants_on), so the
 # seed, `full`, pad's value, `_materialize` zeros and the jacobian basis are made on the GPU.
 GRAD_XFAIL = {
-    "nan_to_num": "issue 12: nan_to_num's jvp selects with a host mask made in numpy/ufuncs.py",
     "linalg_cholesky": VALUE_XFAIL["linalg_cholesky"],
 }
 

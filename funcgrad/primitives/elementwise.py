@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray
-from ..backend import device_of
+from ..backend import device_of, is_gpu_array
 from ..backend.cupy_backend import to_device
 from ..backend.fusion import C_TYPES, register_c_expr
 from ..backend.numpy_codegen import register_emitter, ufunc_emitter
@@ -299,10 +299,12 @@ def _select_transpose(ct, p, x, y):
 
 
 def _select_impl(p, x, y):
-    xp = xp_of(x) if xp_of(x) is not np else xp_of(y)
-    if xp is not np and type(p) is np.ndarray:  # a host mask constant (tril, diag) meets a GPU call
-        p = to_device(p, device_of(x if xp_of(x) is xp else y).index)
-    return xp.where(p, x, y)
+    on = next((a for a in (x, y, p) if is_gpu_array(a)), None)
+    if on is None:
+        return np.where(p, x, y)
+    # host constants (a tril mask, a 0-d fill value) meet a GPU operand: they go to its device
+    p, x, y = [to_device(a, device_of(on).index) if type(a) is np.ndarray else a for a in (p, x, y)]
+    return xp_of(on).where(p, x, y)
 
 
 select_p.impl = _select_impl
