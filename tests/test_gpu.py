@@ -255,3 +255,17 @@ def test_dataloader_batches_stay_on_the_device():
     for (gx, gt), (wx, wt) in zip(got, want):
         _close(gx, wx)
         _close(gt, wt)
+
+
+def test_gpu_without_cupy_names_both_extras(monkeypatch):
+    def no_cupy():
+        raise ImportError("No module named 'cupy'")
+    monkeypatch.setattr(cupy_backend, "_import", no_cupy)
+    with pytest.raises(fg.FuncgradError, match=r"funcgrad\[cuda12\].*funcgrad\[cuda13\]"):
+        fg.device_put(np.ones(2), "gpu")
+
+
+def test_mixing_devices_in_a_jitted_call_names_both_arguments():
+    f = fg.jit(lambda a, b: a + b)  # no device given: the arguments' device, which must be one
+    with pytest.raises(fg.FuncgradError, match=r"argument leaf 0 on cpu.*argument leaf 1 on gpu:0"):
+        f(np.ones(2), _gpu(np.ones(2)))
