@@ -30,6 +30,7 @@ import numpy as np
 
 from . import parallel
 from . import random as fgr
+from .backend import is_gpu_array
 from .core import FuncgradError, user_frame
 
 __all__ = ["spiral", "sin_curve", "mnist", "DataLoader", "SeqDataLoader", "MNIST_FILES",
@@ -196,7 +197,8 @@ def _as_columns(dataset: Any, where: str) -> tuple[Any, int, bool]:
     """``(columns_or_dataset, length, is_columns)``; columns is a tuple of arrays."""
     if isinstance(dataset, (tuple, list)) and dataset and all(
             hasattr(a, "shape") and hasattr(a, "__getitem__") for a in dataset):
-        cols = tuple(a if isinstance(a, np.ndarray) else np.asarray(a) for a in dataset)
+        cols = tuple(a if isinstance(a, np.ndarray) or is_gpu_array(a)  # device arrays stay
+                     else np.asarray(a) for a in dataset)
         lengths = {len(a) for a in cols}
         if len(lengths) != 1:
             _raise(f"DataLoader: the arrays of the dataset have different lengths "

@@ -137,8 +137,6 @@ def test_mnist_gpu_example_runs_on_the_cpu(monkeypatch):
 
 
 @pytest.mark.gpu
-@pytest.mark.xfail(strict=True, reason="issue 12: optimizer state made on device params holds a "
-                   "host step count, so jit(step) refuses mixed devices (nn/optim_transforms.py)")
 def test_mnist_gpu_example_trains_on_the_gpu_like_on_the_cpu(monkeypatch):
     res = _load_with_examples_on_path("mnist_gpu", monkeypatch).main(
         model="relu", epochs=1, limit=1000, devices=("cpu", "gpu"))

@@ -20,41 +20,22 @@ from funcgrad.pytree import tree_leaves
 pytestmark = pytest.mark.gpu
 
 # --- issue 12: what fails today, by root cause (file:line in funcgrad) -------------------------
-_ASARRAY = "issue 12: fnp.asarray calls np.asarray on a device array (numpy/__init__.py:50)"
-_TAKE = "issue 12: indexing calls np.asarray on a device array (numpy/indexing.py:69)"
-_AT_TRACED = "issue 12: .at[] builds its index with np.asarray (numpy/indexing.py:183)"
-_AT = "issue 12: .at[] update values go through np.asarray (numpy/indexing.py:202)"
 _SPECIAL = ("issue 12: special functions on device arrays call SciPy on them (primitives/"
             "special.py); the cupyx.scipy.special path is not wired to the stand-in yet")
 VALUE_XFAIL = {
     **{name: _SPECIAL for name in ("gammaln", "digamma", "polygamma", "erf", "erfc", "erfinv",
                                    "ndtri", "log_ndtr", "gammainc", "gammaincc", "betainc", "i0",
                                    "i0e", "i1", "i1e", "j0", "j1", "y0", "y1", "zeta")},
-    "logistic": "issue 12: eager logistic calls np.asarray (numpy/__init__.py:273)",
-    "astype_f32_to_f64": "issue 12: fnp.astype calls np.asarray (numpy/__init__.py:67)",
-    "astype_roundtrip": "issue 12: fnp.astype calls np.asarray (numpy/__init__.py:67)",
-    "gather_traced": _ASARRAY, "gather_traced_axis1": _ASARRAY, "gather_traced_pair": _TAKE,
-    "take": _TAKE, "at_add_traced": _AT_TRACED, "at_set_traced": _AT_TRACED,
-    "at_set": _AT, "at_add": _AT, "at_set_slice": _AT, "at_add_int": _AT,
-    "linalg_solve": _ASARRAY, "linalg_inv": _ASARRAY, "linalg_det": _ASARRAY,
-    "linalg_slogdet": _ASARRAY, "linalg_eigh_values": _ASARRAY,
-    "linalg_eigh_vectors_sq": _ASARRAY, "solve_triangular": _ASARRAY,
-    "solve_triangular_trans": _ASARRAY,
     "linalg_cholesky": "issue 12: the spec adds a host np.eye to a device array (CuPy refuses "
                        "that too): fnp.eye/ones_like are NumPy's (numpy/__init__.py:415-428), no "
                        "device-aware way to make the constant",
 }
-# Eager grads: the unit cotangent seed is a host scalar (transforms/autodiff.py:156, :191), and
-# the constants transposes and jvps make are NumPy arrays: `full`/`full_like`
-# (primitives/shape.py:97,
-# primitives/rules.py:150), pad's zero (primitives/shape.py:230, :300), scatter-add's np.zeros
-# (primitives/indexing.py:165), `_materialize` zeros (transforms/autodiff.py:59), np.eye/np.tril in
-# the linalg jvps (primitives/decompositions.py:148, :191, :270). With the seed and full_like made
-# device-aware, 58 cases still fail on pad (22), scatter-add (18), select/instantiate and others.
-GRAD_PASSING = {"log2", "log10", "linalg_solve", "linalg_inv"}
-_GRAD = ("issue 12: host constants in eager grad: the cotangent seed (transforms/autodiff.py:156) "
-         "and full/broadcast_in_dim/pad/scatter zeros (primitives/shape.py:97, :230; "
-         "primitives/indexing.py:165) are NumPy arrays")
+# Eager grads: constants follow the device of the transform's arrays (backend.constants_on), so the
+# seed, `full`, pad's value, `_materialize` zeros and the jacobian basis are made on the GPU.
+GRAD_XFAIL = {name: VALUE_XFAIL[name] for name in VALUE_XFAIL}
+GRAD_XFAIL.update(dict.fromkeys(("complex_parts", "abs_complex"), (
+    "issue 12: the transposes of real/imag/conj make host constants for complex cotangents "
+    "(primitives/complex_ops.py)")))
 
 
 def _by_name(xfails):
@@ -79,7 +60,7 @@ def test_eager_value_on_gpu(spec):
     _close(spec.fn(*[_gpu(a) for a in args]), want)
 
 
-@_by_name({s.name: _GRAD for s in PRIMITIVE_SPECS if s.name not in GRAD_PASSING})
+@_by_name(GRAD_XFAIL)
 def test_eager_grad_on_gpu(spec):
     args = spec.draw(1)
     f, float_args = restrict(spec.fn, args)
@@ -119,10 +100,6 @@ def test_mixing_devices_in_one_call_is_a_clear_error():
 
 
 # --- GPU jit: each program compared with the same program on the CPU ---------------------------
-def _xf(reason):
-    return pytest.mark.xfail(strict=True, reason=f"issue 12: {reason}")
-
-
 def _same_on_gpu(f, *args, rtol=1e-5, atol=1e-6, jit=True):
     want = f(*args)
     g = fg.jit(f, device="gpu") if jit else f
@@ -150,11 +127,7 @@ def test_jit_integer_chain(dtype):
     _same_on_gpu(lambda a: (a * 3 + 1) & 7 ^ (a | 2), x)
 
 
-_NOT = _xf("`~` on integers renders as `!x` (primitives/elementwise.py:244)")
-
-
-@pytest.mark.parametrize("dtype", [pytest.param("int32", marks=_NOT),
-                                   pytest.param("uint8", marks=_NOT), "bool"])
+@pytest.mark.parametrize("dtype", ["int32", "uint8", "bool"])  # `~` is bitwise on integers
 def test_jit_invert(dtype):
     x = (np.arange(-3, 5) % 2 == 0) if dtype == "bool" else np.arange(-3, 5).astype(dtype)
     _same_on_gpu(lambda a: ~(a ^ a) ^ ~a if dtype != "bool" else ~a, x)
@@ -166,16 +139,11 @@ def test_jit_float16_chain():
 
 
 _NAN = np.array([np.nan, -1.0, 0.0, 2.0, np.inf, -np.inf], np.float32)
-_NANMINMAX = _xf("max/min render as CUDA max()/min(), i.e. fmaxf/fminf, which drop NaN "
-                 "(primitives/elementwise.py:159, :162); NumPy's maximum keeps it")
 
 
-@pytest.mark.parametrize("name,f", [
-    pytest.param("relu", lambda a: fnp.maximum(a, 0.0), marks=_NANMINMAX),
-    pytest.param("minimum", lambda a: fnp.minimum(a, 0.0), marks=_NANMINMAX),
-    pytest.param("clip", lambda a: fnp.clip(a, -0.5, 0.5), marks=_NANMINMAX),
-    pytest.param("sign", lambda a: fnp.sign(a) * 1.0, marks=_xf(
-        "sign renders as (x > 0) - (x < 0), 0 for NaN (primitives/elementwise.py:243)")),
+@pytest.mark.parametrize("name,f", [  # NaN propagates through max/min/clip/sign, as in NumPy
+    ("relu", lambda a: fnp.maximum(a, 0.0)), ("minimum", lambda a: fnp.minimum(a, 0.0)),
+    ("clip", lambda a: fnp.clip(a, -0.5, 0.5)), ("sign", lambda a: fnp.sign(a) * 1.0),
     ("inf_literals", lambda a: fnp.where(a > 0, fnp.inf, -fnp.inf) + a),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_jit_nan_and_inf(name, f):
@@ -195,8 +163,6 @@ def test_jit_mlp_step_and_grad_of_jit():
     _same_on_gpu(lambda w, x: fg.grad(loss)(w, x), w, _X32)  # jit(grad)
 
 
-@_xf("grad(jit(f)): the unit cotangent seed is a host scalar (transforms/autodiff.py:191) that "
-     "meets device arrays in the jitted transpose")
 def test_grad_of_jit():
     f = fg.jit(lambda x: fnp.sum(fnp.sin(x) * x), device="gpu")
     want = fg.grad(lambda x: fnp.sum(fnp.sin(x) * x))(_X32)
@@ -208,18 +174,11 @@ def test_jit_vmap_grad():
     _same_on_gpu(f, _X32)
 
 
-@_xf("grad of indexing under GPU jit: scatter-add's out is np.zeros (primitives/indexing.py:165) "
-     "and meets a device cotangent")
 def test_jit_grad_of_indexing():
     idx = np.array([0, 2, 2, 7])
     _same_on_gpu(fg.grad(lambda x: fnp.sum(x[idx] ** 2)), _X32)
 
 
-_LOOPS = ("loop and branch bodies under GPU jit are compiled with the CPU code generator, "
-          "whose helpers call np.asarray (backend/numpy_codegen.py)")
-
-
-@_xf(_LOOPS)
 def test_jit_scan_array_carry():
     def f(x):
         return fg.scan(lambda c, r: (c * 0.5 + r, fnp.sum(c)), fnp.zeros(5, x.dtype), x)
@@ -247,19 +206,72 @@ def test_jit_adam_step_state_made_inside():
     _same_on_gpu(step, {"w": _X32}, {"w": _X32 * 0.1})
 
 
-@_xf("optimizer state made by opt.init on device params holds a host step count, and the GPU "
-     "jit of update hands back host updates that meet device params (nn/optim_transforms.py:154)")
 def test_jit_adam_steps_with_state_on_the_device():
     from funcgrad.nn import optim
     opt = optim.adam(1e-2)
 
-    def run(p, g):
+    def run(p, g, device):  # opt.init makes the state (the step count too) on the params' device
         state = opt.init(p)
-        step = fg.jit(lambda p, g, s: opt.update(g, s, p), device="gpu")
+        step = fg.jit(lambda p, g, s: opt.update(g, s, p), device=device)
         for _ in range(2):
             u, state = step(p, g, state)
             p = optim.apply_updates(p, u)
         return p
-    want = run({"w": _X32}, {"w": _X32 * 0.1})
-    got = run({"w": _gpu(_X32)}, {"w": _gpu(_X32 * 0.1)})
+    want = run({"w": _X32}, {"w": _X32 * 0.1}, "cpu")
+    got = run({"w": _gpu(_X32)}, {"w": _gpu(_X32 * 0.1)}, "gpu")
     _close(got["w"], want["w"], rtol=1e-5)
+
+
+# --- transforms, layers and data on device inputs, each compared with the CPU -----------------
+def _f3(x):
+    return fnp.sum(fnp.tanh(x) * fnp.sin(x[::-1]) ** 2)
+
+
+@pytest.mark.parametrize("name,run", [
+    ("jvp", lambda x: fg.jvp(lambda a: fnp.tanh(a) * a[::-1], (x,), (x * 0.5,))),
+    ("vmap", lambda x: fg.vmap(lambda r: fnp.dot(r, r[::-1]) + fnp.max(r))(x)),
+    ("hessian", lambda x: fg.hessian(_f3)(x[0])),
+    ("jacfwd", lambda x: fg.jacfwd(lambda a: fnp.cumsum(fnp.exp(a)))(x[1])),
+    ("jacrev", lambda x: fg.jacrev(lambda a: fnp.cumsum(fnp.exp(a)))(x[1])),
+    ("linearize", lambda x: fg.linearize(fnp.sin, x)[1](x * 2.0)),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_transforms_on_device_inputs(name, run):
+    _same_on_gpu(run, _X64, jit=False)
+
+
+def test_conv2d_and_pooling_values_and_grads():
+    from funcgrad import nn
+    x = _R.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    model = nn.Sequential([nn.Conv2d(4, 3, pad=1), nn.relu,
+                           lambda h: nn.max_pool2d(h, 2) + nn.avg_pool2d(h, 2)])
+    params = model.init(fg.random.key(0), x)
+
+    def loss(p, x):
+        return fnp.mean(model.apply(p, x) ** 2)
+    _same_on_gpu(lambda p, x: (model.apply(p, x), fg.grad(loss)(p, x)), params, x, jit=False)
+    _same_on_gpu(lambda p, x: fg.grad(loss)(p, x), params, x)
+
+
+def test_dataloader_batches_stay_on_the_device():
+    xs = np.arange(40.0).reshape(10, 4)
+    ts = np.arange(10)
+    want = [b for b in fg.data.DataLoader((xs, ts), 4, key=1)]
+    got = [b for b in fg.data.DataLoader((_gpu(xs), _gpu(ts)), 4, key=1)]
+    assert len(got) == len(want) == 3
+    for (gx, gt), (wx, wt) in zip(got, want):
+        _close(gx, wx)
+        _close(gt, wt)
+
+
+def test_gpu_without_cupy_names_both_extras(monkeypatch):
+    def no_cupy():
+        raise ImportError("No module named 'cupy'")
+    monkeypatch.setattr(cupy_backend, "_import", no_cupy)
+    with pytest.raises(fg.FuncgradError, match=r"funcgrad\[cuda12\].*funcgrad\[cuda13\]"):
+        fg.device_put(np.ones(2), "gpu")
+
+
+def test_mixing_devices_in_a_jitted_call_names_both_arguments():
+    f = fg.jit(lambda a, b: a + b)  # no device given: the arguments' device, which must be one
+    with pytest.raises(fg.FuncgradError, match=r"argument leaf 0 on cpu.*argument leaf 1 on gpu:0"):
+        f(np.ones(2), _gpu(np.ones(2)))

@@ -51,9 +51,6 @@ BINARY = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x,
 INT_OPS = {"bitwise": lambda x, y: (x & y) | (x ^ y), "invert": lambda x, y: ~x + y,
            "add": lambda x, y: x * y + x - y, "maximum": fnp.maximum,
            "compare": lambda x, y: x < y, "to_float": lambda x, y: fnp.astype(x, np.float32) * 2}
-_INT_POW = "issue 12: pow/rint/isfinite on integer operands are ambiguous overloads in NVRTC " \
-    "(primitives/elementwise.py:133, :238, :239)"
-INT_XFAIL = {"pow", "round", "isfinite"}
 X = np.linspace(0.5, 1.5, 6)
 
 
@@ -74,15 +71,13 @@ def _programs():
         x, y = np.arange(6).astype(dt), np.arange(6)[::-1].astype(dt)
         for n, f in INT_OPS.items():
             out.append((f"{n}-{dt}", f, (x, y), None))
-        out.append((f"pow-{dt}", lambda x, y: fnp.power(x, y) + x, (x, y), _INT_POW))
-        out.append((f"round-{dt}", lambda x: fnp.round(x) + x, (x,), _INT_POW))
-        out.append((f"isfinite-{dt}", lambda x: fnp.isfinite(x) & (x > 0), (x,), _INT_POW))
+        out.append((f"pow-{dt}", lambda x, y: fnp.power(x, y) + x, (x, y), None))
+        out.append((f"round-{dt}", lambda x: fnp.round(x) + x, (x,), None))
+        out.append((f"isfinite-{dt}", lambda x: fnp.isfinite(x) & (x > 0), (x,), None))
     h = X.astype(np.float16)
     out.append(("chain-float16", lambda x: fnp.tanh(x) * x + 1.0, (h,), None))
     out.append(("inf_literal-float16",
-                lambda x: fnp.maximum(x, -fnp.inf) * fnp.minimum(x, fnp.inf), (h,),
-                "issue 12: untyped (1.0/0.0) literals in float16 kernels make max/min "
-                "ambiguous (backend/fusion.py:165)"))
+                lambda x: fnp.maximum(x, -fnp.inf) * fnp.minimum(x, fnp.inf), (h,), None))
 
     model = nn.Sequential([nn.Linear(16, 8), nn.tanh, nn.Linear(8, 4)])
     params = model.init(fg.random.key(0), np.zeros((1, 16), np.float32))

@@ -87,8 +87,6 @@ def test_nccl_collectives_of_gpu_arrays_on_two_ranks():
 
 @needs_mpi
 @pytest.mark.gpu
-@pytest.mark.xfail(strict=True, reason="issue 12: eager grad of device arrays seeds the "
-                   "cotangent with a host array (transforms/autodiff.py), which CuPy refuses")
 def test_nccl_collectives_under_eager_grad_on_two_ranks(monkeypatch):
     monkeypatch.setenv("EAGER_GRAD", "1")  # read by tests/mpi_nccl.py
     _nccl_on_two_ranks()

@@ -11,6 +11,7 @@ generates the GPU source; `compile.py` compiles a closed program once, for eithe
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -118,3 +119,36 @@ def check_same_device(leaves: list, where: str) -> Device:
                             f"funcgrad never copies silently: move them with "
                             f"`fg.device_put(x, device)` first.")
     return next(iter(seen), CPU)
+
+
+# The device eager constants (zeros, identities, seeds, masks) are made on: the device of the
+# arrays of the transform or call that is running, so a constant never meets an operand on another
+# device. Transforms and calls enter `constants_on(their leaves)`.
+_PLACE: list = [CPU]
+
+
+@contextlib.contextmanager
+def constants_on(leaves):
+    dev = next((device_of(x) for x in leaves if is_gpu_array(x)), None)
+    if dev is None and any(isinstance(x, np.ndarray) for x in leaves):
+        dev = CPU
+    _PLACE.append(dev or _PLACE[-1])  # only tracers or scalars: keep the caller's device
+    try:
+        yield
+    finally:
+        _PLACE.pop()
+
+
+def current_device() -> Device:
+    return _PLACE[-1]
+
+
+def constant_xp():
+    """The array module constants are made with now (numpy, or cupy on a GPU call)."""
+    return np if _PLACE[-1].platform == "cpu" else cupy_backend.cupy_module()
+
+
+def place(x):
+    """The host array `x` on the device constants are made on now (unchanged on the CPU)."""
+    dev = _PLACE[-1]
+    return x if dev.platform == "cpu" or is_gpu_array(x) else cupy_backend.to_device(x, dev.index)

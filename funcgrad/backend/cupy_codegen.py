@@ -12,8 +12,15 @@ import functools
 from typing import Any, Callable
 
 from ..ir import IR, Lit, Var
-from . import cupy_backend
+from . import cupy_backend, current_device
 from .fusion import FusedKernel, plan_fusion
+
+
+def call_device() -> int:
+    """The GPU a generated program runs on: the one of the jitted call's arrays (the call enters
+    `backend.constants_on`), device 0 outside one."""
+    dev = current_device()
+    return dev.index if dev.platform == "gpu" else 0
 
 
 class CompiledGPU:
@@ -36,7 +43,8 @@ def lower_gpu(closed: IR, name: str = "jitted") -> CompiledGPU:
     """Lower `closed` for the GPU (source + kernels); nothing touches CuPy until it runs."""
     jaxpr = closed.open
     names: dict[Var, str] = {}
-    ns: dict[str, Any] = {"_launch": cupy_backend.launch, "_to_device": cupy_backend.to_device}
+    ns: dict[str, Any] = {"_launch": cupy_backend.launch, "_to_device": cupy_backend.to_device,
+                          "_device": call_device}
     counter = [0]
 
     def fresh(prefix: str) -> str:
@@ -54,11 +62,10 @@ def lower_gpu(closed: IR, name: str = "jitted") -> CompiledGPU:
     lines = [f"def {name}({', '.join(args)}):"]
     for v, c in zip(jaxpr.constvars, closed.consts):
         n = names[v] = fresh("c")
-        ns[f"_host_{n}"] = c
-        ns[f"_dev_{n}"] = [None]  # moved to the device once, on the first call
-        lines.append(f"    {n} = _dev_{n}[0]")
+        ns[f"_host_{n}"], ns[f"_dev_{n}"] = c, {}  # moved once per device the call runs on
+        lines.append(f"    {n} = _dev_{n}.get(_device())")
         lines.append(f"    if {n} is None:")
-        lines.append(f"        {n} = _dev_{n}[0] = _to_device(_host_{n})")
+        lines.append(f"        {n} = _dev_{n}[_device()] = _to_device(_host_{n}, _device())")
     kernels = []
     for step in plan_fusion(jaxpr):
         if isinstance(step, FusedKernel):

@@ -177,9 +177,8 @@ def _c_literal(val: Any, dtype: np.dtype) -> str:
         return "true" if val else "false"
     if dtype.kind == "f":
         r = repr(float(val))
-        if r in ("inf", "-inf", "nan"):
-            return {"inf": "(1.0/0.0)", "-inf": "(-1.0/0.0)", "nan": "(0.0/0.0)"}[r]
-        return f"(({C_TYPES[dtype]}){r})"
+        r = {"inf": "(1.0/0.0)", "-inf": "(-1.0/0.0)", "nan": "(0.0/0.0)"}.get(r, r)
+        return f"(({C_TYPES[dtype]}){r})"  # typed: an untyped double makes overloads ambiguous
     return f"(({C_TYPES[dtype]}){int(val)})"
 
 

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import numpy as fnp
+from ..backend import get_array_module
 from ..core import FuncgradError, Tracer, user_frame
 from ..pytree import tree_leaves, tree_map, tree_structure
 
@@ -116,8 +117,9 @@ def _zeros(params: Any) -> Any:
     return tree_map(lambda p: _full_like(p, 0), params)
 
 
-def _count0() -> np.ndarray:
-    return np.zeros((), np.int32)
+def _count0(params: Any) -> Any:
+    """The step count 0, on the params' device (a jitted step refuses mixed devices)."""
+    return get_array_module(*tree_leaves(params)).zeros((), np.int32)
 
 
 def _inc(count: Any) -> Any:
@@ -228,8 +230,7 @@ def scale(step_size: float) -> GradientTransformation:
 def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     """``u ← step_size_fn(k) · g`` where ``k`` counts the updates done so far (0, 1, ...)."""
     def init(params):
-        del params  # unused
-        return ScaleByScheduleState(count=_count0())
+        return ScaleByScheduleState(count=_count0(params))
 
     def update(updates, state, params=None):
         del params  # unused
@@ -275,7 +276,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
         u ← m̂ / (√(v̂ + eps_root) + eps)
     """
     def init(params):
-        return ScaleByAdamState(count=_count0(), mu=_zeros(params), nu=_zeros(params))
+        return ScaleByAdamState(count=_count0(params), mu=_zeros(params), nu=_zeros(params))
 
     def update(updates, state, params=None):
         del params  # unused

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import core
 from ..avals import ShapedArray, is_float, result_dtype
+from ..backend import is_gpu_array
 from ..core import FuncgradError, Tracer, get_aval_of, user_frame
 from ..primitives import broadcast_in_dim, concatenate, convert_element_type, expand_dims
 
@@ -102,13 +103,15 @@ def asarray(x, dtype=None):
         dt = result_dtype(*[_aval(a) for a in xs])[0]
         return concatenate([expand_dims(a if isinstance(a, Tracer) and _aval(a).dtype == dt
                                         else astype(a, dt), (0,)) for a in xs], 0)
+    if is_gpu_array(x):  # a device array stays on its device (np.asarray would copy it out)
+        return x if dtype is None else x.astype(dtype, copy=False)
     return np.asarray(x, dtype=dtype)
 
 
 array = asarray
 
 
-@numpy_fallback(lambda x, dtype: np.asarray(x).astype(dtype))
+@numpy_fallback(lambda x, dtype: asarray(x).astype(dtype))
 def astype(x, dtype):
     dtype = np.dtype(dtype)
     aval = _aval(x)
@@ -200,7 +203,7 @@ def _promote(op: str, *args, to_float: bool = False):
     for a, av in zip(args, avals):
         if not isinstance(a, Tracer):
             if not (weak and type(a) in (int, float, complex) and av.dtype == dt):
-                a = np.asarray(a, dtype=dt)
+                a = asarray(a, dtype=dt)
         elif av.dtype != dt:
             a = convert_element_type(a, dt, weak)
         out.append(_bcast(a, shape))

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import primitives as prims  # their bind wrappers share names with fnp's functions
 from ..avals import result_dtype
+from ..backend import is_gpu_array
 from ..core import FuncgradError, Tracer, user_frame
 from ..util import canonical_axes
 from ._base import _aval, _broadcast_shapes, _promote, asarray, astype, broadcast_to, numpy_fallback
@@ -47,7 +48,7 @@ def _is_bool_array(i):
         (isinstance(i, list) and len(i) > 0 and builtins.all(isinstance(b, bool) for b in i))
 
 
-@numpy_fallback(lambda x, idx: np.asarray(x)[idx])
+@numpy_fallback(lambda x, idx: asarray(x)[idx])
 def getitem(x, idx):
     """`x[idx]` for basic (ints, slices, None, ...) and advanced (integer arrays) indices."""
     aval = _aval(x)
@@ -161,8 +162,8 @@ class _IndexUpdateRef:
         aval = _aval(self.x)
         idx = self.idx
         parts = idx if isinstance(idx, tuple) else (idx,)
-        if builtins.any(isinstance(p, Tracer) for p in parts):
-            return None
+        if builtins.any(isinstance(p, Tracer) or is_gpu_array(p) for p in parts):
+            return None  # traced or device indices: scattered by index arrays
         return np.arange(aval.size).reshape(aval.shape)[idx]
 
     def _apply(self, prim_fn, v, combine=None):
@@ -175,14 +176,14 @@ class _IndexUpdateRef:
             axes = tuple(range(len(ind)))
             sel = _broadcast_shapes("at", *[_aval(i).shape for i in ind]) + aval.shape[len(ind):]
             (v,) = _promote("at", astype(v, aval.dtype) if isinstance(v, Tracer) else
-                            np.asarray(v, aval.dtype))
+                            asarray(v, aval.dtype))
             v = broadcast_to(v, sel)
             if combine is not None:
                 v = combine(getitem(x, self.idx), v)
             return prim_fn(x, v, ind, axes)
         flat = reshape(x, (aval.size,))
         v = broadcast_to(astype(v, aval.dtype) if isinstance(v, Tracer)
-                         else np.asarray(v, aval.dtype), pos.shape)
+                         else asarray(v, aval.dtype), pos.shape)
         if combine is not None:
             v = combine(getitem(x, self.idx), v)
         out = prim_fn(flat, reshape(v, (pos.size,)), [pos.reshape(-1).astype(np.int64)], (0,))
@@ -309,11 +310,11 @@ def _mm_promote(x, y):
     ax, ay = _aval(x), _aval(y)
     dt, _ = result_dtype(ax, ay)
     if not isinstance(x, Tracer):
-        x = np.asarray(x, dtype=dt)  # no copy when the dtype already matches
+        x = asarray(x, dtype=dt)  # no copy when the dtype already matches
     elif ax.dtype != dt:
         x = astype(x, dt)
     if not isinstance(y, Tracer):
-        y = np.asarray(y, dtype=dt)
+        y = asarray(y, dtype=dt)
     elif ay.dtype != dt:
         y = astype(y, dt)
     return x, y

@@ -14,6 +14,7 @@ import numpy as np
 from .. import core
 from .. import primitives as prims
 from ..avals import is_float, result_dtype
+from ..backend import get_array_module
 from ..core import FuncgradError, Tracer, user_frame
 from ._base import _aval, _bcast, _broadcast_shapes, _promote, asarray, astype, numpy_fallback
 
@@ -138,7 +139,7 @@ def power(x, y):
     return prims.pow_p.bind1(*_promote("power", x, y))
 
 
-@numpy_fallback(lambda x: 0.5 * np.tanh(0.5 * np.asarray(x)) + 0.5)
+@numpy_fallback(lambda x: 0.5 * get_array_module(x).tanh(0.5 * asarray(x)) + 0.5)
 def logistic(x):
     (x,) = _promote("logistic", x, to_float=True)
     return prims.logistic_p.bind1(x)

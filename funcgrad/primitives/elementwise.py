@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..avals import ShapedArray, real_dtype
+from ..backend import device_of, is_gpu_array
+from ..backend.cupy_backend import to_device
 from ..backend.fusion import C_TYPES, register_c_expr
 from ..backend.numpy_codegen import register_emitter, ufunc_emitter
 from ..core import (
@@ -32,10 +34,11 @@ from .rules import (
     not_linear,
     same_shape_dtype,
     unop_abstract_eval,
+    xp_of,
 )
 
 
-def _lowered(prim: Primitive, np_fn, c_expr: str | None, abstract_eval, *jvps) -> None:
+def _lowered(prim: Primitive, np_fn, c_expr, abstract_eval, *jvps) -> None:
     """impl = the NumPy function itself (no wrapper call per application), broadcasting
     batching, the ufunc as the NumPy lowering, and the C expression (if fusible); with `jvps`
     (one per argument, as for defjvp), a non-linear primitive's derivative."""
@@ -49,11 +52,11 @@ def _lowered(prim: Primitive, np_fn, c_expr: str | None, abstract_eval, *jvps) -
         not_linear(prim)
 
 
-def _unop(prim: Primitive, np_fn, c_expr: str | None, *jvps) -> None:
+def _unop(prim: Primitive, np_fn, c_expr, *jvps) -> None:
     _lowered(prim, np_fn, c_expr, unop_abstract_eval, *jvps)
 
 
-def _binop(prim: Primitive, np_fn, c_expr: str | None, *jvps, compare: bool = False) -> None:
+def _binop(prim: Primitive, np_fn, c_expr, *jvps, compare: bool = False) -> None:
     _lowered(prim, np_fn, c_expr,
              (compare_abstract_eval_for if compare else binop_abstract_eval_for)(prim.name), *jvps)
 
@@ -143,7 +146,8 @@ def _pow_jvp_y(y_dot, ans, x, y):
     return mul(y_dot, select(eq(x, _c(0, x)), _c(0, x), mul(ans, log(safe_log))))
 
 
-_binop(pow_p, np.power, "pow({0}, {1})",
+_binop(pow_p, np.power, lambda a, ins, out: f"pow({a[0]}, {a[1]})" if out.kind == "f" else
+       f"(({C_TYPES[out]})pow((double){a[0]}, (double){a[1]}))",  # no integer pow in CUDA
        lambda x_dot, ans, x, y: mul(x_dot, mul(y, pow(x, sub(y, _c(1, y))))), _pow_jvp_y)
 
 integer_pow_p.impl = lambda x, *, y: x * x if y == 2 else np.power(x, y)
@@ -180,8 +184,10 @@ def _minmax_jvp(pick_x):
     return jvp_x, jvp_y
 
 
-_binop(max_p, np.maximum, "max({0}, {1})", *_minmax_jvp(lambda a, b: gt(a, b)))
-_binop(min_p, np.minimum, "min({0}, {1})", *_minmax_jvp(lambda a, b: lt(a, b)))
+_binop(max_p, np.maximum, "(({0} != {0} || {0} > {1}) ? {0} : {1})",  # NaN wins, as in NumPy
+       *_minmax_jvp(lambda a, b: gt(a, b)))
+_binop(min_p, np.minimum, "(({0} != {0} || {0} < {1}) ? {0} : {1})",
+       *_minmax_jvp(lambda a, b: lt(a, b)))
 _binop(atan2_p, np.arctan2, "atan2({0}, {1})",  # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
        lambda y_dot, _, y, x: mul(y_dot, div(x, add(mul(x, x), mul(y, y)))),
        lambda x_dot, _, y, x: mul(x_dot, neg(div(y, add(mul(x, x), mul(y, y))))))
@@ -225,13 +231,16 @@ _lowered(abs_p, np.abs, "abs({0})", lambda x: [ShapedArray(x.shape, real_dtype(x
                                                              x.weak_type)], _abs_jvp)
 
 # --- piecewise constant (zero derivative) -----------------------------------------------------
-_unop(sign_p, np.sign, "(({0} > 0) - ({0} < 0))")
+_unop(sign_p, np.sign, lambda a, ins, out: f"({a[0]} != {a[0]} ? {a[0]} : "  # NaN stays NaN
+       f"({C_TYPES[out]})(({a[0]} > 0) - ({a[0]} < 0)))")
 _unop(floor_p, np.floor, "floor({0})")
 _unop(ceil_p, np.ceil, "ceil({0})")
-_unop(round_p, np.round, "rint({0})")
-_unop(is_finite_p, np.isfinite, "isfinite({0})")
+_unop(round_p, np.round, lambda a, ins, out: f"rint({a[0]})" if out.kind == "f" else a[0])
+_unop(is_finite_p, np.isfinite, lambda a, ins, out: f"isfinite({a[0]})" if ins[0].kind == "f"
+       else "true")
 is_finite_p.abstract_eval = lambda x: [ShapedArray(x.shape, np.dtype(bool))]
-_unop(not_p, np.invert, "(!{0})")
+_unop(not_p, np.invert, lambda a, ins, out: f"(!{a[0]})" if out.kind == "b" else
+       f"(({C_TYPES[out]})~{a[0]})")  # bitwise for integers
 for _p in (sign_p, floor_p, ceil_p, round_p, is_finite_p, not_p):
     defzero_jvp(_p)
 
@@ -270,7 +279,16 @@ def _select_transpose(ct, p, x, y):
             select(p, zeros, ct) if is_undefined_primal(y) else None]
 
 
-select_p.impl = lambda p, x, y: np.where(p, x, y)
+def _select_impl(p, x, y):
+    on = next((a for a in (x, y, p) if is_gpu_array(a)), None)
+    if on is None:
+        return np.where(p, x, y)
+    # host constants (a tril mask, a 0-d fill value) meet a GPU operand: they go to its device
+    p, x, y = [to_device(a, device_of(on).index) if type(a) is np.ndarray else a for a in (p, x, y)]
+    return xp_of(on).where(p, x, y)
+
+
+select_p.impl = _select_impl
 select_p.abstract_eval = _select_abstract_eval
 select_p.jvp = _select_jvp
 deftranspose(select_p, _select_transpose)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import constant_xp
 from ..core import Primitive
 
 # --- elementwise ------------------------------------------------------------------------------
@@ -81,7 +82,9 @@ def broadcast_in_dim(x, shape, broadcast_dimensions):
 def full(shape, value, dtype):
     """A constant array; 0-d values stay scalars so the IR inlines them as literals."""
     val = np.array(value, dtype=dtype)
-    return val if not shape else broadcast_in_dim(val, shape, ())
+    if not shape:  # a NumPy scalar where a GPU call runs: CuPy takes those, not 0-d host arrays
+        return val if constant_xp() is np else val[()]
+    return broadcast_in_dim(val, shape, ())
 
 
 def reshape(x, new_sizes): return reshape_p.bind1(x, new_sizes=tuple(map(int, new_sizes)))

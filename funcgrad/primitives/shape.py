@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..avals import ShapedArray, is_float
+from ..backend import constant_xp, place
 from ..backend.fusion import C_TYPES, register_c_expr
 from ..backend.numpy_codegen import register_broadcast, register_emitter
 from ..core import NOT_APPLICABLE, Zero, get_aval_of, is_undefined_primal
@@ -24,6 +25,8 @@ from .rules import xp_of as _xp
 def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
     if type(x) is not np.ndarray and (isinstance(x, np.generic) or not hasattr(x, "reshape")):
         x = np.asarray(x)  # NumPy and Python scalars: a 0-d array
+    if type(x) is np.ndarray:
+        x = place(x)  # a host constant (`full`, a seed) meeting a GPU call goes to its device
     if type(x) is np.ndarray and x.flags.c_contiguous:
         # a read-only view with stride 0 along the new and the stretched axes, built directly
         # (no reshape first; numpy.broadcast_to costs several times more)
@@ -219,7 +222,7 @@ def _pad_impl(x, v, *, padding_config):
     x = xp.asarray(x)  # Python scalars too
     shape = tuple(lo + hi + n + max(0, n - 1) * it
                   for (lo, hi, it), n in zip(padding_config, x.shape))
-    out = xp.full(shape, v, dtype=x.dtype)
+    out = xp.full(shape, v[()] if type(v) is np.ndarray else v, dtype=x.dtype)  # host 0-d: a scalar
     out[tuple(slice(lo, lo + (n - 1) * (it + 1) + 1 if n else lo, it + 1)
               for (lo, hi, it), n in zip(padding_config, x.shape))] = x
     return out
@@ -257,7 +260,7 @@ def _pad_batch(size, xs, bdims, *, padding_config):
         return [pad(x, v, config)], [0]
     # a batched padding value (shape (size,)): pad with zeros, then select v where padded
     aval = get_aval_of(x)
-    mask = _pad_impl(np.zeros(aval.shape, bool), np.array(True), padding_config=config)
+    mask = _pad_impl(constant_xp().zeros(aval.shape, bool), True, padding_config=config)
     padded = pad(x, np.zeros((), aval.dtype), config)
     return [select(mask, broadcast_in_dim(v, mask.shape, (0,)), padded)], [0]
 

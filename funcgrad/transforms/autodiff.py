@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..avals import ShapedArray, is_float
+from ..backend import constant_xp, constants_on, is_gpu_array, place
 from ..core import FuncgradError, Tracer, UndefPrimal, Zero, get_aval_of, new_main, user_frame
 from ..ir import IR, eval_ir
 from ..primitives import reshape, slice_
@@ -55,7 +56,7 @@ def _materialize(x, aval: ShapedArray | None = None):
     """A value to hand back to the user: zeros for symbolic zeros, owned arrays at rest."""
     if type(x) is Zero:
         aval = x.aval
-        return np.zeros(aval.shape, aval.dtype)
+        return constant_xp().zeros(aval.shape, aval.dtype)
     if isinstance(x, Tracer):
         return x
     if isinstance(x, np.ndarray):
@@ -161,12 +162,15 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
         _check_float_inputs("grad", leaves, argnums)
         _check_complex("grad", leaves, holomorphic, "inputs", real=False)
         f_flat, out_tree = flatten_fun(f_part, in_tree, has_aux)
-        primals_out, f_vjp = vjp_flat(f_flat, leaves, name="grad")
-        out_tree, aux_tree = out_tree.val if has_aux else (out_tree.val, None)
-        value = _materialize(tree_unflatten(out_tree, primals_out[:out_tree.num_leaves]))
-        aval = _scalar_check(value, holomorphic)
-        cts = [aval.dtype.type(1)] + [Zero(get_aval_of(p)) for p in primals_out[1:]]
-        grads = tree_unflatten(in_tree, [_materialize(g) for g in f_vjp(cts)])
+        with constants_on(leaves):
+            primals_out, f_vjp = vjp_flat(f_flat, leaves, name="grad")
+            out_tree, aux_tree = out_tree.val if has_aux else (out_tree.val, None)
+            value = _materialize(tree_unflatten(out_tree, primals_out[:out_tree.num_leaves]))
+            aval = _scalar_check(value, holomorphic)
+            seed = aval.dtype.type(1)  # the unit cotangent, on the output's device
+            cts = [place(np.asarray(seed)) if is_gpu_array(value) else seed]
+            cts += [Zero(get_aval_of(p)) for p in primals_out[1:]]
+            grads = tree_unflatten(in_tree, [_materialize(g) for g in f_vjp(cts)])
         grads = grads if multi else grads[0]
         if has_aux:
             aux = tree_unflatten(aux_tree, [_materialize(p) for p in primals_out[1:]])
@@ -237,25 +241,29 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]
     f_flat, out_tree = flatten_fun(fun, in_tree)
     t_leaves = [t if is_float(get_aval_of(p).dtype) else Zero(get_aval_of(p))
                 for p, t in zip(p_leaves, t_leaves)]
-    primals_out, tangents_out = jvp_flat(f_flat, p_leaves, t_leaves)
-    return (tree_unflatten(out_tree.val, [_materialize(p) for p in primals_out]),
-            tree_unflatten(out_tree.val, [_materialize(t) for t in tangents_out]))
+    with constants_on(p_leaves):
+        primals_out, tangents_out = jvp_flat(f_flat, p_leaves, t_leaves)
+        return (tree_unflatten(out_tree.val, [_materialize(p) for p in primals_out]),
+                tree_unflatten(out_tree.val, [_materialize(t) for t in tangents_out]))
 
 
 def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     """Returns `(fun(*primals), jvp_fun)` where `jvp_fun(*tangents)` evaluates the linear map."""
     p_leaves, in_tree = tree_flatten(primals)
     f_flat, out_tree = flatten_fun(fun, in_tree)
-    primals_out, lin = linearize_flat(f_flat, p_leaves)
+    with constants_on(p_leaves):
+        primals_out, lin = linearize_flat(f_flat, p_leaves)
     out_tree = out_tree.val
 
     def jvp_fun(*tangents):
         t_leaves, t_tree = tree_flatten(tangents)
         if t_tree != in_tree:
             raise FuncgradError(f"linearize: tangents {t_tree} do not match primals {in_tree}")
-        outs = eval_ir(lin, t_leaves)
-        return tree_unflatten(out_tree, [_materialize(o) for o in outs])
-    return tree_unflatten(out_tree, [_materialize(p) for p in primals_out]), jvp_fun
+        with constants_on(p_leaves):
+            outs = eval_ir(lin, t_leaves)
+            return tree_unflatten(out_tree, [_materialize(o) for o in outs])
+    with constants_on(p_leaves):
+        return tree_unflatten(out_tree, [_materialize(p) for p in primals_out]), jvp_fun
 
 
 def vjp(fun: Callable, *primals: Any, has_aux: bool = False, holomorphic: bool = False):
@@ -272,7 +280,8 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False, holomorphic: bool =
     p_leaves, in_tree = tree_flatten(primals)
     f_flat, out_trees = flatten_fun(_checked_aux(fun) if has_aux else fun, in_tree, has_aux)
     _check_complex("vjp", p_leaves, holomorphic, "inputs", real=False)
-    primals_out, f_vjp_flat = vjp_flat(f_flat, p_leaves)
+    with constants_on(p_leaves):
+        primals_out, f_vjp_flat = vjp_flat(f_flat, p_leaves)
     out_tree, aux_tree = out_trees.val if has_aux else (out_trees.val, None)
     n_out = out_tree.num_leaves
     out_avals = [get_aval_of(p) for p in primals_out]
@@ -288,9 +297,11 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False, holomorphic: bool =
                 raise FuncgradError(f"vjp: cotangent of shape {get_aval_of(c).shape} for an output "
                                     f"of shape {a.shape}, at {user_frame()}")
         cts = list(ct_leaves) + [Zero(a) for a in out_avals[n_out:]]
-        return tree_unflatten(in_tree, [_materialize(g) for g in f_vjp_flat(cts)])
+        with constants_on(p_leaves):
+            return tree_unflatten(in_tree, [_materialize(g) for g in f_vjp_flat(cts)])
 
-    outs = [_materialize(p) for p in primals_out]
+    with constants_on(p_leaves):
+        outs = [_materialize(p) for p in primals_out]
     out = tree_unflatten(out_tree, outs[:n_out])
     if has_aux:
         return out, vjp_fun, tree_unflatten(aux_tree, outs[n_out:])
@@ -304,7 +315,8 @@ def _std_basis(leaves: list):
     sizes = [math.prod(get_aval_of(x).shape) for x in leaves]
     n = sum(sizes)
     dtype = np.result_type(*[get_aval_of(x).dtype for x in leaves])
-    eye = np.eye(n, dtype=dtype)
+    with constants_on(leaves):  # tracers of device arrays (hessian): the caller's device
+        eye = constant_xp().eye(n, dtype=dtype)
     out, start = [], 0
     for x, s in zip(leaves, sizes):
         out.append(eye[:, start:start + s].reshape((n,) + get_aval_of(x).shape))

@@ -9,6 +9,7 @@ import functools
 from typing import Any, Callable
 
 from ..avals import ShapedArray
+from ..backend import constants_on
 from ..core import Trace, Tracer, full_raise, get_aval_of, new_main, not_mapped
 from ..errors import ConcretizationError, FuncgradError, user_frame
 from ..primitives.batching import bdim_at_front, moveaxis
@@ -123,7 +124,8 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
                                 f"{user_frame()}")
         size = next(iter(sizes))
         f_flat, out_tree = flatten_fun(functools.partial(fun, **kwargs), in_tree)
-        outs, bdims = vmap_flat(f_flat, size, leaves, axes)
+        with constants_on(leaves):
+            outs, bdims = vmap_flat(f_flat, size, leaves, axes)
         out_tree = out_tree.val
         oaxes = tree_prefix_broadcast(out_axes, tree_unflatten(out_tree, outs))
         final = []

@@ -12,7 +12,7 @@ import functools
 from typing import Any, Callable, Sequence
 
 from ...avals import ShapedArray
-from ...backend import get_array_module
+from ...backend import get_array_module, is_gpu_array
 from ...backend.compile import compile_closed
 from ...backend.numpy_codegen import call_emitter
 from ...core import DEBUG_NANS as _DEBUG_NANS
@@ -44,7 +44,7 @@ def _call(closed: IR, args: Sequence) -> list:
     otherwise `eval_ir` under whatever transform owns the traced ones."""
     if _dynamic[0] is None and not _DEBUG_NANS[0] and not any(isinstance(a, Tracer)
                                                               for a in args):
-        return compile_closed(closed).fn(*args)
+        return compile_closed(closed, gpu=any(map(is_gpu_array, args))).fn(*args)  # its device
     return eval_ir(closed, args)
 
 

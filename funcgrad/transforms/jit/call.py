@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ... import core
-from ...backend import cupy_backend
+from ...backend import constants_on, cupy_backend
 from ...backend.compile import _compiled as _compiled  # noqa: F401  (re-exported for jit)
 from ...backend.compile import compile_closed
 from ...backend.fusion import register_c_expr
@@ -158,7 +158,8 @@ class _OnDevice:
     def fn(self, *args):
         args = [a if hasattr(a, "__cuda_array_interface__") else
                 cupy_backend.to_device(a, self.index) for a in args]
-        return self.compiled.fn(*args)
+        with constants_on(args):  # constants made or moved while it runs go to its device
+            return self.compiled.fn(*args)
 
 
 def _hoist_tracer_consts(closed: IR) -> tuple[IR, list]:
