@@ -76,6 +76,9 @@ LINEAR_EXAMPLES = {
               {}, [1]),
     "triangular_solve": ([_r.standard_normal((3, 3)) + 3 * np.eye(3), _r.standard_normal((3, 2))],
                          {"lower": False, "transpose_a": True}, [1]),
+    # complex (half spectrum) to real; <ct, y> is the real part of the bilinear sum (_vdot)
+    "fft": ([_r.standard_normal((2, 3, 4)) + 1j * _r.standard_normal((2, 3, 4))],
+            {"fft_type": "irfft", "fft_lengths": (3, 7)}, [0]),
 }
 
 LINEAR_PRIMS = [p for p in PRIMS if callable(p.transpose)]
@@ -87,7 +90,9 @@ def test_every_linear_primitive_has_an_example():
 
 
 def _vdot(a, b) -> float:
-    return float(np.vdot(np.asarray(a, np.float64), np.asarray(b, np.float64)))
+    """The real part of sum(a * b): the pairing under which funcgrad (as JAX) transposes, also
+    for complex arrays."""
+    return float(np.real(np.sum(np.asarray(a) * np.asarray(b), dtype=np.complex128)))
 
 
 @pytest.mark.parametrize("prim", LINEAR_PRIMS, ids=[p.name for p in LINEAR_PRIMS])

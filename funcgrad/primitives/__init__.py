@@ -1,7 +1,7 @@
 """Every primitive of funcgrad. Importing this package registers all of them.
 
 `ops.py` holds every first-order primitive (`*_p`) and its bind wrapper; the rule modules
-(elementwise, shape, reduction, contraction, indexing, decompositions) fill each primitive's
+(elementwise, shape, reduction, contraction, indexing, decompositions, fft) fill each primitive's
 rules and lowerings in one block, with the helpers of rules.py and batching.py. Higher-order
 primitives (jit, cond, while, scan, ...) live beside their transforms in `funcgrad/transforms/`.
 Code above this package imports primitives and wrappers from here, never from a rule module.
@@ -9,7 +9,7 @@ Code above this package imports primitives and wrappers from here, never from a 
 from __future__ import annotations
 
 from ..core import Primitive
-from . import contraction, decompositions, elementwise, indexing, ops, reduction, shape  # noqa: F401
+from . import contraction, decompositions, elementwise, fft, indexing, ops, reduction, shape  # noqa: F401
 from .ops import *  # noqa: F401,F403
 
 

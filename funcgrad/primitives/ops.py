@@ -145,3 +145,13 @@ def triangular_solve(a, b, lower: bool, transpose_a: bool = False):
 def cholesky(a): return cholesky_p.bind1(a)
 def slogdet(a): return slogdet_p.bind(a)
 def eigh(a): return eigh_p.bind(a)
+
+
+# --- fft (issue 14) ---------------------------------------------------------------------------
+fft_p = Primitive("fft")
+
+
+def fft(x, fft_type: str, fft_lengths):
+    """The FFT of kind `fft_type` ("fft", "ifft", "rfft", "irfft", and the transposes of the
+    last two, "rfft_t", "irfft_t") over the last len(fft_lengths) axes."""
+    return fft_p.bind1(x, fft_type=fft_type, fft_lengths=tuple(map(int, fft_lengths)))
