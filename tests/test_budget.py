@@ -30,7 +30,7 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 9400  # issue 14: ~230 jax.numpy names and fnp.fft
+CORE_CODE_LINES_MAX = 9700  # issue 14: ~230 jax.numpy names, fnp.fft, fnp.linalg
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
              "funcgrad.core", "funcgrad.ir", "funcgrad.staging", "funcgrad.primitives*",
              "funcgrad.transforms*", "funcgrad.backend*"]
