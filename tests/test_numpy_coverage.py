@@ -145,6 +145,13 @@ CASES = [
     ("put_along_axis", lambda m, x: m.put_along_axis(x, np.array([[0], [2], [1]]), 5.0, 1,
                                                      inplace=False), (M,), True),
     ("fill_diagonal", lambda m, x: m.fill_diagonal(x, 2.0, inplace=False), (M[:, :3],), True),
+    ("einsum_trace", lambda m, x: m.einsum("ii", x[:, :3]), (M,), True),
+    ("einsum_diag", lambda m, x: m.einsum("ii->i", x[:, :3]), (M,), True),
+    ("einsum_diag_contract", lambda m, x: m.einsum("ij,jj->i", x, x[:, :4].T @ x[:, :4]), (M,),
+     True),
+    ("einsum_3d_diag", lambda m, x: m.einsum("iji->j", m.reshape(m.kron(x[:, :2], x[:2, :3]),
+                                                                 (6, 6))[:3, :3][None] *
+                                             m.ones((3, 1, 1))), (M,), True),
     ("sort_partition", lambda m, x: m.partition(x, 2)[2:].sum() + m.take(x, m.argpartition(x, 2)
                                                                         )[:3].sum(), (V,), True),
 ]
