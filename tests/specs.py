@@ -546,6 +546,18 @@ PRIMITIVE_SPECS += [
           lambda jax, jnp: lambda x: jnp.abs(x * (1 + 1j) + 0.5j)),
 ]
 
+# issue 14: the fft primitive (through rfft and irfft), svd and qr (separated spectra keep the
+# singular values distinct, as their derivatives need)
+PRIMITIVE_SPECS += [
+    _spec("fft_rfft_irfft", lambda x: fnp.fft.irfft(fnp.fft.rfft(x) * 2.0, 8) ** 2, 1,
+          [((8,),), ((2, 8),)], REAL,
+          lambda jax, jnp: lambda x: jnp.fft.irfft(jnp.fft.rfft(x) * 2.0, 8) ** 2),
+    _spec("linalg_svd_values", lambda a: fnp.linalg.svd(a, full_matrices=False)[1], 1, SQUARE,
+          separated_spectrum, lambda jax, jnp: lambda a: jnp.linalg.svd(a, full_matrices=False)[1]),
+    _spec("linalg_qr_r_sq", lambda a: fnp.linalg.qr(a)[1] ** 2, 1, SQUARE, well_conditioned,
+          lambda jax, jnp: lambda a: jnp.linalg.qr(a)[1] ** 2),
+]
+
 SPECS_BY_NAME = {s.name: s for s in PRIMITIVE_SPECS}
 assert len(SPECS_BY_NAME) == len(PRIMITIVE_SPECS), "duplicate spec names"
 

@@ -19,6 +19,7 @@ import pytest
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.numpy import _base as numpy_base
+from funcgrad.numpy import extra, polynomial, rearrange, statistics
 from funcgrad.numpy import indexing as numpy_indexing
 from funcgrad.numpy import shapes as numpy_shapes
 from funcgrad.numpy import ufuncs as numpy_ufuncs
@@ -317,11 +318,13 @@ def test_array_of_traced_and_python_values_matches_numpy_dtype_and_shape():
 # --- the split of funcgrad.numpy ------------------------------------------------------------------
 
 def test_fnp_reexports_its_siblings_and_stays_within_the_size_budget():
-    for mod in (numpy_base, numpy_ufuncs, numpy_shapes, numpy_indexing):
+    for mod in (numpy_base, numpy_ufuncs, numpy_shapes, numpy_indexing, extra, rearrange,
+                statistics, polynomial):
         for name in mod.__all__:
             assert getattr(fnp, name) is getattr(mod, name), name
     root = Path(fnp.__file__).parent
     for f in ("__init__.py", "_base.py", "ufuncs.py", "shapes.py", "indexing.py", "linalg.py",
+              "fft.py", "extra.py", "rearrange.py", "statistics.py", "polynomial.py",
               "_operators.py"):
         n = len((root / f).read_text().splitlines())
         assert n <= 500, f"{f}: {n} lines"
@@ -330,7 +333,8 @@ def test_fnp_reexports_its_siblings_and_stays_within_the_size_budget():
 def test_the_modules_of_fnp_import_only_the_ones_before_them():
     # no cycle inside the package: each module imports lower siblings only, never the package
     # itself (its __init__ once imported two siblings at its end, and they imported it back)
-    order = ["_base", "ufuncs", "shapes", "indexing", "linalg", "_operators", "__init__"]
+    order = ["_base", "ufuncs", "shapes", "indexing", "linalg", "fft", "extra", "rearrange",
+             "statistics", "polynomial", "_operators", "__init__"]
     root = Path(fnp.__file__).parent
     assert sorted(p.stem for p in root.glob("*.py")) == sorted(order)
     for pos, name in enumerate(order):

@@ -11,10 +11,20 @@ This package only re-exports. Its modules, each importing only those before it:
 - `shapes.py`: reductions, scans and shape manipulation;
 - `indexing.py`: indexing, `at`, gathers and sorting, diagonals, matmul/dot/einsum;
 - `linalg.py`: `fnp.linalg`;
+- `fft.py`: `fnp.fft`;
+- `extra.py`: aliases, dtype names, more elementwise composites, stacking helpers and the
+  functions defined on concrete values only;
+- `rearrange.py`: stacking, splitting and rearranging helpers, select/choose/piecewise;
+- `statistics.py`: quantiles, `nan*` reductions, cov, interpolation, convolution, counting;
+- `polynomial.py`: products (kron, cross, vecdot) and the polynomial helpers;
 - `_operators.py`: fills the tracer operator table (`x * y`, `x.sum()`, `np.sin(x)`).
 """
-from . import _operators, linalg  # noqa: F401  (_operators: the tracer operator table)
+from . import _operators, fft, linalg  # noqa: F401  (_operators: the tracer operator table)
 from ._base import *  # noqa: F401,F403
+from .extra import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
+from .polynomial import *  # noqa: F401,F403
+from .rearrange import *  # noqa: F401,F403
 from .shapes import *  # noqa: F401,F403
+from .statistics import *  # noqa: F401,F403
 from .ufuncs import *  # noqa: F401,F403

@@ -9,7 +9,8 @@
   constants of a traced program).
 
 The package's modules import downwards only: `_base` <- `ufuncs` (elementwise) <- `shapes`
-(reductions, shape manipulation) <- `indexing` (indexing, sorting, contractions) <- `linalg`;
+(reductions, shape manipulation) <- `indexing` (indexing, sorting, contractions) <- `linalg`
+<- `extra` <- `rearrange` <- `statistics` <- `polynomial`;
 `_operators` fills the tracer operator table from all of them, and `__init__` re-exports.
 """
 from __future__ import annotations

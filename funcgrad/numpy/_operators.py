@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import core
 from ..core import Tracer
-from . import _base, indexing, shapes, ufuncs
+from . import _base, extra, indexing, shapes, statistics, ufuncs
 from ._base import astype
 from .indexing import at, getitem, matmul
 from .ufuncs import add, divide, multiply, negative, power, subtract
@@ -47,7 +47,8 @@ Tracer.__neg__ = negative
 
 # NumPy ufuncs called on tracers (`np.sin(x)`, `ndarray * x`) dispatch to the function of the
 # same name (see `Tracer.__array_ufunc__`), for every ufunc this package defines
-_public = {name: getattr(m, name) for m in (_base, ufuncs, shapes, indexing) for name in m.__all__}
+_public = {name: getattr(m, name) for m in (_base, extra, statistics, ufuncs, shapes, indexing)
+           for name in m.__all__}
 for _name in dir(np):
     if isinstance(getattr(np, _name), np.ufunc) and _name in _public:
         core._ops["ufunc:" + getattr(np, _name).__name__] = _public[_name]

@@ -387,7 +387,8 @@ def tensordot(x, y, axes=2):
 
 @numpy_fallback(np.einsum)
 def einsum(subscripts: str, *operands):
-    """Einstein summation for one or two operands per step (chains fold left to right)."""
+    """Einstein summation for one or two operands per step (chains fold left to right); an
+    index repeated within one operand takes that diagonal first (traces, diagonals)."""
     ins, out = subscripts.replace(" ", "").split("->") if "->" in subscripts else \
         (subscripts.replace(" ", ""), None)
     in_specs = ins.split(",")
@@ -396,10 +397,14 @@ def einsum(subscripts: str, *operands):
         out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if len(in_specs) != len(operands):
         raise FuncgradError(f"einsum: {len(in_specs)} operand specs for {len(operands)} operands")
-    for spec in in_specs:
-        if len(set(spec)) != len(spec):
-            raise FuncgradError(f"einsum: repeated index within one operand ('{spec}', a diagonal) "
-                                f"is not supported on traced values")
+    operands = list(operands)
+    for k, spec in enumerate(in_specs):  # a repeated index takes that diagonal ("ii->i", "ii")
+        while len(set(spec)) != len(spec):
+            c = next(c for c in spec if spec.count(c) > 1)
+            i, j = spec.index(c), spec.index(c, spec.index(c) + 1)
+            operands[k] = diagonal(operands[k], 0, i, j)
+            spec = "".join(ch for n, ch in enumerate(spec) if n not in (i, j)) + c
+        in_specs[k] = spec
     x, xs = operands[0], in_specs[0]
     for y, ys in zip(operands[1:], in_specs[1:]):
         rest = set(out).union(*[set(s) for s in in_specs[in_specs.index(ys) + 1:]])

@@ -1,11 +1,15 @@
-"""`funcgrad.numpy.linalg`: the linear algebra ML and scientific code reaches for.
+"""`funcgrad.numpy.linalg`: all of `jax.numpy.linalg`.
 
-`norm` is a composite; `solve`, `inv`, `det`, `slogdet`, `cholesky` and `eigh` bind the
-decomposition primitives of `funcgrad.primitives` (where their derivative rules live). Every
-function first makes the primitive's own check (square, real matrices), on plain arrays too; on
-plain arrays it then calls `numpy.linalg`, on traced values it promotes integer inputs to float64
-as NumPy does, broadcasts batch dimensions and binds the primitive. Stacks of matrices
-`(..., n, n)` batch as in NumPy. `funcgrad.scipy.linalg` builds on the helpers here.
+`solve`, `inv`, `det`, `slogdet`, `cholesky`, `eigh`, `svd`, `qr` and `eig` bind the
+decomposition primitives of `funcgrad.primitives` (where their derivative rules live); `pinv`,
+`lstsq`, `matrix_rank`, `cond`, the 2- and nuclear norms go through the SVD; the rest (`norm`
+with every ord, `matrix_power`, `multi_dot`, `tensorinv`, `tensorsolve`, ...) are composites.
+Every function first makes the primitive's own check (square, real matrices), on plain arrays
+too; on plain arrays it then calls `numpy.linalg`, on traced values it promotes integer inputs to
+float64 as NumPy does, broadcasts batch dimensions and binds the primitive. Stacks of matrices
+`(..., n, n)` batch as in NumPy. Singular inputs give what NumPy's LAPACK gives on plain arrays
+and inf/nan (no exception) through the SVD-based functions. `funcgrad.scipy.linalg` builds on
+the helpers here.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import numpy as np
 from .. import primitives as prims  # `solve`, `slogdet`, ... share names with this module's
 from ..core import get_aval_of
 from ..errors import ShapeError
-from . import shapes, ufuncs
+from . import indexing, shapes, ufuncs
 from ._base import asarray, astype, broadcast_to, numpy_fallback
 
 
@@ -29,18 +33,6 @@ class SlogdetResult(NamedTuple):
 class EighResult(NamedTuple):
     eigenvalues: object
     eigenvectors: object
-
-
-@numpy_fallback(np.linalg.norm)
-def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
-    """Vector 2-/1-/inf-norms and the Frobenius norm, like `numpy.linalg.norm`."""
-    if ord in (None, 2, "fro"):
-        return ufuncs.sqrt(shapes.sum(ufuncs.square(x), axis=axis, keepdims=keepdims))
-    if ord == 1:
-        return shapes.sum(ufuncs.abs(x), axis=axis, keepdims=keepdims)
-    if ord == np.inf:
-        return shapes.max(ufuncs.abs(x), axis=axis, keepdims=keepdims)
-    raise ValueError(f"norm: ord={ord!r} is not supported on traced values")
 
 
 # --- shape checks and dtype promotion -----------------------------------------------------------
@@ -189,3 +181,290 @@ def eigh(a, UPLO="L"):  # noqa: N803  (NumPy's argument name)
 def _eigh(a, UPLO):  # noqa: N803
     (a,) = _float(a)
     return EighResult(*prims.eigh(a if UPLO == "L" else shapes.swapaxes(a, -1, -2)))
+
+
+# --- issue 14: the rest of jax.numpy.linalg ---------------------------------------------------
+
+class SVDResult(NamedTuple):
+    U: object
+    S: object
+    Vh: object
+
+
+class QRResult(NamedTuple):
+    Q: object
+    R: object
+
+
+class EigResult(NamedTuple):
+    eigenvalues: object
+    eigenvectors: object
+
+
+def _check_mode(name, a):
+    aval = get_aval_of(asarray(a))
+    if aval.ndim < 2:
+        raise ShapeError(f"{name}: expected a matrix or a stack of them, shape (..., m, n), got "
+                         f"{aval.str_short()}.")
+
+
+def _numpy_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    return np.linalg.svd(a, full_matrices, compute_uv, hermitian)
+
+
+@numpy_fallback(_numpy_svd)
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """`U, S, Vh` with `a = U @ diag(S) @ Vh`, like `numpy.linalg.svd` (singular values
+    descending). Derivatives assume distinct nonzero singular values (the singular vectors are
+    otherwise not unique); the full U or V of a non-square matrix has none (use
+    full_matrices=False), as in JAX."""
+    _check_mode("svd", a)
+    (a,) = _float(a)
+    if not compute_uv:
+        return prims.svd(a, False, False)[0]
+    return SVDResult(*prims.svd(a, full_matrices, True))
+
+
+@numpy_fallback(lambda x, /: np.linalg.svdvals(x))
+def svdvals(x, /):
+    return svd(x, compute_uv=False)
+
+
+@numpy_fallback(lambda a, mode="reduced": np.linalg.qr(a, mode))
+def qr(a, mode="reduced"):
+    """`Q, R` with `a = Q @ R`, like `numpy.linalg.qr` (modes "reduced", "complete", "r");
+    derivatives for the reduced factorisation of matrices with m >= n, as in JAX."""
+    _check_mode("qr", a)
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    (a,) = _float(a)
+    q, r = prims.qr(a, mode == "complete")
+    return r if mode == "r" else QRResult(q, r)
+
+
+@_square_checked("eig")
+@numpy_fallback(np.linalg.eig)
+def eig(a):
+    """Eigenvalues and right eigenvectors of a general square matrix (complex), like
+    `numpy.linalg.eig`; not differentiable (use eigh for symmetric matrices)."""
+    (a,) = _float(a)
+    return EigResult(*prims.eig(a))
+
+
+@numpy_fallback(np.linalg.eigvals)
+def eigvals(a):
+    return eig(a)[0]
+
+
+@numpy_fallback(lambda a, UPLO="L": np.linalg.eigvalsh(a, UPLO))
+def eigvalsh(a, UPLO="L"):  # noqa: N803
+    return eigh(a, UPLO)[0]
+
+
+def _transpose(x):
+    return shapes.swapaxes(x, -1, -2)
+
+
+def _cutoff(s, rtol, m, n):
+    smax = shapes.max(s, axis=-1, keepdims=True)
+    rtol = max(m, n) * np.finfo(get_aval_of(s).dtype).eps if rtol is None else rtol
+    return ufuncs.multiply(smax, rtol)
+
+
+@numpy_fallback(lambda a, rcond=None, hermitian=False, *, rtol=None: np.linalg.pinv(
+    a, rcond if rcond is not None else (rtol if rtol is not None else 1e-15), hermitian))
+def pinv(a, rcond=None, hermitian=False, *, rtol=None):
+    """The Moore-Penrose pseudo-inverse through the SVD; singular values below
+    `rcond * max(s)` count as zero (NumPy's default rcond 1e-15)."""
+    u, s, vh = svd(a, full_matrices=False)
+    tol = _cutoff(s, rcond if rcond is not None else (rtol if rtol is not None else 1e-15), 1, 1)
+    keep = ufuncs.greater(s, tol)
+    s_inv = ufuncs.where(keep, ufuncs.divide(1.0, ufuncs.where(keep, s, 1.0)), 0.0)
+    return indexing.matmul(_transpose(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
+                                                           _transpose(u)))
+
+
+@numpy_fallback(lambda a, b, rcond=None: np.linalg.lstsq(a, b, rcond))
+def lstsq(a, b, rcond=None):
+    """`(x, residuals, rank, s)` minimising `|a @ x - b|`, like `numpy.linalg.lstsq`."""
+    m, n = shapes.shape(a)[-2:]
+    (a,) = _float(a)
+    u, s, vh = svd(a, full_matrices=False)
+    tol = _cutoff(s, rcond, m, n) if rcond is None or rcond >= 0 else 0.0
+    keep = ufuncs.greater(s, tol)
+    s_inv = ufuncs.where(keep, ufuncs.divide(1.0, ufuncs.where(keep, s, 1.0)), 0.0)
+    vector = len(shapes.shape(b)) == 1
+    b2 = shapes.expand_dims(b, -1) if vector else b
+    x = indexing.matmul(_transpose(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
+                                                        indexing.matmul(_transpose(u), b2)))
+    rank = shapes.sum(keep, axis=-1)
+    r = ufuncs.subtract(indexing.matmul(a, x), b2)
+    resid = shapes.sum(ufuncs.square(r), axis=-2) if m > n else np.zeros((0,))
+    return (shapes.squeeze(x, -1) if vector else x,
+            shapes.squeeze(resid, -1) if vector and m > n else resid, rank, s)
+
+
+@numpy_fallback(lambda A, tol=None, hermitian=False, *, rtol=None: np.linalg.matrix_rank(
+    A, tol, hermitian, rtol=rtol))
+def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):  # noqa: N803
+    s = svd(A, compute_uv=False)
+    m, n = shapes.shape(A)[-2:]
+    cut = _cutoff(s, rtol, m, n) if tol is None else tol
+    return shapes.sum(ufuncs.greater(s, cut), axis=-1)
+
+
+@_square_checked("matrix_power")
+@numpy_fallback(np.linalg.matrix_power)
+def matrix_power(a, n):
+    """`a` to the integer power `n` by repeated squaring (negative: of the inverse)."""
+    if n < 0:
+        a, n = inv(a), -n
+    result, base = None, a
+    while n:
+        if n & 1:
+            result = base if result is None else indexing.matmul(result, base)
+        n >>= 1
+        if n:
+            base = indexing.matmul(base, base)
+    return _eye_like(a) if result is None else result
+
+
+def multi_dot(arrays, *, precision=None):
+    """The product of the matrices in order (vectors at the ends as in NumPy)."""
+    out = arrays[0]
+    for x in arrays[1:]:
+        out = indexing.matmul(out, x)
+    return out
+
+
+def _matrix_norm(x, ord, keepdims):  # noqa: A002
+    axes = (-2, -1)
+    if ord in (None, "fro"):
+        out = ufuncs.sqrt(shapes.sum(ufuncs.square(x), axis=axes))
+    elif ord == "nuc":
+        out = shapes.sum(svd(x, compute_uv=False), axis=-1)
+    elif ord in (2, -2):
+        s = svd(x, compute_uv=False)
+        out = shapes.max(s, axis=-1) if ord == 2 else shapes.min(s, axis=-1)
+    elif ord in (1, -1, np.inf, -np.inf):
+        sums = shapes.sum(ufuncs.abs(x), axis=-2 if ord in (1, -1) else -1)
+        out = shapes.max(sums, axis=-1) if ord > 0 else shapes.min(sums, axis=-1)
+    else:
+        raise ValueError(f"norm: invalid ord {ord!r} for matrices")
+    return shapes.expand_dims(out, axes) if keepdims else out
+
+
+def _vector_norm(x, ord, axis, keepdims):  # noqa: A002
+    ax = ufuncs.abs(x)
+    if ord in (None, 2):
+        return ufuncs.sqrt(shapes.sum(ufuncs.square(x), axis=axis, keepdims=keepdims))
+    if ord == np.inf:
+        return shapes.max(ax, axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return shapes.min(ax, axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return shapes.sum(astype(ufuncs.not_equal(x, 0), get_aval_of(ax).dtype), axis=axis,
+                          keepdims=keepdims)
+    if ord == 1:
+        return shapes.sum(ax, axis=axis, keepdims=keepdims)
+    return ufuncs.power(shapes.sum(ufuncs.power(ax, float(ord)), axis=axis, keepdims=keepdims),
+                        1.0 / ord)
+
+
+@numpy_fallback(np.linalg.norm)
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    """Vector and matrix norms with every `ord` of `numpy.linalg.norm` (the 2-norms and nuclear
+    norm of matrices through the SVD)."""
+    x = asarray(x)
+    nd = len(shapes.shape(x))
+    if axis is None and nd == 2 and ord is not None:
+        axis = (0, 1)
+    if isinstance(axis, tuple) and len(axis) == 2:
+        moved = shapes.moveaxis(x, axis, (-2, -1))
+        out = _matrix_norm(moved, ord, False)
+        if keepdims:
+            for a in sorted(ax % nd for ax in axis):
+                out = shapes.expand_dims(out, a)
+        return out
+    if axis is None and ord is not None and ord not in (2, None):
+        x, axis = shapes.ravel(x), 0
+    return _vector_norm(x, ord, axis, keepdims)
+
+
+@numpy_fallback(lambda x, /, *, keepdims=False, ord="fro": np.linalg.matrix_norm(
+    x, keepdims=keepdims, ord=ord))
+def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002
+    return _matrix_norm(asarray(x), ord, keepdims)
+
+
+@numpy_fallback(lambda x, /, *, axis=None, keepdims=False, ord=2: np.linalg.vector_norm(
+    x, axis=axis, keepdims=keepdims, ord=ord))
+def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002
+    x = asarray(x)
+    if axis is None and not keepdims:
+        x = shapes.ravel(x)
+    return _vector_norm(x, ord, axis, keepdims)
+
+
+@numpy_fallback(np.linalg.cond)
+def cond(x, p=None):
+    """The condition number: `s_max / s_min` (p None, 2, -2), else `norm(x, p) norm(inv(x), p)`
+    (a singular matrix gives inf, as in NumPy)."""
+    if p in (None, 2, -2):
+        s = svd(x, compute_uv=False)
+        hi, lo = shapes.max(s, axis=-1), shapes.min(s, axis=-1)
+        return ufuncs.divide(hi, lo) if p != -2 else ufuncs.divide(lo, hi)
+    return ufuncs.multiply(norm(x, p, axis=(-2, -1)), norm(inv(x), p, axis=(-2, -1)))
+
+
+@numpy_fallback(np.linalg.tensorinv)
+def tensorinv(a, ind=2):
+    shape = shapes.shape(a)
+    rows, cols = shape[:ind], shape[ind:]
+    inv_mat = inv(shapes.reshape(a, (int(np.prod(rows)), int(np.prod(cols)))))
+    return shapes.reshape(inv_mat, cols + rows)
+
+
+@numpy_fallback(np.linalg.tensorsolve)
+def tensorsolve(a, b, axes=None):
+    if axes is not None:
+        a = shapes.moveaxis(a, axes, [len(shapes.shape(a)) - len(axes) + i
+                                       for i in range(len(axes))])
+    nb = len(shapes.shape(b))
+    out_shape = shapes.shape(a)[nb:]
+    n = int(np.prod(out_shape))
+    x = solve(shapes.reshape(a, (-1, n)), shapes.ravel(b))
+    return shapes.reshape(x, out_shape)
+
+
+@numpy_fallback(lambda x1, x2, /, *, axis=-1: np.linalg.cross(x1, x2, axis=axis))
+def cross(x1, x2, /, *, axis=-1):
+    """The cross product of 3-vectors along `axis`, like `numpy.linalg.cross`."""
+    a, b = shapes.moveaxis(asarray(x1), axis, -1), shapes.moveaxis(asarray(x2), axis, -1)
+    c = [ufuncs.subtract(ufuncs.multiply(a[..., (i + 1) % 3], b[..., (i + 2) % 3]),
+                         ufuncs.multiply(a[..., (i + 2) % 3], b[..., (i + 1) % 3]))
+         for i in range(3)]
+    return shapes.moveaxis(shapes.stack(c, -1), -1, axis)
+
+
+@numpy_fallback(lambda x1, x2, /, *, axis=-1: np.linalg.vecdot(x1, x2, axis=axis))
+def vecdot(x1, x2, /, *, axis=-1):
+    return shapes.sum(ufuncs.multiply(x1, x2), axis=axis)
+
+
+@numpy_fallback(lambda x, /, *, offset=0: np.linalg.diagonal(x, offset=offset))
+def diagonal(x, /, *, offset=0):
+    return indexing.diagonal(x, offset, -2, -1)
+
+
+@numpy_fallback(lambda x, /, *, offset=0, dtype=None: np.linalg.trace(x, offset=offset,
+                                                                        dtype=dtype))
+def trace(x, /, *, offset=0, dtype=None):
+    return indexing.trace(x, offset, -2, -1, dtype)
+
+
+matmul, outer, tensordot = indexing.matmul, indexing.outer, indexing.tensordot
+
+
+def matrix_transpose(x, /):
+    return _transpose(x)

@@ -1,7 +1,7 @@
 """Every primitive of funcgrad. Importing this package registers all of them.
 
 `ops.py` holds every first-order primitive (`*_p`) and its bind wrapper; the rule modules
-(elementwise, shape, reduction, contraction, indexing, decompositions) fill each primitive's
+(elementwise, shape, reduction, contraction, indexing, decompositions, fft) fill each primitive's
 rules and lowerings in one block, with the helpers of rules.py and batching.py. Higher-order
 primitives (jit, cond, while, scan, ...) live beside their transforms in `funcgrad/transforms/`.
 Code above this package imports primitives and wrappers from here, never from a rule module.
@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     contraction,
     decompositions,
     elementwise,
+    fft,
     indexing,
     ops,
     reduction,

@@ -234,3 +234,149 @@ def _eigh_jvp(primals, tangents):
 _decomposition(eigh_p, lambda a: [ShapedArray(a.shape[:-1], a.dtype, a.weak_type), a], _eigh_jvp)
 for _p in (solve_p, triangular_solve_p, cholesky_p, slogdet_p, eigh_p):
     register_c_expr(_p, NOT_APPLICABLE)  # library calls (LAPACK), never fused
+
+
+# --- svd, qr, eig (issue 14) --------------------------------------------------------------------
+
+def _check_matrix(name: str, a: ShapedArray) -> None:
+    if a.ndim < 2 or a.dtype.kind != "f":
+        raise ShapeError(f"{name}: expected a real floating-point matrix or a stack of them, "
+                         f"shape (..., m, n), got {a.str_short()}.")
+
+
+def _front_batch(prim):
+    def batch(size, xs, bdims, **params):
+        outs = prim.bind(moveaxis(xs[0], bdims[0], 0), **params)
+        return outs, [0] * len(outs)
+    return batch
+
+
+def _bcast_last(v, shape, axis_from_end: int):
+    """The vector stack v (..., k) broadcast to (..., k, k) along axis -1 or -2."""
+    nd = len(shape)
+    return broadcast_in_dim(v, shape, tuple(range(nd - 2)) + (nd - axis_from_end,))
+
+
+# svd: A = U diag(s) V^T (reduced). With dS = U^T dA V (distinct nonzero singular values):
+# ds = diag(dS); dU = U (F * (dS S + S dS^T)) + (I - U U^T) dA V / s;
+# dV = V (F * (S dS + dS^T S)) + (I - V V^T) dA^T U / s;  F_ij = 1 / (s_j^2 - s_i^2), F_ii = 0
+
+def _svd_abstract_eval(a, *, full_matrices, compute_uv):
+    _check_matrix("svd", a)
+    *b, m, n = a.shape
+    k = min(m, n)
+    s = ShapedArray(tuple(b) + (k,), a.dtype, a.weak_type)
+    if not compute_uv:
+        return [s]
+    mu, nv = (m, n) if full_matrices else (k, k)
+    return [ShapedArray(tuple(b) + (m, mu), a.dtype), s, ShapedArray(tuple(b) + (nv, n), a.dtype)]
+
+
+def _svd_jvp(primals, tangents, *, full_matrices, compute_uv):
+    (a,), (da,) = primals, tangents
+    aval = get_aval_of(a)
+    m, n = aval.shape[-2:]
+    if compute_uv and full_matrices and m != n:
+        raise ShapeError("svd: derivatives of the full (full_matrices=True) U or V of a "
+                         "non-square matrix are not unique; use full_matrices=False.")
+    u, s, vh = svd(a, False, True)
+    outs = [u, s, vh] if compute_uv else [s]
+    if type(da) is Zero:
+        return outs, [Zero(get_aval_of(o)) for o in outs]
+    v = _mT(vh)
+    nd = aval.ndim
+    ds_mat = _matmul(_mT(u), _matmul(da, v))  # (..., k, k)
+    kk = get_aval_of(ds_mat)
+    k = kk.shape[-1]
+    eye = _const_matrix(np.eye(k), kk)
+    ds = reduce_sum(mul(ds_mat, eye), (nd - 1,))
+    if not compute_uv:
+        return outs, [ds]
+    s_col, s_row = _bcast_last(s, kk.shape, 1), _bcast_last(s, kk.shape, 2)  # s_j, s_i
+    f = sub(div(_const_matrix(np.ones((k, k)), kk), add(mul(add(s_col, s_row),
+                                                            sub(s_col, s_row)), eye)), eye)
+    dss, sds = mul(s_col, ds_mat), mul(s_row, ds_mat)
+    du = _matmul(u, mul(f, add(dss, _mT(dss))))
+    dv = _matmul(v, mul(f, add(sds, _mT(sds))))
+    if m > n:
+        dav = _matmul(da, v)
+        du = add(du, div(sub(dav, _matmul(u, _matmul(_mT(u), dav))),
+                         _bcast_last(s, get_aval_of(dav).shape, 1)))
+    if n > m:
+        dau = _matmul(_mT(da), u)
+        dv = add(dv, div(sub(dau, _matmul(v, _matmul(vh, dau))),
+                         _bcast_last(s, get_aval_of(dau).shape, 1)))
+    return outs, [du, ds, _mT(dv)]
+
+
+def _svd_impl(a, *, full_matrices, compute_uv):
+    out = _xp(a).linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+    return list(out) if compute_uv else [out]
+
+
+svd_p.impl, svd_p.abstract_eval, svd_p.jvp = _svd_impl, _svd_abstract_eval, _svd_jvp
+svd_p.batch = _front_batch(svd_p)
+not_linear(svd_p)
+
+
+# qr: A = Q R (reduced, m >= n). With C = Q^T dA R^-1 and Omega = tril(C, -1) - tril(C, -1)^T:
+# dQ = Q (Omega - C) + dA R^-1,  dR = (C - Omega) R
+
+def _qr_abstract_eval(a, *, full_matrices):
+    _check_matrix("qr", a)
+    *b, m, n = a.shape
+    k = m if full_matrices else min(m, n)
+    return [ShapedArray(tuple(b) + (m, k), a.dtype), ShapedArray(tuple(b) + (k, n), a.dtype)]
+
+
+def _qr_jvp(primals, tangents, *, full_matrices):
+    (a,), (da,) = primals, tangents
+    m, n = get_aval_of(a).shape[-2:]
+    outs = qr(a, full_matrices)
+    if type(da) is Zero:
+        return outs, [Zero(get_aval_of(o)) for o in outs]
+    if m < n or (full_matrices and m != n):
+        raise ShapeError("qr: derivatives need a matrix with at least as many rows as columns "
+                         "and the reduced factorisation (mode='reduced'), as in JAX.")
+    q, r = outs
+    da_rinv = _mT(triangular_solve(r, _mT(da), False, True))  # dA R^-1
+    c = _matmul(_mT(q), da_rinv)
+    low = mul(c, _const_matrix(np.tril(np.ones((n, n)), -1), get_aval_of(c)))
+    omega = sub(low, _mT(low))
+    return outs, [add(_matmul(q, sub(omega, c)), da_rinv), _matmul(sub(c, omega), r)]
+
+
+qr_p.impl = lambda a, *, full_matrices: list(_xp(a).linalg.qr(
+    a, mode="complete" if full_matrices else "reduced"))
+qr_p.abstract_eval, qr_p.jvp, qr_p.batch = _qr_abstract_eval, _qr_jvp, _front_batch(qr_p)
+not_linear(qr_p)
+
+
+# eig: eigenvalues and right eigenvectors of a general real matrix, complex outputs; no
+# derivative rule (it needs complex solves)
+
+def _eig_abstract_eval(a):
+    check_square("eig", a)
+    c = np.result_type(a.dtype, np.complex64)
+    return [ShapedArray(a.shape[:-1], c), ShapedArray(a.shape, c)]
+
+
+def _eig_jvp(primals, tangents):
+    if all(type(t) is Zero for t in tangents):
+        outs = eig(*primals)
+        return outs, [Zero(get_aval_of(o)) for o in outs]
+    raise ShapeError("eig: derivatives of a general (non-symmetric) eigendecomposition are not "
+                     "supported; for symmetric matrices use fnp.linalg.eigh (differentiable).")
+
+
+def _eig_impl(a):
+    w, v = _xp(a).linalg.eig(a)
+    c = np.result_type(a.dtype, np.complex64)
+    return [w.astype(c, copy=False), v.astype(c, copy=False)]
+
+
+eig_p.impl, eig_p.abstract_eval, eig_p.jvp = _eig_impl, _eig_abstract_eval, _eig_jvp
+eig_p.batch = _front_batch(eig_p)
+not_linear(eig_p)
+for _p in (svd_p, qr_p, eig_p):
+    register_c_expr(_p, NOT_APPLICABLE)  # library calls (LAPACK), never fused

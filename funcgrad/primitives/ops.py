@@ -171,3 +171,28 @@ real_p, imag_p, conj_p = map(Primitive, ("real", "imag", "conj"))
 def real(x): return real_p.bind1(x)
 def imag(x): return imag_p.bind1(x)
 def conj(x): return conj_p.bind1(x)
+
+
+# --- fft (issue 14) ---------------------------------------------------------------------------
+fft_p = Primitive("fft")
+
+
+def fft(x, fft_type: str, fft_lengths):
+    """The FFT of kind `fft_type` ("fft", "ifft", "rfft", "irfft", and the transposes of the
+    last two, "rfft_t", "irfft_t") over the last len(fft_lengths) axes."""
+    return fft_p.bind1(x, fft_type=fft_type, fft_lengths=tuple(map(int, fft_lengths)))
+
+
+# --- decompositions (issue 14) ----------------------------------------------------------------
+svd_p = Primitive("svd", multiple_results=True)
+qr_p = Primitive("qr", multiple_results=True)
+eig_p = Primitive("eig", multiple_results=True)
+
+
+def svd(a, full_matrices: bool = False, compute_uv: bool = True):
+    """[u, s, vh] (or [s]) of a stack of matrices, like numpy.linalg.svd."""
+    return svd_p.bind(a, full_matrices=bool(full_matrices), compute_uv=bool(compute_uv))
+
+
+def qr(a, full_matrices: bool = False): return qr_p.bind(a, full_matrices=bool(full_matrices))
+def eig(a): return eig_p.bind(a)

@@ -22,7 +22,8 @@ What it models, because funcgrad's GPU path depends on it:
 - `cupy.cuda`: `Device(i)` (a context manager; arrays are created on the current device),
   `runtime.getDeviceCount()` (1, or `$FAKECUPY_DEVICES`), `Stream`, `get_current_stream`.
   Operands on two devices in one kernel raise ValueError (a machine without peer access).
-- `cupy.linalg` (solve, inv, cholesky, qr, svd, eigh, det, slogdet, norm) and `cupyx.scatter_add`.
+- `cupy.linalg` (solve, inv, cholesky, qr, svd, eigh, det, slogdet, norm), `cupy.fft` (the
+  fft/rfft families) and `cupyx.scatter_add`.
 - `x.data.ptr`, a device address: a key into the registry of live device buffers
   (`_device_bytes`), which `cupy.cuda.nccl` (`_nccl.py`: NCCL's multi-process API, run over MPI
   on host copies) reads and writes through; `Stream.ptr` (0 for the null stream).
@@ -543,6 +544,8 @@ for _t in ("bool_ int8 uint8 int16 uint16 int32 uint32 int64 uint64 float16 floa
 
 linalg = _module("cupy.linalg", **{n: _device_fn(getattr(numpy.linalg, n), n) for n in (
     "solve inv cholesky qr svd eigh eigvalsh det slogdet norm pinv lstsq matrix_power").split()})
+fft = _module("cupy.fft", **{n: _device_fn(getattr(numpy.fft, n), n) for n in (
+    "fft ifft rfft irfft fftn ifftn rfftn irfftn").split()})
 
 
 # --- ElementwiseKernel ---------------------------------------------------------------------------
