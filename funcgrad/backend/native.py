@@ -123,8 +123,7 @@ class Ctx:
 def lower_native(closed: IR) -> str | None:
     """The module source for `closed` (`kernel`, compiled by Numba, and `call`, converting
     arguments and results), or None where an equation is not supported."""
-    jaxpr, ctx = closed.open, Ctx()
-    params = [f"a{i}" for i in range(len(jaxpr.invars))]
+    jaxpr, ctx, params = closed.open, Ctx(), [f"a{i}" for i in range(len(closed.open.invars))]
     try:
         outs = ctx.inline(closed, params)
         made = {x: e.prim for e in jaxpr.eqns for x in e.out_binders}
@@ -173,7 +172,7 @@ class Native:
     """The code of a jitted signature on the native tier: `fn(*args) -> list of outputs`.
 
     `backend="native"` (`now=True`) lowers and compiles on the first call, in the caller.
-    `backend="auto"` runs the NumPy code at once and tiers up on the rule: on the first call if
+    `backend="auto"` runs the NumPy code at once and tiers up on the rule: on the second call if
     the program holds a loop (`while`, `fori_loop`, `scan`), else on the `AUTO_CALLS`-th call,
     lowering and compiling in a background thread (the compilation is a native run on that
     call's arguments, its result dropped) while calls keep running the NumPy code; then `fn`
@@ -187,7 +186,8 @@ class Native:
     def __init__(self, numpy_code, closed: IR, now: bool = False):
         self._numpy, self._closed, self.source = numpy_code, closed, numpy_code.source
         self.tier, self.error, self.kernel, self.thread, self._now = "numpy", None, None, None, now
-        self._calls = AUTO_CALLS - 1 if now or any(e.prim in loops for e in closed.open.eqns) else 0
+        self._calls = AUTO_CALLS - (1 if now else 2 if any(e.prim in loops for e in
+                                                             closed.open.eqns) else AUTO_CALLS)
         self.fn = self._count if available() else numpy_code.fn
 
     def _count(self, *args):

@@ -429,7 +429,7 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
             promises not to use them after the call).
         backend: "numpy" (generated NumPy code), "native" (the program compiled by Numba, the
             `fast` extra, at its first call and cached on disk; NumPy code where an equation
-            has no native lowering) or "auto" (NumPy code at once, native from the first call
+            has no native lowering) or "auto" (NumPy code at once, native from the second call
             of a program with a loop or the `backend.native.AUTO_CALLS`-th call of any other,
             compiled in a background thread; NumPy only without Numba).
 
