@@ -203,7 +203,9 @@ class Native:
         return self.fn(*args)
 
     def _tier_up(self, *args) -> None:
-        import numba  # noqa: F401  (the optional `fast` extra; imported only here, on use)
+        # The generated module imports Numba (the optional `fast` extra, imported only on use);
+        # no colour in its messages: colorama would swap sys.stdout from this thread
+        os.environ.setdefault("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING", "1")
         try:
             lowered = lower_native(self._closed)
             if lowered is not None:
