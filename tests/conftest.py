@@ -13,11 +13,15 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 
 # One BLAS thread: on a small shared machine OpenBLAS's worker threads can make small matrix
 # products orders of magnitude slower (set before NumPy loads, unless the caller chose).
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
+
+# native (Numba) code compiled by the tests is cached here, not in the user's home directory
+os.environ.setdefault("FUNCGRAD_CACHE_DIR", tempfile.mkdtemp(prefix="funcgrad-test-cache-"))
 
 import numpy as np
 import pytest

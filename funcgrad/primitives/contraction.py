@@ -11,6 +11,7 @@ import numpy as np
 
 from ..avals import ShapedArray
 from ..backend.fusion import register_c_expr
+from ..backend.native import register_native
 from ..backend.numpy_codegen import register_emitter
 from ..core import NOT_APPLICABLE, get_aval_of, is_undefined_primal
 from .batching import moveaxis
@@ -170,3 +171,14 @@ def _emit_outer(dn, x, y, a, b) -> str:
 
 register_emitter(dot_general_p, _dot_general_emit)
 register_c_expr(dot_general_p, NOT_APPLICABLE)  # a library call (BLAS), never fused
+
+
+def _dot_native(eqn, args, ctx):  # np.dot (BLAS) for vectors and matrices of floats
+    (lc, rc), (lb, _) = eqn.params["dimension_numbers"]
+    x, y = (v.aval for v in eqn.inputs)
+    return None if (lb or x.dtype.kind != "f" or x.ndim not in (1, 2) or y.ndim not in (1, 2)
+                    or len(lc) != 1) else (f"np.dot({args[0]}{'' if lc[0] == x.ndim - 1 else '.T'}"
+                                           f", {args[1]}{'' if rc[0] == 0 else '.T'})")
+
+
+register_native(dot_general_p, _dot_native)

@@ -10,6 +10,7 @@ from ..avals import ShapedArray, real_dtype
 from ..backend import device_of, is_gpu_array
 from ..backend.cupy_backend import to_device
 from ..backend.fusion import C_TYPES, register_c_expr
+from ..backend.native import ctor, register_native
 from ..backend.numpy_codegen import register_emitter, ufunc_emitter
 from ..core import (
     NOT_APPLICABLE,
@@ -46,6 +47,7 @@ def _lowered(prim: Primitive, np_fn, c_expr, abstract_eval, *jvps) -> None:
     prim.batch = broadcasting_batcher(prim)
     if isinstance(np_fn, np.ufunc):
         register_emitter(prim, ufunc_emitter(np_fn), broadcasts_from=0)
+        register_native(prim, np_fn)
     register_c_expr(prim, c_expr or NOT_APPLICABLE)
     if jvps:
         defjvp(prim, *jvps)
@@ -167,6 +169,9 @@ def _integer_pow_c(args, in_dtypes, out_dtype, *, y):
 
 
 register_c_expr(integer_pow_p, _integer_pow_c)
+register_native(integer_pow_p, lambda eqn, args, ctx, y=0: " * ".join(args * y) if 1 <= (
+    y := eqn.params["y"]) <= 4 else None if y < 0 else
+    f"np.power({args[0]}, {ctor(eqn.out_binders[0].aval.dtype)}({y}))")
 defjvp(integer_pow_p, lambda x_dot, _, x, *, y: (
     Zero(get_aval_of(x)) if y == 0 else
     mul(x_dot, _c(y, x) if y == 1 else mul(_c(y, x), x if y == 2 else integer_pow(x, y - 1)))))
@@ -218,6 +223,7 @@ def _logistic_impl(x):  # 1 / (1 + exp(-x)), written so that it never overflows
 
 _unop(logistic_p, _logistic_impl, "(1 / (1 + exp(-{0})))",
       lambda t, ans, x: mul(t, mul(ans, sub(_c(1, x), ans))))
+register_native(logistic_p, "{d}(0.5) * np.tanh({d}(0.5) * {0}) + {d}(0.5)")
 
 
 def _abs_jvp(x_dot, ans, x):  # complex x: Re(x_dot * conj(x) / |x|), zero at 0 (as in JAX)
@@ -236,6 +242,7 @@ _unop(sign_p, np.sign, lambda a, ins, out: f"({a[0]} != {a[0]} ? {a[0]} : "  # N
 _unop(floor_p, np.floor, "floor({0})")
 _unop(ceil_p, np.ceil, "ceil({0})")
 _unop(round_p, np.round, lambda a, ins, out: f"rint({a[0]})" if out.kind == "f" else a[0])
+register_native(round_p, np.rint)
 _unop(is_finite_p, np.isfinite, lambda a, ins, out: f"isfinite({a[0]})" if ins[0].kind == "f"
        else "true")
 is_finite_p.abstract_eval = lambda x: [ShapedArray(x.shape, np.dtype(bool))]
@@ -319,6 +326,8 @@ def _select_emit(eqn, args, names):  # the bit select where it applies, else the
 
 register_emitter(select_p, _select_emit, broadcasts_from=1)  # (np.where broadcasts too)
 register_c_expr(select_p, "({0} ? {1} : {2})")
+register_native(select_p, lambda eqn, args, ctx: "({1} if {0} else {2})".format(*args) if
+                eqn.inputs[1].aval.ndim == 0 else "np.where({0}, {1}, {2})".format(*args))
 
 # --- stop_gradient ----------------------------------------------------------------------------
 stop_gradient_p.impl = lambda x: x
@@ -329,6 +338,7 @@ stop_gradient_p.transpose = NOT_APPLICABLE
 stop_gradient_p.batch = broadcasting_batcher(stop_gradient_p)
 register_emitter(stop_gradient_p, lambda eqn, args, names: (args[0], "alias"))
 register_c_expr(stop_gradient_p, "{0}")
+register_native(stop_gradient_p, "{0}", view=True)
 
 
 # --- the functions rules call -----------------------------------------------------------------

@@ -5,10 +5,13 @@ emitter (`ufunc.reduce`).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..avals import ShapedArray
 from ..backend.fusion import register_c_expr
+from ..backend.native import register_native
 from ..backend.numpy_codegen import register_emitter
 from ..core import NOT_APPLICABLE, Zero, get_aval_of
 from .batching import moveaxis
@@ -79,12 +82,20 @@ def _reduce_chooser_jvp(prim):
     return jvp
 
 
+def _reduce_native(method, eqn, args, ctx):  # whole arrays; partial sums axis by axis
+    axes = sorted(eqn.params["axes"], reverse=True)
+    return (f"np.{method}({args[0]})" if axes and len(axes) == eqn.inputs[0].aval.ndim else
+            functools.reduce(lambda s, a: f"np.sum({s}, axis={a})", axes, args[0])
+            if method == "sum" or not axes else None)
+
+
 for _p, _uf, _method in ((reduce_sum_p, np.add, "sum"), (reduce_max_p, np.maximum, "max"),
                          (reduce_min_p, np.minimum, "min")):
     _p.impl = _reduce_impl(_uf, _method)
     _p.abstract_eval = lambda x, *, axes: [_reduced_aval(x, axes)]
     _p.batch = _reduce_batch(_p)
     register_emitter(_p, _reduce_emitter(_uf))
+    register_native(_p, functools.partial(_reduce_native, _method))
     if _p is reduce_sum_p:
         deflinear(reduce_sum_p, _reduce_sum_transpose)
     else:

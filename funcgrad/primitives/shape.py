@@ -13,6 +13,7 @@ import numpy as np
 from ..avals import ShapedArray, is_float
 from ..backend import constant_xp, place
 from ..backend.fusion import C_TYPES, register_c_expr
+from ..backend.native import ctor, register_native
 from ..backend.numpy_codegen import register_broadcast, register_emitter
 from ..core import NOT_APPLICABLE, Zero, get_aval_of, is_undefined_primal
 from .batching import bdim_at_front as _bdim_front
@@ -101,6 +102,10 @@ def _broadcast_in_dim_emit(eqn, args, names):
 
 register_emitter(broadcast_in_dim_p, _broadcast_in_dim_emit)
 register_broadcast(broadcast_in_dim_p, _operand_shape)  # NumPy's implicit broadcasting
+register_native(broadcast_in_dim_p, lambda eqn, args, ctx: (
+    f"np.full({eqn.params['shape']!r}, {args[0]})" if eqn.inputs[0].aval.ndim == 0 else
+    f"np.broadcast_to(np.ascontiguousarray({args[0]}).reshape({_operand_shape(eqn)!r}), "
+    f"{eqn.params['shape']!r})"), view=True)
 
 
 # --- reshape ------------------------------------------------------------------------------------
@@ -134,6 +139,17 @@ def _reshape_emit(eqn, args, names):  # (squeeze and expand_dims too)
 register_emitter(reshape_p, _reshape_emit)
 
 
+def _reshape_native(eqn, args, ctx):  # (squeeze and expand_dims too)
+    x, shape = eqn.inputs[0].aval, eqn.out_binders[0].aval.shape
+    return (args[0] if x.shape == shape else f"np.full({shape!r}, {args[0]})" if not x.ndim else
+            f"np.ascontiguousarray({args[0]}).ravel()[0]" if not shape else
+            f"np.ascontiguousarray({args[0]}).reshape({shape!r})")
+
+
+for _p in (reshape_p, squeeze_p, expand_dims_p):
+    register_native(_p, _reshape_native, view=True)
+
+
 # --- transpose ----------------------------------------------------------------------------------
 def _transpose_abstract_eval(x, *, permutation):
     if sorted(permutation) != list(range(x.ndim)):
@@ -151,6 +167,9 @@ transpose_p.batch = lambda size, xs, bdims, *, permutation: (
     [0])
 register_emitter(transpose_p, lambda eqn, args, names: (
     f"np.transpose({args[0]}, {eqn.params['permutation']!r})", "view"))
+register_native(transpose_p, lambda eqn, args, ctx: f"np.transpose({args[0]}, "
+                f"{eqn.params['permutation']!r})" if eqn.inputs[0].aval.ndim else args[0],
+                view=True)
 
 
 # --- squeeze / expand_dims ----------------------------------------------------------------------
@@ -350,6 +369,9 @@ register_emitter(convert_element_type_p, lambda eqn, args, names: (
     f"_as_array({args[0]}){'.real' * _drops_imag(eqn)}.astype("
     f"{names.obj(eqn.params['new_dtype'], '_dt', ('dtype', eqn.params['new_dtype'].str))})",
     "fresh"))
+register_native(convert_element_type_p, lambda eqn, args, ctx: (
+    f"{args[0]}.astype({ctor(eqn.params['new_dtype'])})" if eqn.inputs[0].aval.ndim else
+    f"{ctor(eqn.params['new_dtype'])}({args[0]})"))
 for _p in (broadcast_in_dim_p, reshape_p, transpose_p, squeeze_p, expand_dims_p, slice_p, pad_p,
            concatenate_p, rev_p):  # (broadcasts fuse as kernel input adapters instead)
     register_c_expr(_p, NOT_APPLICABLE)

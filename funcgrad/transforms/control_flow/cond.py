@@ -14,6 +14,7 @@ import numpy as np
 
 from ...backend import to_numpy
 from ...backend.fusion import register_c_expr
+from ...backend.native import register_native
 from ...backend.numpy_codegen import register_emitter
 from ...core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, is_undefined_primal, not_mapped
 from ...errors import FuncgradError, user_frame
@@ -211,6 +212,19 @@ cond_p.partial_eval = _cond_partial_eval
 cond_p.batch = _cond_batch
 register_c_expr(cond_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 register_emitter(cond_p, control_flow_emitter(_cond_run))
+
+
+def _cond_native(eqn, args, ctx):  # an if/elif chain on the clamped index
+    bs = eqn.params["branches"]
+    outs = [ctx.fresh("o") for _ in bs[0].out_avals]
+    for k, b in enumerate(bs):
+        ctx.block("if True" if len(bs) == 1 else "else" if k == len(bs) - 1 else
+                  f"{'el' * (k > 0)}if {args[0]} {'<=' if k == 0 else '=='} {k}",
+                  (b, args[1:], outs))
+    return outs
+
+
+register_native(cond_p, _cond_native)
 register_pp_rule(cond_p, _pp_rule)
 
 

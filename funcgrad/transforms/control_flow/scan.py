@@ -14,6 +14,7 @@ import numpy as np
 
 from ...avals import ShapedArray
 from ...backend.fusion import register_c_expr
+from ...backend.native import ctor, register_native
 from ...backend.numpy_codegen import register_emitter
 from ...core import (
     NOT_APPLICABLE,
@@ -244,6 +245,20 @@ scan_p.batch = _scan_batch
 register_c_expr(scan_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 register_emitter(scan_p, control_flow_emitter(_scan_run))
 register_pp_rule(scan_p, _pp_rule)
+
+
+def _scan_native(eqn, args, ctx):  # the loop itself, the ys written into preallocated arrays
+    p, nc, i = eqn.params, eqn.params["num_carry"], ctx.fresh("i")
+    consts, init, xs = split_list(args, [p["num_consts"], nc])
+    carry, n = ctx.carry(init), p["length"]
+    ys = ctx.carry([f"np.empty({(n,) + a.shape!r}, {ctor(a.dtype)})"
+                    for a in p["jaxpr"].out_avals[nc:]])
+    ctx.block(f"for {i} in range({f'{n} - 1, -1, -1' if p['reverse'] else n})", (
+        p["jaxpr"], consts + carry + [f"{x}[{i}]" for x in xs], carry + [f"{y}[{i}]" for y in ys]))
+    return carry + ys
+
+
+register_native(scan_p, _scan_native, loop=True)
 
 
 def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,

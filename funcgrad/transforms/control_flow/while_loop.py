@@ -15,6 +15,7 @@ import numpy as np
 
 from ...avals import ShapedArray
 from ...backend.fusion import register_c_expr
+from ...backend.native import register_native
 from ...backend.numpy_codegen import register_emitter
 from ...core import NOT_APPLICABLE, Primitive, Tracer, Zero, get_aval_of, not_mapped
 from ...errors import FuncgradError, user_frame
@@ -299,6 +300,19 @@ while_p.batch = _while_batch
 register_c_expr(while_p, NOT_APPLICABLE)  # never fused into a GPU kernel
 register_emitter(while_p, control_flow_emitter(_while_run))
 register_pp_rule(while_p, _pp_rule)
+
+
+def _while_native(eqn, args, ctx):  # the loop itself, its sub-programs inlined
+    p = eqn.params
+    cc, bc, init = split_list(args, [p["cond_nconsts"], p["body_nconsts"]])
+    carry = ctx.carry(init)
+    pred = ctx.carry(ctx.inline(p["cond_jaxpr"], cc + carry))
+    ctx.block(f"while {pred[0]}", (p["body_jaxpr"], bc + carry, carry),
+              (p["cond_jaxpr"], cc + carry, pred))
+    return carry
+
+
+register_native(while_p, _while_native, loop=True)
 
 
 def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:

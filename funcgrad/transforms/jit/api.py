@@ -35,7 +35,7 @@ import numpy as np
 
 from ... import core
 from ...avals import ShapedArray
-from ...backend import CPU, as_device, check_same_device
+from ...backend import CPU, as_device, check_same_device, native
 from ...core import FuncgradError, Tracer, get_aval_of, user_frame
 from ...ir import typecheck_ir
 from ...pytree import (
@@ -90,8 +90,7 @@ class _Entry:
     def __init__(self, closed, compiled, out_tree, hoisted, donate, raw):
         self.closed, self.compiled, self.out_tree = closed, compiled, out_tree
         self.hoisted, self.donate, self.raw = hoisted, donate, raw
-        self.tick = 0
-        mark = object()
+        self.tick, mark = 0, object()
         self.single = out_tree.num_leaves == 1 and tree_unflatten(out_tree, [mark]) is mark
 
 
@@ -104,10 +103,7 @@ def _shared_cache(fun: Callable, options: tuple) -> dict:
     `jit(f)(x)` written inside a loop compiles once. Held weakly: the table never keeps `fun`
     alive (the entries refer to programs and generated code, not to `fun`)."""
     try:
-        per_fun = _shared.get(fun)
-        if per_fun is None:
-            per_fun = _shared[fun] = {}
-        return per_fun.setdefault(options, {})
+        return _shared.setdefault(fun, {}).setdefault(options, {})
     except TypeError:  # not weak-referenceable (a builtin, a ufunc): a cache of its own
         return {}
 
@@ -117,31 +113,32 @@ _CPU = str(CPU)
 
 
 def _args_tree(n: int) -> PyTreeDef:
-    tree = _ARGS_TREES[n] = tree_structure((tuple(range(n)), {}))
-    return tree
+    return _ARGS_TREES.setdefault(n, tree_structure((tuple(range(n)), {})))
 
 
 class Jitted:
     """A function compiled per abstract signature; see `jit`."""
 
     def __init__(self, fun: Callable, static_argnums: Sequence[int], static_argnames: Sequence[str],
-                 device: Any, donate_argnums: Sequence[int]):
+                 device: Any, donate_argnums: Sequence[int], backend: str = "auto"):
         _check_static_spec(fun, static_argnums, static_argnames)
+        if backend not in ("numpy", "auto") and (backend != "native" or not native.available()):
+            raise FuncgradError(f"jit: backend={backend!r} at {user_frame()}: use 'numpy', 'auto' "
+                                f"or 'native' (needs Numba: `pip install funcgrad[fast]`)")
+        self.backend = backend
         self.fun = fun
-        self.static_argnums = tuple(static_argnums)
-        self.static_argnames = tuple(static_argnames)
-        self.donate_argnums = tuple(donate_argnums)
+        self.static_argnums, self.static_argnames, self.donate_argnums = map(
+            tuple, (static_argnums, static_argnames, donate_argnums))
         # None: follow the arguments (GPU arrays in -> GPU code); "cpu"/"gpu[:i]": fixed
         self.device = None if device is None else str(as_device(device))
         # key -> _Entry, shared by every `jit` of the same function with the same options,
         # through a weak-keyed table
         self._cache = _shared_cache(fun, (self.static_argnums, self.static_argnames,
-                                          self.device, self.donate_argnums))
+                                          self.device, self.donate_argnums, backend))
         self._last_key: tuple | None = None
         self._last_paths: list[str] = []
         self._miss_text = "no cache miss yet: the function has not been traced."
-        self._n_traces = 0
-        self._warned = False
+        self._n_traces, self._warned = 0, False
         try:
             params = list(inspect.signature(fun).parameters)
         except (TypeError, ValueError):
@@ -161,16 +158,12 @@ class Jitted:
     def _split(self, args: tuple, kwargs: dict):
         static_pos = self._static_pos
         n = len(args)
-        statics = []
-        for i in sorted(static_pos):
-            j = i % n if n and -n <= i < n else None
-            if j is not None:
-                statics.append((j, args[j]))
+        statics = [(i % n, args[i % n]) for i in sorted(static_pos) if -n <= i < n]
         dyn = tuple(a for i, a in enumerate(args) if (i not in static_pos and i - n not in
                                                       static_pos))
-        skw = tuple(sorted((k, v) for k, v in kwargs.items() if k in self._static_names))
+        static = tuple(statics) + tuple(sorted((k, v) for k, v in kwargs.items()
+                                               if k in self._static_names))
         dkw = {k: v for k, v in kwargs.items() if k not in self._static_names}
-        static = tuple(statics) + skw
         for which, val in static:
             try:
                 hash(val)
@@ -199,7 +192,7 @@ class Jitted:
             try:
                 _leaf_key(x)
             except TypeError:
-                name = paths[i] if i < len(paths) else f"leaf {i}"
+                name = (paths + [f"leaf {i}"] * len(leaves))[i]
                 raise FuncgradError(
                     f"jit({self.__name__}): argument {name} is a {type(x).__name__}, not an "
                     f"array, at {user_frame()}\nPass Python values that select code (sizes, "
@@ -217,8 +210,7 @@ class Jitted:
         self._record_miss(key, args, kwargs)
         entry = self._trace(in_tree, leaves, static, args, key[3])
         if entry.hoisted is None:  # programs closing over outer tracers are never reused
-            self._cache[key] = entry
-            entry.tick = tick
+            self._cache[key], entry.tick = entry, tick
             if len(self._cache) > CACHE_SIZE:  # evict the least recently used entry
                 del self._cache[min(self._cache, key=lambda k: self._cache[k].tick)]
         self._last_key = key
@@ -246,21 +238,20 @@ class Jitted:
             compiled = _OnDevice(compile_closed(closed, gpu=True), int(device[4:] or 0))
         else:
             compiled = compile_closed(closed, donate if any(donate) else ())
+            if self.backend != "numpy" and not any(donate):  # (donation: NumPy tier only)
+                compiled = native.Native(compiled, closed, now=self.backend == "native")
         self._n_traces += 1
         return _Entry(closed, compiled, out_tree.val, hoisted or None, donate, raw)
 
     def _donate_mask(self, in_tree, n) -> list[bool]:
         if not self.donate_argnums:
             return [False] * in_tree.num_leaves
-        mask = []
         dyn_pos = [i for i in range(n) if i not in self._static_pos]
         dyn_tree, _ = tree_unflatten(in_tree, list(range(in_tree.num_leaves)))
         donated = {i % n for i in self.donate_argnums if n}
-        for pos, sub in zip(dyn_pos, dyn_tree):
-            k = len(tree_flatten(sub)[0])
-            mask += [pos in donated] * k
-        mask += [False] * (in_tree.num_leaves - len(mask))
-        return mask
+        mask = [pos in donated for pos, sub in zip(dyn_pos, dyn_tree)
+                for _ in tree_flatten(sub)[0]]
+        return mask + [False] * (in_tree.num_leaves - len(mask))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if core.DEBUG_NANS[0]:  # run op by op, so the first NaN is found with its own line
@@ -301,10 +292,8 @@ class Jitted:
 
     def _donated(self, leaves, entry) -> list:
         """Donated leaves must be writeable C-contiguous arrays not shared with other args."""
-        mask = entry.donate
         out = list(leaves)
-        for i, d in enumerate(mask):
-            x = out[i]
+        for i, (d, x) in enumerate(zip(entry.donate, leaves)):
             if d and not (type(x) is np.ndarray and x.flags.writeable and x.flags.c_contiguous
                           and not any(y is x for j, y in enumerate(out) if j != i)):
                 out[i] = np.array(x)
@@ -317,6 +306,13 @@ class Jitted:
         entry = self._get(key, leaves, in_tree, static, args, kwargs)
         return Lowered(entry.closed, entry.compiled.source, entry.raw,
                        getattr(entry.compiled, "kernels", ()))
+
+    def tier(self, *args: Any, wait: bool = False, **kwargs: Any) -> str:
+        """The code running for these arguments: "numpy" or "native" (`wait`: let a tier-up
+        in progress finish first)."""
+        c = self._get(*self._key(args, kwargs), args, kwargs).compiled
+        _ = wait and getattr(c, "thread", None) and c.thread.join()
+        return getattr(c, "tier", "numpy")
 
     def clear_cache(self) -> None:
         """Forget every compiled signature."""
@@ -334,12 +330,8 @@ class Jitted:
         dyn, dkw, _ = self._split(args, kwargs)
         names = [self._arg_names[i] if i < len(self._arg_names) else f"args[{i}]"
                  for i in range(len(args)) if i not in self._static_pos]
-        paths = []
-        for name, a in zip(names, dyn):
-            paths += [name + keystr(p) for p, _ in tree_flatten_with_path(a)[0]]
-        for k, v in dkw.items():
-            paths += [k + keystr(p) for p, _ in tree_flatten_with_path(v)[0]]
-        return paths
+        return [name + keystr(p) for name, a in [*zip(names, dyn), *dkw.items()]
+                for p, _ in tree_flatten_with_path(a)[0]]
 
     def _record_miss(self, key, args, kwargs) -> None:
         try:
@@ -347,13 +339,10 @@ class Jitted:
         except Exception:  # noqa: BLE001  (names are a nicety)
             paths = []
         old = self._last_key
-        if old is None:
-            text = f"{self.__name__}: first call, traced for {self._sig(key, paths)}"
-        else:
-            text = f"{self.__name__}: cache miss (traced again) because\n  " + "\n  ".join(
-                self._diff(old, key, self._last_paths, paths))
-        self._miss_text = text
-        self._last_paths = paths
+        text = (f"{self.__name__}: first call, traced for {self._sig(key, paths)}" if old is None
+                else f"{self.__name__}: cache miss (traced again) because\n  " + "\n  ".join(
+                    self._diff(old, key, self._last_paths, paths)))
+        self._miss_text, self._last_paths = text, paths
         if self._n_traces + 1 > RETRACE_WARN and not self._warned and old is not None:
             self._warned = True
             warnings.warn(f"funcgrad.jit: {self.__name__} has been traced "
@@ -366,9 +355,8 @@ class Jitted:
     def _sig(self, key, paths) -> str:
         leaves = key[1]
         names = paths if len(paths) == len(leaves) else [f"leaf {i}" for i in range(len(leaves))]
-        parts = [f"{n}: {_leaf_str(k)}" for n, k in zip(names, leaves)]
-        parts += [f"static {w}={v!r}" for w, _, v in key[2]]
-        return ", ".join(parts) or "no arguments"
+        return ", ".join([f"{n}: {_leaf_str(k)}" for n, k in zip(names, leaves)] +
+                         [f"static {w}={v!r}" for w, _, v in key[2]]) or "no arguments"
 
     def _diff(self, old, new, old_paths, new_paths) -> list[str]:
         out = []
@@ -387,10 +375,9 @@ class Jitted:
         olds, news = {w: (t, v) for w, t, v in old[2]}, {w: (t, v) for w, t, v in new[2]}
         for w in sorted(set(olds) | set(news), key=str):
             if olds.get(w) != news.get(w):
-                name = self._arg_names[w] if isinstance(w, int) and w < len(
-                    self._arg_names) else w
-                a, b = olds.get(w, (None, None))[1], news.get(w, (None, None))[1]
-                out.append(f"static argument {name}: {a!r} -> {b!r}")
+                name = (self._arg_names + [w] * (w + 1))[w] if isinstance(w, int) else w
+                out.append(f"static argument {name}: {olds.get(w, (0, None))[1]!r} -> "
+                           f"{news.get(w, (0, None))[1]!r}")
         if old[3] != new[3]:
             out.append(f"device: {old[3]} -> {new[3]}")
         if old[4] != new[4]:
@@ -404,9 +391,7 @@ class Jitted:
 
     def __get__(self, obj, objtype=None):
         """As a method: the instance is the first argument (static, or a registered pytree)."""
-        if obj is None:
-            return self
-        return functools.partial(self, obj)
+        return self if obj is None else functools.partial(self, obj)
 
 
 def _check_static_spec(fun: Callable, static_argnums, static_argnames) -> None:
@@ -418,22 +403,17 @@ def _check_static_spec(fun: Callable, static_argnums, static_argnames) -> None:
     ps = list(sig.parameters.values())
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in ps):
         return
-    n = len(ps)
-    for i in static_argnums:
-        if not -n <= i < n:
-            raise FuncgradError(f"jit: static_argnums={i} is out of range for "
-                                f"{getattr(fun, '__name__', 'fun')}{sig} ({n} parameter(s)), "
-                                f"at {user_frame()}")
-    names = {p.name for p in ps}
-    for s in static_argnames:
-        if s not in names:
-            raise FuncgradError(f"jit: static_argnames={s!r} is not a parameter of "
-                                f"{getattr(fun, '__name__', 'fun')}{sig}, at {user_frame()}")
+    n, fn = len(ps), f"{getattr(fun, '__name__', 'fun')}{sig}"
+    for bad in ([f"static_argnums={i} is out of range for {fn} ({n} parameter(s))"
+                 for i in static_argnums if not -n <= i < n] +
+                [f"static_argnames={s!r} is not a parameter of {fn}" for s in static_argnames
+                 if s not in {p.name for p in ps}]):
+        raise FuncgradError(f"jit: {bad}, at {user_frame()}")
 
 
 def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (), device: Any = None,
-        donate_argnums: int | Sequence[int] = ()) -> Jitted:
+        donate_argnums: int | Sequence[int] = (), backend: str = "auto") -> Jitted:
     """Compile `fun` per abstract signature: stage it to IR, optimise, generate NumPy code.
 
     Args:
@@ -447,6 +427,11 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
             fused kernels anywhere.
         donate_argnums: arguments whose buffers the compiled code may overwrite (the caller
             promises not to use them after the call).
+        backend: "numpy" (generated NumPy code), "native" (the program compiled by Numba, the
+            `fast` extra, at its first call and cached on disk; NumPy code where an equation
+            has no native lowering) or "auto" (NumPy code at once, native from the second call
+            of a program with a loop or the `backend.native.AUTO_CALLS`-th call of any other,
+            compiled in a background thread; NumPy only without Numba).
 
     Returns:
         A callable with `.lower(*args)` (`.ir`, `.source`), `.explain_cache_miss()` and
@@ -460,4 +445,4 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
     """
     as_tuple = lambda v: (v,) if isinstance(v, (int, str)) else tuple(v)  # noqa: E731
     return Jitted(fun, as_tuple(static_argnums), as_tuple(static_argnames), device,
-                  as_tuple(donate_argnums))
+                  as_tuple(donate_argnums), backend)

@@ -1,0 +1,233 @@
+"""The native CPU tier of `jit` (funcgrad/backend/native.py): equal to the NumPy tier on the
+primitive table and on loops and control flow, the `auto` tier switch, the disk cache reused by
+a second process, and everything without Numba."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import funcgrad as fg
+import funcgrad.numpy as fnp
+from funcgrad.backend import native
+from funcgrad.core import FuncgradError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from specs import PRIMITIVE_SPECS  # noqa: E402
+
+needs_numba = pytest.mark.skipif(
+    not native.available(), reason="the native tier needs Numba (`pip install funcgrad[fast]`)")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cache_dir(tmp_path_factory):
+    old = os.environ.get("FUNCGRAD_CACHE_DIR")
+    os.environ["FUNCGRAD_CACHE_DIR"] = str(tmp_path_factory.mktemp("fgcache"))
+    yield
+    if old is None:
+        del os.environ["FUNCGRAD_CACHE_DIR"]
+    else:
+        os.environ["FUNCGRAD_CACHE_DIR"] = old
+
+
+def _both(f, *args, tol=1e-12):
+    """Run `f` on both tiers; check equal values and dtypes; return the native jitted f."""
+    fn = fg.jit(f, backend="native")
+    got, want = fn(*args), fg.jit(f, backend="numpy")(*args)
+    for g, w in zip(fg.tree_util.tree_leaves(got), fg.tree_util.tree_leaves(want)):
+        t = max(tol, 1e-5) if np.asarray(w).dtype == np.float32 else tol  # (libm vs SIMD ulps)
+        np.testing.assert_allclose(g, w, rtol=t, atol=t)
+        assert np.asarray(g).dtype == np.asarray(w).dtype and np.shape(g) == np.shape(w)
+    return fn
+
+
+# --- equal to the NumPy tier on the whole primitive table -------------------------------------
+
+@needs_numba
+@pytest.mark.parametrize("spec", PRIMITIVE_SPECS, ids=[s.name for s in PRIMITIVE_SPECS])
+def test_native_equals_numpy_tier_on_table(spec):
+    _both(spec.fn, *spec.draw(0))
+
+
+@needs_numba
+def test_most_of_the_table_runs_natively():
+    # the rest (gather/scatter, slices, pads, sorts, cumulative ops, decompositions, batched
+    # contractions) stays on the NumPy tier: the program falls back as a whole
+    native_rows = []
+    for s in PRIMITIVE_SPECS:
+        args = s.draw(0)
+        f = fg.jit(s.fn, backend="native")
+        f(*args)
+        native_rows.append(f.tier(*args) == "native")
+    assert sum(native_rows) >= 90, sum(native_rows)
+    assert fg.jit(lambda x: fnp.sin(x) * 2.0, backend="native").tier(np.ones(3)) in (
+        "numpy", "native")
+
+
+@needs_numba
+@pytest.mark.parametrize("spec", PRIMITIVE_SPECS[::4], ids=[s.name for s in PRIMITIVE_SPECS[::4]])
+def test_native_equals_numpy_tier_on_gradients(spec):
+    args = spec.draw(1)
+    nums = tuple(i for i, a in enumerate(args) if np.issubdtype(a.dtype, np.floating))
+    _both(fg.grad(lambda *a: fnp.sum(fnp.sin(spec.fn(*a))), nums), *args, tol=1e-10)
+
+
+# --- loops and control flow -------------------------------------------------------------------
+
+def _rosenbrock_descent(x0, y0):
+    def step(i, c):
+        x, y = c
+        gx, gy = fg.grad(lambda x, y: (1 - x) ** 2 + 100 * (y - x ** 2) ** 2, (0, 1))(x, y)
+        return x - 0.001 * gx, y - 0.001 * gy
+    return fg.fori_loop(0, 1000, step, (x0, y0))
+
+
+LOOPS = {
+    "fori_scalar": (lambda x: fg.fori_loop(0, 50, lambda i, c: c * 0.9 + fnp.sin(c), x),
+                    [np.float64(0.3)]),
+    "fori_f32_array": (lambda x: fg.fori_loop(0, 20, lambda i, c: fnp.tanh(c) * 1.5, x),
+                       [np.linspace(-1, 1, 7).astype(np.float32)]),
+    "while": (lambda x: fg.while_loop(lambda c: c[1] < 100.0, lambda c: (c[0] + 1, c[1] * x),
+                                      (0, 1.0)), [np.float64(1.7)]),
+    "scan_ys": (lambda xs: fg.scan(lambda c, x: (c + x, c * x), 0.0, xs), [np.arange(1.0, 6.0)]),
+    "scan_reverse_rows": (lambda xs: fg.scan(lambda c, x: (c * 0.5 + x, fnp.sum(x) * c),
+                                             fnp.ones(3), xs, reverse=True),
+                          [np.arange(12.0).reshape(4, 3)]),
+    "cond": (lambda p, x: fg.cond(p, lambda x: x * 2.0, lambda x: -x, x),
+             [np.bool_(True), np.arange(3.0)]),
+    "switch": (lambda i, x: [fg.switch(i + k, [lambda x: x + 1, lambda x: x * 2, lambda x: -x], x)
+                             for k in (-3, 0, 1, 2, 5)], [np.int32(0), np.float64(3.0)]),
+    "nested_loops": (lambda x: fg.fori_loop(0, 5, lambda i, c: fg.while_loop(
+        lambda d: d < 10.0, lambda d: d * 2.0 + 1.0, c * 0.1), x), [np.float64(1.0)]),
+    "grad_through_scan": (fg.grad(lambda x: fg.scan(lambda c, _: (fnp.sin(c) * c, None), x,
+                                                    None, length=10)[0]), [np.float64(0.7)]),
+    "matvec_loop": (lambda a, v: fg.fori_loop(0, 10, lambda i, c: fnp.tanh(a @ c), v),
+                    [np.eye(4) * 0.5 + 0.1, np.ones(4)]),
+    "rosenbrock": (_rosenbrock_descent, [np.float64(-1.0), np.float64(1.0)]),
+}
+
+
+@needs_numba
+@pytest.mark.parametrize("name", list(LOOPS))
+def test_loops_and_control_flow_run_natively_and_equal(name):
+    f, args = LOOPS[name]
+    fn = _both(f, *args)
+    assert fn.tier(*args) == "native", name
+    assert "numba.njit" in fn.lower(*args).source
+
+
+@needs_numba
+def test_the_whole_loop_is_one_native_function():
+    f = fg.jit(LOOPS["rosenbrock"][0], backend="native")
+    args = LOOPS["rosenbrock"][1]
+    f(*args)
+    src = f.lower(*args).source
+    assert "for i" in src and "np.dot" not in src and "def call" in src
+
+
+@needs_numba
+def test_outputs_are_fresh_arrays():
+    x = np.arange(3.0)
+    f = fg.jit(lambda x: (x, fnp.reshape(x, (3, 1)), x * 2.0), backend="native")
+    outs = f(x)
+    assert not any(np.shares_memory(o, x) for o in outs)
+    assert [np.shape(o) for o in outs] == [(3,), (3, 1), (3,)]
+
+
+# --- the auto tier switch -----------------------------------------------------------------------
+
+@needs_numba
+def test_auto_switches_after_the_call_count():
+    f = fg.jit(lambda x: fnp.tanh(x) * x + 1.0)  # backend="auto" is the default
+    x = np.linspace(-1, 1, 5)
+    want = np.tanh(x) * x + 1.0
+    for _ in range(native.AUTO_CALLS - 1):
+        np.testing.assert_allclose(f(x), want)
+    assert f.tier(x) == "numpy"
+    np.testing.assert_allclose(f(x), want)  # this call starts the background compilation
+    assert f.tier(x, wait=True) == "native"
+    np.testing.assert_allclose(f(x), want, rtol=1e-14)
+
+
+@needs_numba
+def test_auto_switches_a_loop_at_its_second_call():
+    f = fg.jit(lambda x: fg.fori_loop(0, 30, lambda i, c: c * 0.5 + 1.0, x))
+    x = np.float64(3.0)
+    first = f(x)  # the NumPy code answers at once
+    assert f.tier(x, wait=True) == "numpy"
+    np.testing.assert_allclose(f(x), first, rtol=1e-14)  # this call starts the compilation
+    assert f.tier(x, wait=True) == "native"
+    np.testing.assert_allclose(f(x), first, rtol=1e-14)
+
+
+@needs_numba
+def test_auto_keeps_numpy_for_what_native_does_not_lower():
+    f = fg.jit(lambda x: fg.fori_loop(0, 3, lambda i, c: fnp.sort(c) * 2.0, x))
+    x = np.array([3.0, 1.0, 2.0])
+    f(x)
+    assert f.tier(x, wait=True) == "numpy"
+    np.testing.assert_allclose(f(x), [8.0, 16.0, 24.0])
+
+
+def test_backend_numpy_never_tiers_up():
+    f = fg.jit(lambda x: fg.fori_loop(0, 3, lambda i, c: c + 1.0, x), backend="numpy")
+    x = np.float64(0.0)
+    assert f(x) == 3.0 and f.tier(x, wait=True) == "numpy"
+
+
+def test_unknown_backend_is_rejected():
+    with pytest.raises(FuncgradError, match="backend='llvm'.*'numpy', 'auto'"):
+        fg.jit(lambda x: x, backend="llvm")
+
+
+# --- without Numba ------------------------------------------------------------------------------
+
+def test_without_numba_auto_is_numpy_and_native_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(native, "available", lambda: False)
+    f = fg.jit(lambda x: fg.fori_loop(0, 3, lambda i, c: c * 2.0, x))
+    x = np.float64(1.0)
+    assert f(x) == 8.0 and f.tier(x, wait=True) == "numpy"
+    with pytest.raises(FuncgradError, match=r"needs Numba.*pip install funcgrad\[fast\]"):
+        fg.jit(lambda x: x, backend="native")
+
+
+def test_importing_and_jitting_never_imports_numba():
+    code = ("import sys, numpy as np, funcgrad as fg\n"
+            "f = fg.jit(lambda x: x * 2.0)\n"
+            "assert f(np.ones(2))[0] == 2.0 and 'numba' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+# --- the disk cache -----------------------------------------------------------------------------
+
+_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, funcgrad as fg, funcgrad.numpy as fnp
+    f = fg.jit(lambda x: fg.fori_loop(0, 100, lambda i, c: c * 0.99 + fnp.sin(c), x),
+               backend="native")
+    x = np.float64(0.5)
+    print(repr(float(f(x))))
+    k = f._cache[next(iter(f._cache))].compiled.kernel
+    print(sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))
+""")
+
+
+@needs_numba
+def test_disk_cache_is_reused_by_a_second_process(tmp_path):
+    env = dict(os.environ, FUNCGRAD_CACHE_DIR=str(tmp_path))
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", _SCRIPT], check=True, cwd=REPO, env=env,
+                             capture_output=True, text=True).stdout.split("\n")
+        return out[0], out[1]
+    v1, stats1 = run()
+    v2, stats2 = run()
+    assert v1 == v2
+    assert stats1 == "0 1" and stats2 == "1 0"  # compiled once, then loaded from disk
+    assert list((tmp_path / "native").glob("fg_*.py"))
+    assert list((tmp_path / "native" / "__pycache__").glob("*.nbi"))
