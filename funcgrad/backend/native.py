@@ -174,8 +174,8 @@ class Native:
     `backend="native"` (`now=True`) lowers and compiles on the first call, in the caller.
     `backend="auto"` runs the NumPy code at once and tiers up on the rule: on the second call if
     the program holds a loop (`while`, `fori_loop`, `scan`), else on the `AUTO_CALLS`-th call,
-    lowering and compiling in a background thread (the compilation is a native run on that
-    call's arguments, its result dropped) while calls keep running the NumPy code; then `fn`
+    lowering and compiling in the caller on that call (the compilation is a native run on that
+    call's arguments, its result dropped; a disk-cached kernel loads in milliseconds); then `fn`
     becomes the native function. A program the native tier does not lower, or whose
     compilation fails (`error`), stays on NumPy (`tier`). Without Numba nothing is attempted.
     """
@@ -195,11 +195,9 @@ class Native:
         if self._calls < AUTO_CALLS:
             return self._numpy.fn(*args)
         self.fn = self._numpy.fn  # stop counting
-        if self._now:
-            self._tier_up(*args)
-        else:
-            self.thread = threading.Thread(target=self._tier_up, args=args, daemon=True)
-            self.thread.start()
+        # in the calling thread: CPython 3.11's compiler is not safe to run from two threads at
+        # once (Numba and `compile` in a worker thread broke a concurrent import's compilation)
+        self._tier_up(*args)
         return self.fn(*args)
 
     def _tier_up(self, *args) -> None:

@@ -431,7 +431,7 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
             `fast` extra, at its first call and cached on disk; NumPy code where an equation
             has no native lowering) or "auto" (NumPy code at once, native from the second call
             of a program with a loop or the `backend.native.AUTO_CALLS`-th call of any other,
-            compiled in a background thread; NumPy only without Numba).
+            compiled on that call; NumPy only without Numba).
 
     Returns:
         A callable with `.lower(*args)` (`.ir`, `.source`), `.explain_cache_miss()` and
