@@ -44,15 +44,7 @@ def _square(name: str, a) -> None:
         aval = aval.update(dtype=np.dtype(np.float64))
     if aval.dtype.kind == "c":  # NumPy handles complex plain arrays; traced ones fail below
         return
-    if aval.ndim < 2 or aval.shape[-1] != aval.shape[-2]:
-        raise ShapeError(
-            f"{name}: expected a square matrix or a stack of them, shape (..., n, n), got "
-            f"{aval.str_short()}. Pass a square matrix (for least squares use a.T @ a, or "
-            f"reshape a flattened matrix to (n, n)).")
-    if aval.dtype.kind != "f":
-        raise ShapeError(
-            f"{name}: expected a real floating-point matrix, got {aval.str_short()}. Convert it "
-            f"first, e.g. fnp.astype(a, fnp.float64) (complex matrices are not supported).")
+    prims.check_square(name, aval)
 
 
 def _square_checked(name: str):

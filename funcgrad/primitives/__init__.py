@@ -21,6 +21,7 @@ from . import (  # noqa: F401
     shape,
     special,
 )
+from .decompositions import check_square  # noqa: F401  (the linalg API checks with it)
 from .ops import *  # noqa: F401,F403
 
 
