@@ -18,7 +18,13 @@ both before and after another step: the kernel runs where its last member was. A
 (a primitive registered with `numpy_codegen.register_broadcast`) joins a group as an *input
 adapter* when its operand comes from outside the group: the kernel then reads the operand
 reshaped with size-1 axes and lets the elementwise launch broadcast it, so bias adds and
-softmax's row broadcasts fuse.
+softmax's row broadcasts fuse. Siblings: an elementwise equation that no open group feeds joins
+an open group of its shape that reads one of its inputs (open groups are independent of each
+other, so merging them is always valid): ten functions of one input are one multi-output kernel.
+
+Producer into reduction: a reduction registered with `register_reduction` whose operand is the
+only value of a group read outside it (and read only by that reduction) absorbs the group: the
+group's body becomes the map expression of one `cupy.ReductionKernel` (`FusedReduction`).
 """
 from __future__ import annotations
 
@@ -41,6 +47,14 @@ C_TYPES = {
 }
 CExpr = Callable[..., str]  # fn(args, in_dtypes, out_dtype, **params) -> C expression
 c_exprs: dict[Primitive, CExpr] = {}
+# reductions a producer group fuses into: prim -> (combine of `a` and `b` in C, identity(dtype))
+reductions: dict[Primitive, tuple[str, Callable[[np.dtype], Any]]] = {}
+
+
+def register_reduction(prim: Primitive, combine: str, identity: Callable[[np.dtype], Any]):
+    """Let `prim` (params: `axes`) absorb its elementwise producer into a `cupy.ReductionKernel`
+    reducing with the C expression `combine` of `a` and `b`, starting from `identity(dtype)`."""
+    reductions[prim] = (combine, identity)
 
 
 def register_c_expr(prim: Primitive, rule: CExpr | str) -> None:
@@ -95,6 +109,38 @@ class FusedKernel:
         return f"FusedKernel({self.name}, {len(self.eqns)} eqns, shape={self.shape})"
 
 
+class FusedReduction(FusedKernel):
+    """An elementwise group fused into the reduction that consumes it: one `cupy.ReductionKernel`
+    whose map expression calls the group's body (a device function in `preamble`). Beyond
+    `FusedKernel`'s attributes (`outputs` is the reduction's result, `shape` the iteration shape
+    before reducing): `axes`, `map_expr`, `reduce_expr`, `post_map_expr`, `identity`,
+    `reduce_type`, `preamble`."""
+
+    def __init__(self, k: FusedKernel, eqn: Eqn, combine: str, identity: Any):
+        out, dt = eqn.out_binders[0], eqn.out_binders[0].aval.dtype
+        rdt = np.dtype("float32") if dt == np.float16 else dt  # CuPy sums float16 in float
+        self.axes = tuple(eqn.params["axes"])
+        self.reduce_expr, self.reduce_type = combine, C_TYPES[rdt]
+        self.identity = _c_literal(identity(dt), rdt)
+        self.post_map_expr = f"out0 = ({C_TYPES[dt]})(a)"
+        ret = k.operation.rsplit(" = ", 1)[1].rstrip(";")  # the body's one output assignment
+        fn = f"map_{hashlib.sha1(k.operation.encode()).hexdigest()[:10]}"
+        args = [p.split() for p in k.in_params.split(", ")] if k.in_params else []
+        self.map_expr = f"{fn}({', '.join(n for _, n in args)})"
+        self.preamble = (f"__device__ {C_TYPES[dt]} {fn}("
+                         f"{', '.join(f'const {C_TYPES[np.dtype(t)]} {n}' for t, n in args)}) {{\n"
+                         + "".join(f"  {ln}\n" for ln in k.operation.splitlines()[:-1])
+                         + f"  return {ret};\n}}\n")
+        super().__init__([*k.eqns, eqn], k.inputs, k.input_shapes, [out], k.shape, k.in_params,
+                         f"{dt.name} out0", f"{self.preamble}|{self.map_expr}|{combine}|{self.axes}")
+
+    @property
+    def source(self) -> str:
+        return (f"// {self.name}: reduction over axes {self.axes} of shape {self.shape}\n"
+                f"// in:  {self.in_params}\n// out: {self.out_params}\n{self.preamble}"
+                f"// map: {self.map_expr}  reduce: {self.reduce_expr}  identity: {self.identity}")
+
+
 class _Group:
     __slots__ = ("eqns", "shape", "open")
 
@@ -109,6 +155,7 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
     producer: dict[Var, _Group] = {}
     steps: list[Any] = []  # Eqn, or _Group placeholders resolved at the end
     last_pos: dict[int, int] = {}  # id(group) -> index in steps of its placeholder
+    read_by: dict[Var, list[_Group]] = {}  # the groups that read each variable
     for eqn in jaxpr.eqns:
         readers = []
         for x in eqn.inputs:
@@ -119,12 +166,19 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
         group = None
         if is_elementwise(eqn):
             # open groups of this shape that feed this equation merge into one: being open,
-            # none of them is read from outside, so they are independent of each other
-            cands = [g for g in readers if g.open and g.shape == shape]
+            # none of them is read from outside, so they are independent of each other ...
+            # and siblings: open groups of this shape reading one of its inputs
+            ins = [x for x in eqn.inputs if type(x) is Var]
+            cands = list(dict.fromkeys(g for g in readers + [h for x in ins for h in
+                                                              read_by.get(x, ())]
+                                       if g.open and g.shape == shape))
             if cands:
                 group = cands[0]
                 for other in cands[1:]:
                     group.eqns.extend(other.eqns)
+                    other.open = False  # merged: its entries in read_by are stale
+                    for x in {x for e in other.eqns for x in e.inputs if type(x) is Var}:
+                        read_by.setdefault(x, []).append(group)
                     for e in other.eqns:
                         for v in e.out_binders:
                             producer[v] = group
@@ -138,6 +192,9 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
             steps.append(eqn)
             continue
         group.eqns.append(eqn)
+        for x in eqn.inputs:
+            if type(x) is Var:
+                read_by.setdefault(x, []).append(group)
         for v in eqn.out_binders:
             producer[v] = group
         if id(group) in last_pos:  # the kernel runs where its last member is
@@ -145,6 +202,7 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
         last_pos[id(group)] = len(steps)
         steps.append(group)
     used_outside = _uses_outside(jaxpr, producer)
+    _fuse_into_reductions(jaxpr, steps, producer, used_outside)
     out: list[Any] = []
     for s in steps:
         if s is None:
@@ -157,6 +215,29 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
         else:
             out.append(s)
     return out
+
+
+def _fuse_into_reductions(jaxpr: OpenIR, steps: list, producer: dict, used_outside: set) -> None:
+    """Replace each reduction whose operand's group can run inside it by a `FusedReduction`."""
+    n_uses: dict[Var, int] = {}
+    for x in [x for e in jaxpr.eqns for x in e.inputs] + list(jaxpr.outvars):
+        if type(x) is Var:
+            n_uses[x] = n_uses.get(x, 0) + 1
+    pos = {id(s): i for i, s in enumerate(steps) if isinstance(s, _Group)}
+    for i, eqn in enumerate(steps):
+        if not isinstance(eqn, Eqn) or eqn.prim not in reductions or not eqn.params["axes"]:
+            continue
+        x = eqn.inputs[0]
+        g = producer.get(x) if type(x) is Var else None
+        if (g is None or id(g) not in pos or n_uses[x] != 1 or x.aval.dtype.kind not in "fiu"
+                or all(_is_adapter(e) for e in g.eqns)
+                or {v for e in g.eqns for v in e.out_binders} & used_outside != {x}):
+            continue
+        k = _render(g, used_outside)  # the launch's broadcast must reach the full shape
+        shapes = [s or a.aval.shape for a, s in zip(k.inputs, k.input_shapes)]
+        if shapes and np.broadcast_shapes(*shapes) == g.shape:
+            steps[pos.pop(id(g))] = None
+            steps[i] = FusedReduction(k, eqn, *reductions[eqn.prim])
 
 
 def _uses_outside(jaxpr: OpenIR, producer: dict[Var, _Group]) -> set[Var]:
