@@ -163,6 +163,62 @@ def test_jit_mlp_step_and_grad_of_jit():
     _same_on_gpu(lambda w, x: fg.grad(loss)(w, x), w, _X32)  # jit(grad)
 
 
+def _ten_outputs(x):
+    return [fnp.sin(x), fnp.cos(x), x * 2, x + 1, fnp.exp(x), fnp.tanh(x), -x, x * x,
+            fnp.abs(x), fnp.sqrt(fnp.abs(x))]
+
+
+def test_jit_ten_sibling_outputs_are_one_multi_output_kernel():
+    assert len(fg.jit(_ten_outputs, device="gpu").lower(_X32).kernels) == 1
+    _same_on_gpu(_ten_outputs, _X32)
+
+
+_REDUCTIONS = {  # each fuses its elementwise producer into one ReductionKernel
+    "mean_squared": lambda a, b: fnp.mean((a - b) ** 2),
+    "sum_rows": lambda a, b: fnp.sum(fnp.tanh(a + b), axis=1),
+    "max_cols": lambda a, b: fnp.max(a * b - 1.0, axis=0),
+    "min_all": lambda a, b: fnp.min(fnp.exp(a) + b),
+    "logsumexp": lambda a, b: fnp.log(fnp.sum(fnp.exp(a - fnp.max(a, axis=1, keepdims=True)),
+                                              axis=1)),
+    "bias_broadcast": lambda a, b: fnp.sum(a * b[0], axis=0),
+}
+
+
+@pytest.mark.parametrize("name,dtype", [(n, d) for n in _REDUCTIONS for d in (
+    "float32", "float64", "int32") if d != "int32" or n in ("mean_squared", "max_cols",
+                                                            "bias_broadcast")])
+def test_jit_producer_fused_into_reduction(name, dtype):
+    f = _REDUCTIONS[name]
+    a, b = (_X64 * 3).astype(dtype), (_X64[::-1] * 2).astype(dtype)
+    ks = fg.jit(f, device="gpu").lower(a, b).kernels
+    assert any(type(k).__name__ == "FusedReduction" for k in ks), ks
+    _same_on_gpu(f, a, b)
+
+
+def test_fused_max_reduction_propagates_nan_as_numpy():
+    x = np.stack([_NAN, np.ones_like(_NAN)])
+    for f in (lambda a: fnp.max(a * 2.0, axis=1), lambda a: fnp.min(a * 2.0, axis=0)):
+        assert type(fg.jit(f, device="gpu").lower(x).kernels[0]).__name__ == "FusedReduction"
+        _same_on_gpu(f, x)
+
+
+def test_reduction_kernel_stand_in_checks_like_cupy():
+    cp = cupy_backend.cupy_module()
+    k = cp.ReductionKernel("T x, T y", "T z", "x * y", "a + b", "z = a", "0", "dot_rows")
+    x = cp.asarray(np.arange(6.0).reshape(2, 3))
+    _close(k(x, x, axis=1), (np.arange(6.0).reshape(2, 3) ** 2).sum(1))
+    _close(k(x, x[0], axis=0, keepdims=True), (np.arange(6.0).reshape(2, 3) * np.arange(3.0))
+           .sum(0, keepdims=True))
+    with pytest.raises(TypeError, match="Unsupported type"):
+        k(x, np.ones(3))
+    with pytest.raises(TypeError, match="Type is mismatched"):
+        k(x, cp.asarray(np.ones(3, np.float32)))
+    with pytest.raises(TypeError, match="Wrong number of arguments"):
+        k(x)
+    with pytest.raises(TypeError, match="Wrong arguments"):
+        k(x, x, axes=0)
+
+
 def test_grad_of_jit():
     f = fg.jit(lambda x: fnp.sum(fnp.sin(x) * x), device="gpu")
     want = fg.grad(lambda x: fnp.sum(fnp.sin(x) * x))(_X32)

@@ -132,7 +132,7 @@ class FusedReduction(FusedKernel):
                          + "".join(f"  {ln}\n" for ln in k.operation.splitlines()[:-1])
                          + f"  return {ret};\n}}\n")
         super().__init__([*k.eqns, eqn], k.inputs, k.input_shapes, [out], k.shape, k.in_params,
-                         f"{dt.name} out0", f"{self.preamble}|{self.map_expr}|{combine}|{self.axes}")
+                         f"{dt.name} out0", f"{self.preamble}|{combine}|{self.axes}")
 
     @property
     def source(self) -> str:
