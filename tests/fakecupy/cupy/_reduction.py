@@ -11,8 +11,17 @@ import ctypes
 
 import numpy
 
-from . import (_CTYPE, _PRELUDE, ElementwiseKernel, _compile, _current, _params, _unwrap,
-               _SCALARS, ndarray)
+from . import (
+    _CTYPE,
+    _PRELUDE,
+    _SCALARS,
+    ElementwiseKernel,
+    _compile,
+    _current,
+    _params,
+    _unwrap,
+    ndarray,
+)
 
 
 def _get_axis(axis, ndim):  # CuPy's _get_axis
