@@ -20,18 +20,7 @@ from funcgrad.pytree import tree_leaves
 pytestmark = pytest.mark.gpu
 
 # --- issue 12: what fails today, by root cause (file:line in funcgrad) -------------------------
-_SPECIAL = ("issue 12: special functions on device arrays call SciPy on them (primitives/"
-            "special.py); the cupyx.scipy.special path is not wired to the stand-in yet")
-VALUE_XFAIL = {
-    **{name: _SPECIAL for name in ("gammaln", "digamma", "polygamma", "erf", "erfc", "erfinv",
-                                   "ndtri", "log_ndtr", "gammainc", "gammaincc", "betainc", "i0",
-                                   "i0e", "i1", "i1e", "j0", "j1", "y0", "y1", "zeta")},
-    "linalg_cholesky": "issue 12: the spec adds a host np.eye to a device array (CuPy refuses "
-                       "that too): fnp.eye/ones_like are NumPy's (numpy/__init__.py:415-428), no "
-                       "device-aware way to make the constant",
-}
-# Eager grads: constants follow the device of the transform's arrays (backend.constants_on), so the
-# seed, `full`, pad's value, `_materialize` zeros and the jacobian basis are made on the GPU.
+VALUE_XFAIL: dict[str, str] = {}
 GRAD_XFAIL = {name: VALUE_XFAIL[name] for name in VALUE_XFAIL}
 GRAD_XFAIL.update(dict.fromkeys(("complex_parts", "abs_complex"), (
     "issue 12: the transposes of real/imag/conj make host constants for complex cotangents "

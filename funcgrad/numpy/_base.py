@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import core
 from ..avals import ShapedArray, is_float, result_dtype
-from ..backend import is_gpu_array
+from ..backend import cupy_backend, current_device, device_of, is_gpu_array
 from ..core import FuncgradError, Tracer, get_aval_of, user_frame
 from ..primitives import broadcast_in_dim, concatenate, convert_element_type, expand_dims
 
@@ -211,26 +211,61 @@ def _promote(op: str, *args, to_float: bool = False):
     return out
 
 
-# --- creation (NumPy arrays, embedded as constants when traced) ---------------------------------
+# --- creation (arrays of the device they are made for, embedded as constants when traced) -----
 
-zeros, ones, full, empty, eye, identity = np.zeros, np.ones, np.full, np.zeros, np.eye, np.identity
 arange, linspace, tri, tril_indices = np.arange, np.linspace, np.tri, np.tril_indices
+
+
+def _on(make, like=None):
+    """`make(xp)` with the array module of the device the array is for: that of `like` (an
+    array), else where constants are made now (the CPU, or the GPU of the transform or jitted
+    call running on GPU arrays), as NumPy's `like=` and JAX's default device decide."""
+    dev = device_of(like) if like is not None and not isinstance(like, Tracer) else \
+        current_device()
+    if dev.platform == "cpu":
+        return make(np)
+    cp = cupy_backend.cupy_module()
+    with cp.cuda.Device(dev.index):
+        return make(cp)
+
+
+def zeros(shape, dtype=float, *, like=None):
+    return _on(lambda xp: xp.zeros(shape, dtype), like)
+
+
+def ones(shape, dtype=float, *, like=None):
+    return _on(lambda xp: xp.ones(shape, dtype), like)
+
+
+def full(shape, fill_value, dtype=None, *, like=None):
+    return _on(lambda xp: xp.full(shape, fill_value, dtype), like)
+
+
+def eye(N, M=None, k=0, dtype=float, *, like=None):
+    return _on(lambda xp: xp.eye(N, M, k, dtype), like)
+
+
+def identity(n, dtype=float, *, like=None):
+    return eye(n, dtype=dtype, like=like)
+
+
+empty = zeros
 
 
 def _dt(x, dtype):
     return np.dtype(dtype) if dtype is not None else _aval(x).dtype
 
 
-def zeros_like(x, dtype=None):
-    return np.zeros(_aval(x).shape, _dt(x, dtype))
+def zeros_like(x, dtype=None):  # on x's device (a traced x: where constants are made now)
+    return zeros(_aval(x).shape, _dt(x, dtype), like=x)
 
 
 def ones_like(x, dtype=None):
-    return np.ones(_aval(x).shape, _dt(x, dtype))
+    return ones(_aval(x).shape, _dt(x, dtype), like=x)
 
 
 def full_like(x, fill_value, dtype=None):
-    return np.full(_aval(x).shape, fill_value, _dt(x, dtype))
+    return full(_aval(x).shape, fill_value, _dt(x, dtype), like=x)
 
 
 empty_like = zeros_like
