@@ -34,7 +34,7 @@ CORE_CODE_LINES_MAX = 10600  # the wave adds the NumPy/SciPy surface, parallel, 
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
              "funcgrad.core", "funcgrad.ir", "funcgrad.staging", "funcgrad.primitives*",
              "funcgrad.transforms*", "funcgrad.backend*"]
-MACHINERY_CODE_LINES_MAX = 6160
+MACHINERY_CODE_LINES_MAX = 6225
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [

@@ -29,6 +29,7 @@ group's body becomes the map expression of one `cupy.ReductionKernel` (`FusedRed
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from typing import Any, Callable
 
 import numpy as np
@@ -177,8 +178,6 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
                 for other in cands[1:]:
                     group.eqns.extend(other.eqns)
                     other.open = False  # merged: its entries in read_by are stale
-                    for x in {x for e in other.eqns for x in e.inputs if type(x) is Var}:
-                        read_by.setdefault(x, []).append(group)
                     for e in other.eqns:
                         for v in e.out_binders:
                             producer[v] = group
@@ -219,10 +218,8 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
 
 def _fuse_into_reductions(jaxpr: OpenIR, steps: list, producer: dict, used_outside: set) -> None:
     """Replace each reduction whose operand's group can run inside it by a `FusedReduction`."""
-    n_uses: dict[Var, int] = {}
-    for x in [x for e in jaxpr.eqns for x in e.inputs] + list(jaxpr.outvars):
-        if type(x) is Var:
-            n_uses[x] = n_uses.get(x, 0) + 1
+    n_uses = Counter(x for x in [*(x for e in jaxpr.eqns for x in e.inputs), *jaxpr.outvars]
+                     if type(x) is Var)
     pos = {id(s): i for i, s in enumerate(steps) if isinstance(s, _Group)}
     for i, eqn in enumerate(steps):
         if not isinstance(eqn, Eqn) or eqn.prim not in reductions or not eqn.params["axes"]:

@@ -204,7 +204,8 @@ def _promote(op: str, *args, to_float: bool = False):
     for a, av in zip(args, avals):
         if not isinstance(a, Tracer):
             if not (weak and type(a) in (int, float, complex) and av.dtype == dt):
-                a = asarray(a, dtype=dt)
+                # a Python scalar becomes a NumPy scalar, which device arrays accept as well
+                a = dt.type(a) if type(a) in (int, float, complex) else asarray(a, dtype=dt)
         elif av.dtype != dt:
             a = convert_element_type(a, dt, weak)
         out.append(_bcast(a, shape))

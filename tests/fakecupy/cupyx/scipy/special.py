@@ -2,9 +2,8 @@
 operands, results are device arrays, and host arrays are refused (`Unsupported type`) as CuPy's
 ufuncs refuse them; Python and NumPy scalars are accepted. Only the functions funcgrad calls,
 each of which CuPy 14 has (an unknown name is an AttributeError)."""
-import scipy.special as _sp
-
 import cupy
+import scipy.special as _sp
 
 _NAMES = ("gammaln digamma polygamma erf erfc erfinv ndtri log_ndtr gammainc gammaincc betainc "
           "i0 i0e i1 i1e j0 j1 y0 y1 zeta").split()
