@@ -230,26 +230,14 @@ def _on(make, like=None):
         return make(cp)
 
 
-def zeros(shape, dtype=float, *, like=None):
-    return _on(lambda xp: xp.zeros(shape, dtype), like)
+def _creation(name):  # NumPy's function (signature, `like=`), made on `_on`'s device
+    @functools.wraps(getattr(np, name))
+    def make(*args, like=None, **kwargs):
+        return _on(lambda xp: getattr(xp, name)(*args, **kwargs), like)
+    return make
 
 
-def ones(shape, dtype=float, *, like=None):
-    return _on(lambda xp: xp.ones(shape, dtype), like)
-
-
-def full(shape, fill_value, dtype=None, *, like=None):
-    return _on(lambda xp: xp.full(shape, fill_value, dtype), like)
-
-
-def eye(N, M=None, k=0, dtype=float, *, like=None):
-    return _on(lambda xp: xp.eye(N, M, k, dtype), like)
-
-
-def identity(n, dtype=float, *, like=None):
-    return eye(n, dtype=dtype, like=like)
-
-
+zeros, ones, full, eye, identity = map(_creation, ("zeros", "ones", "full", "eye", "identity"))
 empty = zeros
 
 
