@@ -1,9 +1,7 @@
 """GPU tests: the CuPy backend against the NumPy one, every result compared with the CPU's.
 
 Marked `gpu`. `pytest -m gpu` runs them on real CuPy where a GPU is present, and anywhere else on
-the strict CuPy stand-in in `tests/fakecupy` (conftest.py: `$FUNCGRAD_CUPY` chooses). Cases that
-fail today are `xfail(strict=True)` with the root cause (issue 12): a fix turns one into an
-unexpected pass, and the fixer removes its marker.
+the strict CuPy stand-in in `tests/fakecupy` (conftest.py: `$FUNCGRAD_CUPY` chooses).
 """
 from __future__ import annotations
 
@@ -19,18 +17,8 @@ from funcgrad.pytree import tree_leaves
 
 pytestmark = pytest.mark.gpu
 
-# --- issue 12: what fails today, by root cause (file:line in funcgrad) -------------------------
-VALUE_XFAIL: dict[str, str] = {}
-GRAD_XFAIL = {name: VALUE_XFAIL[name] for name in VALUE_XFAIL}
-GRAD_XFAIL.update(dict.fromkeys(("complex_parts", "abs_complex"), (
-    "issue 12: the transposes of real/imag/conj make host constants for complex cotangents "
-    "(primitives/complex_ops.py)")))
-
-
-def _by_name(xfails):
-    return pytest.mark.parametrize("spec", [
-        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=xfails[s.name]))
-        if s.name in xfails else s for s in PRIMITIVE_SPECS], ids=[s.name for s in PRIMITIVE_SPECS])
+# Every row of the spec table runs on device arrays (values and grads), none skipped or xfailed.
+_ALL_SPECS = pytest.mark.parametrize("spec", PRIMITIVE_SPECS, ids=[s.name for s in PRIMITIVE_SPECS])
 
 
 def _gpu(x):
@@ -42,14 +30,14 @@ def _close(got, want, rtol=1e-6, atol=1e-8):
     np.testing.assert_allclose(fg.to_numpy(got), want, rtol=rtol, atol=atol)
 
 
-@_by_name(VALUE_XFAIL)
+@_ALL_SPECS
 def test_eager_value_on_gpu(spec):
     args = spec.draw(0)
     want = spec.fn(*args)
     _close(spec.fn(*[_gpu(a) for a in args]), want)
 
 
-@_by_name(GRAD_XFAIL)
+@_ALL_SPECS
 def test_eager_grad_on_gpu(spec):
     args = spec.draw(1)
     f, float_args = restrict(spec.fn, args)
@@ -320,3 +308,24 @@ def test_mixing_devices_in_a_jitted_call_names_both_arguments():
     f = fg.jit(lambda a, b: a + b)  # no device given: the arguments' device, which must be one
     with pytest.raises(fg.FuncgradError, match=r"argument leaf 0 on cpu.*argument leaf 1 on gpu:0"):
         f(np.ones(2), _gpu(np.ones(2)))
+
+
+def test_creation_functions_follow_the_device():
+    x = _gpu(np.ones((2, 3), np.float32))
+    for got, want in [(fnp.eye(3, like=x), np.eye(3)), (fnp.identity(2, like=x), np.eye(2)),
+                      (fnp.zeros_like(x), np.zeros((2, 3))), (fnp.ones_like(x), np.ones((2, 3))),
+                      (fnp.full_like(x, 7), np.full((2, 3), 7.0)),
+                      (fnp.full((2,), 3.0, like=x), [3.0, 3.0])]:
+        _close(got, want)
+    assert fnp.zeros_like(x).dtype == np.float32
+    assert type(fnp.eye(2)) is np.ndarray and type(fnp.zeros_like(np.ones(2))) is np.ndarray
+    # inside a transform on device arrays, constants without `like` are made on the device too
+    g = fg.grad(lambda a: fnp.sum(a * fnp.ones((2, 3)) + fnp.eye(2, 3)))(x)
+    _close(g, np.ones((2, 3)))
+
+
+def test_special_functions_run_on_the_device_with_a_host_order():
+    sp = pytest.importorskip("scipy.special")
+    x = np.linspace(0.5, 2.0, 4)
+    _close(fg.scipy.special.gammainc(2.0, _gpu(x)), sp.gammainc(2.0, x))
+    _close(fg.scipy.special.polygamma(1, _gpu(x)), sp.polygamma(1, x))
