@@ -29,7 +29,6 @@ group's body becomes the map expression of one `cupy.ReductionKernel` (`FusedRed
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from typing import Any, Callable
 
 import numpy as np
@@ -200,8 +199,8 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
             steps[last_pos[id(group)]] = None
         last_pos[id(group)] = len(steps)
         steps.append(group)
-    used_outside = _uses_outside(jaxpr, producer)
-    _fuse_into_reductions(jaxpr, steps, producer, used_outside)
+    _inline_producers(jaxpr, steps)
+    used_outside = _uses_outside(jaxpr, steps)
     out: list[Any] = []
     for s in steps:
         if s is None:
@@ -216,34 +215,50 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
     return out
 
 
-def _fuse_into_reductions(jaxpr: OpenIR, steps: list, producer: dict, used_outside: set) -> None:
-    """Replace each reduction whose operand's group can run inside it by a `FusedReduction`."""
-    n_uses = Counter(x for x in [*(x for e in jaxpr.eqns for x in e.inputs), *jaxpr.outvars]
-                     if type(x) is Var)
-    pos = {id(s): i for i, s in enumerate(steps) if isinstance(s, _Group)}
-    for i, eqn in enumerate(steps):
-        if not isinstance(eqn, Eqn) or eqn.prim not in reductions or not eqn.params["axes"]:
+def _inline_producers(jaxpr: OpenIR, steps: list) -> None:
+    """Recompute each group inside all its readers, and drop its kernel, when every reader is a
+    group of its shape or a reduction of one of its values (which becomes a `FusedReduction`);
+    small groups with at most four readers only, so the recomputation stays bounded."""
+    readers: dict[Var, list] = {}
+    for s in steps:
+        for x in [x for e in (s.eqns if isinstance(s, _Group) else [s] if s else [])
+                  for x in e.inputs]:
+            if type(x) is Var and s not in readers.setdefault(x, []):
+                readers[x].append(s)
+    outvars = {x for x in jaxpr.outvars if type(x) is Var}
+    pos = {id(s): i for i, s in enumerate(steps)}  # readers come later (kept as a check)
+    for i, g in enumerate(steps):
+        if not isinstance(g, _Group) or len(g.eqns) > 32 or all(_is_adapter(e) for e in g.eqns):
             continue
-        x = eqn.inputs[0]
-        g = producer.get(x) if type(x) is Var else None
-        if (g is None or id(g) not in pos or n_uses[x] != 1 or x.aval.dtype.kind not in "fiu"
-                or all(_is_adapter(e) for e in g.eqns)
-                or {v for e in g.eqns for v in e.out_binders} & used_outside != {x}):
+        own = [v for e in g.eqns for v in e.out_binders]
+        rs = {id(r): (r, v) for v in own for r in readers.get(v, ()) if r is not g}
+        if not rs or len(rs) > 4 or outvars.intersection(own) or min(map(pos.get, rs)) < i or \
+                not all(
+                r.shape == g.shape if isinstance(r, _Group) else r.prim in reductions and
+                r.params["axes"] and r.inputs[0] is v and v.aval.dtype.kind in "fiu"
+                for r, v in rs.values()):
             continue
-        k = _render(g, used_outside)  # the launch's broadcast must reach the full shape
-        shapes = [s or a.aval.shape for a, s in zip(k.inputs, k.input_shapes)]
-        if shapes and np.broadcast_shapes(*shapes) == g.shape:
-            steps[pos.pop(id(g))] = None
-            steps[i] = FusedReduction(k, eqn, *reductions[eqn.prim])
+        red = {id(r): _render(g, {v}) for r, v in rs.values() if not isinstance(r, _Group)}
+        if not all(np.broadcast_shapes(*[s or a.aval.shape for a, s in zip(
+                k.inputs, k.input_shapes)], ()) == g.shape for k in red.values()):
+            continue  # a reduction's launch must broadcast its operands to the full shape
+        for j, r in enumerate(steps[i + 1:], i + 1):
+            if id(r) in red:
+                steps[j] = FusedReduction(red[id(r)], r, *reductions[r.prim])
+            elif id(r) in rs:  # g's equations first, once each, in program order
+                r.eqns = list({id(e): e for e in g.eqns + r.eqns}.values())
+        steps[i] = None
+        for v in own:
+            readers.pop(v, None)
 
 
-def _uses_outside(jaxpr: OpenIR, producer: dict[Var, _Group]) -> set[Var]:
+def _uses_outside(jaxpr: OpenIR, steps: list) -> set[Var]:
+    """The values a step reads but does not compute (and the outputs): kernel outputs."""
     used = {x for x in jaxpr.outvars if type(x) is Var}
-    for eqn in jaxpr.eqns:
-        g = producer.get(eqn.out_binders[0]) if eqn.out_binders else None
-        for x in eqn.inputs:
-            if type(x) is Var and x in producer and producer[x] is not g:
-                used.add(x)
+    for s in steps:
+        eqns = s.eqns if isinstance(s, (_Group, FusedKernel)) else [s] if s else []
+        own = {v for e in eqns for v in e.out_binders}
+        used.update(x for e in eqns for x in e.inputs if type(x) is Var and x not in own)
     return used
 
 
