@@ -2,8 +2,10 @@
 
 Pure Python over the IR (no CuPy here), so the plan and the CUDA C it renders are tested on the
 CPU. `plan_fusion(jaxpr)` returns the program as a list of steps in a valid execution order:
-each step is either one `Eqn` (a reduction, a contraction, a shape op: a library call) or one
-`FusedKernel` (a group of elementwise equations, run as one `cupy.ElementwiseKernel`).
+each step is either one `Eqn` (a reduction, a contraction, a shape op: a library call), one
+`FusedKernel` (a group of elementwise equations, run as one `cupy.ElementwiseKernel`, with one
+output per value read outside it) or one `FusedReduction` (a group and the reduction reading
+it, run as one `cupy.ReductionKernel`).
 
 The C-expression table `c_exprs` is filled by each primitive's block (`register_c_expr`); this
 module knows no primitive. An entry is `fn(args, in_dtypes, out_dtype, **params) -> str`: the C
@@ -22,9 +24,13 @@ softmax's row broadcasts fuse. Siblings: an elementwise equation that no open gr
 an open group of its shape that reads one of its inputs (open groups are independent of each
 other, so merging them is always valid): ten functions of one input are one multi-output kernel.
 
-Producer into reduction: a reduction registered with `register_reduction` whose operand is the
-only value of a group read outside it (and read only by that reduction) absorbs the group: the
-group's body becomes the map expression of one `cupy.ReductionKernel` (`FusedReduction`).
+Producers recomputed in their readers. After grouping, a closed group (at most 32 equations) all
+of whose readers (at most 4) are groups of its shape or reductions registered with
+`register_reduction` of one of its values is copied into each reader and its own kernel dropped:
+a reader group runs the group's equations first; a reduction becomes a `FusedReduction` whose
+map expression is the group's body (a device function). Elementwise work is cheap next to the
+memory traffic a separate kernel costs, so softmax and cross-entropy's exp(z - max) is computed
+by the row sum and again by the consumer instead of being stored and read back.
 """
 from __future__ import annotations
 
