@@ -4,8 +4,8 @@ options), on any machine: lowering needs no GPU, and NVRTC needs no GPU either.
 The programs are lowered here with `fg.jit(f, device="gpu").lower(*args)`; the kernels are
 compiled in ONE subprocess running tests/nvrtc_compile.py, where real CuPy is imported (it must
 not meet the CuPy stand-in in this interpreter). Fused reductions are compiled from the source
-CuPy's own `ReductionKernel` template makes for them. Skipped, with the reason, where CuPy for CUDA 13
-or its NVRTC cannot be loaded (`pip install funcgrad[gpu-test]` brings both). Kernels NVRTC rejects
+CuPy's own `ReductionKernel` template makes for them. Skipped, with the reason, where CuPy for
+CUDA 13 or its NVRTC cannot be loaded (`pip install funcgrad[gpu-test]` brings both). Kernels NVRTC rejects
 today are strict xfails naming the root cause (issue 12).
 """
 import json
