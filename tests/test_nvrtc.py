@@ -5,8 +5,8 @@ The programs are lowered here with `fg.jit(f, device="gpu").lower(*args)`; the k
 compiled in ONE subprocess running tests/nvrtc_compile.py, where real CuPy is imported (it must
 not meet the CuPy stand-in in this interpreter). Fused reductions are compiled from the source
 CuPy's own `ReductionKernel` template makes for them. Skipped, with the reason, where CuPy for
-CUDA 13 or its NVRTC cannot be loaded (`pip install funcgrad[gpu-test]` brings both). Kernels NVRTC rejects
-today are strict xfails naming the root cause (issue 12).
+CUDA 13 or its NVRTC cannot be loaded (`pip install funcgrad[gpu-test]` brings both). Kernels
+NVRTC rejects today are strict xfails naming the root cause (issue 12).
 """
 import json
 import os
