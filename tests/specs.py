@@ -503,7 +503,7 @@ def separated_spectrum(rng, shapes) -> list[np.ndarray]:
 
 def _spd(m, a):  # a @ a.T + n I: symmetric positive definite, for any a (m: fnp or jnp)
     n = a.shape[-1]
-    return m.matmul(a, m.swapaxes(a, -1, -2)) + n * np.eye(n)
+    return m.matmul(a, m.swapaxes(a, -1, -2)) + n * (m.eye(n, like=a) if m is fnp else m.eye(n))
 
 
 def _sym(m, a):

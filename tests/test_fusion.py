@@ -12,7 +12,7 @@ import pytest
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad import backend
-from funcgrad.backend.fusion import FusedKernel, is_elementwise, plan_fusion
+from funcgrad.backend.fusion import FusedKernel, FusedReduction, is_elementwise, plan_fusion
 from funcgrad.core import FuncgradError, bind
 from funcgrad.ir import Lit
 
@@ -114,9 +114,9 @@ def test_training_step_fuses_to_a_handful_of_kernels():
     ir = fg.make_ir(sgd_step)(params, x, t)
     n_elementwise = sum(1 for e in ir.eqns if is_elementwise(e))
     steps = plan_fusion(ir.open)
-    ks = [s for s in steps if isinstance(s, FusedKernel)]
-    library = [s for s in steps if not isinstance(s, FusedKernel)
-               and s.prim.name in ("dot_general", "reduce_sum", "reduce_max")]
+    ks = [s for s in steps if type(s) is FusedKernel]
+    library = [s for s in steps if isinstance(s, FusedReduction) or not isinstance(
+        s, FusedKernel) and s.prim.name in ("dot_general", "reduce_sum", "reduce_max")]
     assert n_elementwise >= 30
     # between two library calls (matmul, reduction) at most one kernel per iteration shape,
     # plus one update kernel per parameter: never one kernel per primitive
@@ -132,14 +132,52 @@ def test_a_group_read_by_a_reduction_closes_and_order_stays_valid():
     def f(x):
         y = fnp.sin(x)
         s = fnp.sum(y)  # reads y: the first kernel must run before the reduction
-        return fnp.cos(y) * s + y
+        return fnp.cos(y) * s + y, y  # y is an output: its kernel stays
     x = np.linspace(0, 1, 5)
     ir = fg.make_ir(f)(x)
     steps = plan_fusion(ir.open)
     kinds = [type(s).__name__ if isinstance(s, FusedKernel) else s.prim.name for s in steps]
     assert kinds.index("reduce_sum") > kinds.index("FusedKernel")
     assert kinds.count("FusedKernel") == 2
+    for got, want in zip(run_plan(ir, x), f(x)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_group_read_only_by_a_reduction_and_a_group_is_recomputed_in_both():
+    def f(x):
+        y = fnp.sin(x) * 2.0
+        return fnp.cos(y) * fnp.sum(y) + y
+    x = np.linspace(0, 1, 5)
+    ir = fg.make_ir(f)(x)
+    steps = plan_fusion(ir.open)
+    assert [type(s).__name__ for s in steps] == ["FusedReduction", "FusedKernel"]
+    assert all(sum(e.prim.name == "sin" for e in s.eqns) == 1 for s in steps)
+    assert steps[0].outputs == [e.out_binders[0] for e in ir.eqns if e.prim.name == "reduce_sum"]
+    assert "sin(" in steps[0].preamble and steps[0].map_expr.endswith("(in0)")
     np.testing.assert_allclose(run_plan(ir, x)[0], f(x), rtol=1e-12)
+
+
+def test_mlp_training_step_kernel_count():
+    """784-256-10 tanh MLP, softmax cross-entropy, SGD, f32: 12 elementwise kernels and 5
+    library reductions before sibling fusion and reductions absorbing their producers."""
+    from funcgrad import nn
+    model = nn.Sequential([nn.Linear(784, 256), nn.tanh, nn.Linear(256, 10)])
+    params = model.init(fg.random.key(0), np.zeros((1, 784), np.float32))
+
+    def step(p, x, y):
+        g = fg.grad(lambda p: nn.softmax_cross_entropy(model.apply(p, x), y))(p)
+        return fg.tree_util.tree_map(lambda a, b: a - 0.1 * b, p, g)
+    x = np.random.default_rng(0).standard_normal((32, 784)).astype(np.float32)
+    y = np.arange(32) % 10
+    low = fg.jit(step, device="gpu").lower(params, x, y)
+    calls = [ln.split("= _")[1].rsplit("_", 1)[0] for ln in low.source.splitlines()
+             if "= _" in ln and "_launch(" not in ln and "_dev_" not in ln]
+    kinds = [type(k).__name__ for k in low.kernels]
+    assert kinds.count("FusedKernel") == 9 and kinds.count("FusedReduction") == 3, kinds
+    assert sum(c.startswith("reduce_") for c in calls) == 2 and calls.count("dot_general") == 5
+    for got, want in zip(run_plan(low.ir, *fg.tree_util.tree_leaves((params, x, y))),
+                         fg.tree_util.tree_leaves(step(params, x, y))):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
 def test_independent_chains_read_by_one_equation_merge():
@@ -249,8 +287,9 @@ def test_gpu_lowering_calls_library_ops_between_kernels():
     body = [ln.strip() for ln in low.source.splitlines()[1:]]
     kinds = [("launch" if "_launch(" in ln else ln.split("= _")[1].split("_")[0])
              for ln in body if "=" in ln]
-    assert kinds == ["dot", "launch", "reduce", "reshape", "launch", "reduce", "reshape",
-                     "launch"], kinds
+    # max and sum are fused reductions recomputing their producers (tanh(xW + b), exp(h - m))
+    assert kinds == ["dot", "launch", "reshape", "launch", "reshape", "launch"], kinds
+    assert [type(k).__name__ for k in low.kernels] == ["FusedReduction"] * 2 + ["FusedKernel"]
 
 
 def test_jit_lowers_for_the_gpu_without_a_gpu():
@@ -278,3 +317,14 @@ def test_dlpack_in_shares_memory_on_the_cpu():
     y = backend.from_dlpack(x)
     assert isinstance(y, np.ndarray) and np.shares_memory(x, y)
     np.testing.assert_array_equal(fg.grad(lambda a: fnp.sum(a ** 2))(y), 2 * x)
+
+
+def test_a_group_with_an_output_is_never_recomputed_away():
+    def f(x):
+        y = fnp.exp(x)
+        z = fnp.sin(y)  # y is also a program output, read by a sibling-free reduction below
+        return y, fnp.sum(y * 2.0), z @ z
+    x = np.linspace(0, 1, 4)
+    ir = fg.make_ir(f)(x)
+    for got, want in zip(run_plan(ir, x), f(x)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)

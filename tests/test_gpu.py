@@ -1,9 +1,7 @@
 """GPU tests: the CuPy backend against the NumPy one, every result compared with the CPU's.
 
 Marked `gpu`. `pytest -m gpu` runs them on real CuPy where a GPU is present, and anywhere else on
-the strict CuPy stand-in in `tests/fakecupy` (conftest.py: `$FUNCGRAD_CUPY` chooses). Cases that
-fail today are `xfail(strict=True)` with the root cause (issue 12): a fix turns one into an
-unexpected pass, and the fixer removes its marker.
+the strict CuPy stand-in in `tests/fakecupy` (conftest.py: `$FUNCGRAD_CUPY` chooses).
 """
 from __future__ import annotations
 
@@ -19,29 +17,8 @@ from funcgrad.pytree import tree_leaves
 
 pytestmark = pytest.mark.gpu
 
-# --- issue 12: what fails today, by root cause (file:line in funcgrad) -------------------------
-_SPECIAL = ("issue 12: special functions on device arrays call SciPy on them (primitives/"
-            "special.py); the cupyx.scipy.special path is not wired to the stand-in yet")
-VALUE_XFAIL = {
-    **{name: _SPECIAL for name in ("gammaln", "digamma", "polygamma", "erf", "erfc", "erfinv",
-                                   "ndtri", "log_ndtr", "gammainc", "gammaincc", "betainc", "i0",
-                                   "i0e", "i1", "i1e", "j0", "j1", "y0", "y1", "zeta")},
-    "linalg_cholesky": "issue 12: the spec adds a host np.eye to a device array (CuPy refuses "
-                       "that too): fnp.eye/ones_like are NumPy's (numpy/__init__.py:415-428), no "
-                       "device-aware way to make the constant",
-}
-# Eager grads: constants follow the device of the transform's arrays (backend.constants_on), so the
-# seed, `full`, pad's value, `_materialize` zeros and the jacobian basis are made on the GPU.
-GRAD_XFAIL = {name: VALUE_XFAIL[name] for name in VALUE_XFAIL}
-GRAD_XFAIL.update(dict.fromkeys(("complex_parts", "abs_complex"), (
-    "issue 12: the transposes of real/imag/conj make host constants for complex cotangents "
-    "(primitives/complex_ops.py)")))
-
-
-def _by_name(xfails):
-    return pytest.mark.parametrize("spec", [
-        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=xfails[s.name]))
-        if s.name in xfails else s for s in PRIMITIVE_SPECS], ids=[s.name for s in PRIMITIVE_SPECS])
+# Every row of the spec table runs on device arrays (values and grads), none skipped or xfailed.
+_ALL_SPECS = pytest.mark.parametrize("spec", PRIMITIVE_SPECS, ids=[s.name for s in PRIMITIVE_SPECS])
 
 
 def _gpu(x):
@@ -53,14 +30,14 @@ def _close(got, want, rtol=1e-6, atol=1e-8):
     np.testing.assert_allclose(fg.to_numpy(got), want, rtol=rtol, atol=atol)
 
 
-@_by_name(VALUE_XFAIL)
+@_ALL_SPECS
 def test_eager_value_on_gpu(spec):
     args = spec.draw(0)
     want = spec.fn(*args)
     _close(spec.fn(*[_gpu(a) for a in args]), want)
 
 
-@_by_name(GRAD_XFAIL)
+@_ALL_SPECS
 def test_eager_grad_on_gpu(spec):
     args = spec.draw(1)
     f, float_args = restrict(spec.fn, args)
@@ -161,6 +138,62 @@ def test_jit_mlp_step_and_grad_of_jit():
         return fnp.mean(h ** 2)
     w = _R.standard_normal((5, 3)).astype(np.float32)
     _same_on_gpu(lambda w, x: fg.grad(loss)(w, x), w, _X32)  # jit(grad)
+
+
+def _ten_outputs(x):
+    return [fnp.sin(x), fnp.cos(x), x * 2, x + 1, fnp.exp(x), fnp.tanh(x), -x, x * x,
+            fnp.abs(x), fnp.sqrt(fnp.abs(x))]
+
+
+def test_jit_ten_sibling_outputs_are_one_multi_output_kernel():
+    assert len(fg.jit(_ten_outputs, device="gpu").lower(_X32).kernels) == 1
+    _same_on_gpu(_ten_outputs, _X32)
+
+
+_REDUCTIONS = {  # each fuses its elementwise producer into one ReductionKernel
+    "mean_squared": lambda a, b: fnp.mean((a - b) ** 2),
+    "sum_rows": lambda a, b: fnp.sum(fnp.tanh(a + b), axis=1),
+    "max_cols": lambda a, b: fnp.max(a * b - 1.0, axis=0),
+    "min_all": lambda a, b: fnp.min(fnp.exp(a) + b),
+    "logsumexp": lambda a, b: fnp.log(fnp.sum(fnp.exp(a - fnp.max(a, axis=1, keepdims=True)),
+                                              axis=1)),
+    "bias_broadcast": lambda a, b: fnp.sum(a * b[0], axis=0),
+}
+
+
+@pytest.mark.parametrize("name,dtype", [(n, d) for n in _REDUCTIONS for d in (
+    "float32", "float64", "int32") if d != "int32" or n in ("mean_squared", "max_cols",
+                                                            "bias_broadcast")])
+def test_jit_producer_fused_into_reduction(name, dtype):
+    f = _REDUCTIONS[name]
+    a, b = (_X64 * 3).astype(dtype), (_X64[::-1] * 2).astype(dtype)
+    ks = fg.jit(f, device="gpu").lower(a, b).kernels
+    assert any(type(k).__name__ == "FusedReduction" for k in ks), ks
+    _same_on_gpu(f, a, b)
+
+
+def test_fused_max_reduction_propagates_nan_as_numpy():
+    x = np.stack([_NAN, np.ones_like(_NAN)])
+    for f in (lambda a: fnp.max(a * 2.0, axis=1), lambda a: fnp.min(a * 2.0, axis=0)):
+        assert type(fg.jit(f, device="gpu").lower(x).kernels[0]).__name__ == "FusedReduction"
+        _same_on_gpu(f, x)
+
+
+def test_reduction_kernel_stand_in_checks_like_cupy():
+    cp = cupy_backend.cupy_module()
+    k = cp.ReductionKernel("T x, T y", "T z", "x * y", "a + b", "z = a", "0", "dot_rows")
+    x = cp.asarray(np.arange(6.0).reshape(2, 3))
+    _close(k(x, x, axis=1), (np.arange(6.0).reshape(2, 3) ** 2).sum(1))
+    _close(k(x, x[0], axis=0, keepdims=True), (np.arange(6.0).reshape(2, 3) * np.arange(3.0))
+           .sum(0, keepdims=True))
+    with pytest.raises(TypeError, match="Unsupported type"):
+        k(x, np.ones(3))
+    with pytest.raises(TypeError, match="Type is mismatched"):
+        k(x, cp.asarray(np.ones(3, np.float32)))
+    with pytest.raises(TypeError, match="Wrong number of arguments"):
+        k(x)
+    with pytest.raises(TypeError, match="Wrong arguments"):
+        k(x, x, axes=0)
 
 
 def test_grad_of_jit():
@@ -275,3 +308,24 @@ def test_mixing_devices_in_a_jitted_call_names_both_arguments():
     f = fg.jit(lambda a, b: a + b)  # no device given: the arguments' device, which must be one
     with pytest.raises(fg.FuncgradError, match=r"argument leaf 0 on cpu.*argument leaf 1 on gpu:0"):
         f(np.ones(2), _gpu(np.ones(2)))
+
+
+def test_creation_functions_follow_the_device():
+    x = _gpu(np.ones((2, 3), np.float32))
+    for got, want in [(fnp.eye(3, like=x), np.eye(3)), (fnp.identity(2, like=x), np.eye(2)),
+                      (fnp.zeros_like(x), np.zeros((2, 3))), (fnp.ones_like(x), np.ones((2, 3))),
+                      (fnp.full_like(x, 7), np.full((2, 3), 7.0)),
+                      (fnp.full((2,), 3.0, like=x), [3.0, 3.0])]:
+        _close(got, want)
+    assert fnp.zeros_like(x).dtype == np.float32
+    assert type(fnp.eye(2)) is np.ndarray and type(fnp.zeros_like(np.ones(2))) is np.ndarray
+    # inside a transform on device arrays, constants without `like` are made on the device too
+    g = fg.grad(lambda a: fnp.sum(a * fnp.ones((2, 3)) + fnp.eye(2, 3)))(x)
+    _close(g, np.ones((2, 3)))
+
+
+def test_special_functions_run_on_the_device_with_a_host_order():
+    sp = pytest.importorskip("scipy.special")
+    x = np.linspace(0.5, 2.0, 4)
+    _close(fg.scipy.special.gammainc(2.0, _gpu(x)), sp.gammainc(2.0, x))
+    _close(fg.scipy.special.polygamma(1, _gpu(x)), sp.polygamma(1, x))

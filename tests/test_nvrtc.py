@@ -3,9 +3,10 @@ options), on any machine: lowering needs no GPU, and NVRTC needs no GPU either.
 
 The programs are lowered here with `fg.jit(f, device="gpu").lower(*args)`; the kernels are
 compiled in ONE subprocess running tests/nvrtc_compile.py, where real CuPy is imported (it must
-not meet the CuPy stand-in in this interpreter). Skipped, with the reason, where CuPy for CUDA 13
-or its NVRTC cannot be loaded (`pip install funcgrad[gpu-test]` brings both). Kernels NVRTC rejects
-today are strict xfails naming the root cause (issue 12).
+not meet the CuPy stand-in in this interpreter). Fused reductions are compiled from the source
+CuPy's own `ReductionKernel` template makes for them. Skipped, with the reason, where CuPy for
+CUDA 13 or its NVRTC cannot be loaded (`pip install funcgrad[gpu-test]` brings both). Kernels
+NVRTC rejects today are strict xfails naming the root cause (issue 12).
 """
 import json
 import os
@@ -18,6 +19,7 @@ import pytest
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad import nn
+from funcgrad.backend.fusion import FusedReduction
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "nvrtc_compile.py")
@@ -52,6 +54,8 @@ INT_OPS = {"bitwise": lambda x, y: (x & y) | (x ^ y), "invert": lambda x, y: ~x 
            "add": lambda x, y: x * y + x - y, "maximum": fnp.maximum,
            "compare": lambda x, y: x < y, "to_float": lambda x, y: fnp.astype(x, np.float32) * 2}
 X = np.linspace(0.5, 1.5, 6)
+REDUCTIONS = {"sum": lambda x: fnp.sum(x * x + x, axis=1), "max": lambda x: fnp.max(x + x, axis=0),
+              "min": lambda x: fnp.min(x * x), "bias_sum": lambda x: fnp.sum(x * x[0], axis=0)}
 
 
 def _programs():
@@ -79,6 +83,16 @@ def _programs():
     out.append(("inf_literal-float16",
                 lambda x: fnp.maximum(x, -fnp.inf) * fnp.minimum(x, fnp.inf), (h,), None))
 
+    for dt in ("float16", "float32", "float64", "int32", "int64", "uint8"):  # fused reductions
+        x = (X * 4).astype(dt).reshape(2, 3)
+        for n, f in REDUCTIONS.items():
+            out.append((f"reduce_{n}-{dt}", f, (x,), None))
+    for dt in ("float32", "float64"):
+        x = X.astype(dt).reshape(2, 3)
+        out.append((f"logsumexp-{dt}", lambda x: fnp.log(fnp.sum(fnp.exp(
+            x - fnp.max(x, axis=1, keepdims=True)), axis=1)), (x,), None))
+        out.append((f"mean_loss_grad-{dt}", lambda x: fg.value_and_grad(
+            lambda x: fnp.mean((fnp.tanh(x) - 0.5) ** 2))(x), (x,), None))
     model = nn.Sequential([nn.Linear(16, 8), nn.tanh, nn.Linear(8, 4)])
     params = model.init(fg.random.key(0), np.zeros((1, 16), np.float32))
     xb = np.ones((5, 16), np.float32)
@@ -117,11 +131,23 @@ def nvrtc_results():
         for k in _kernels(f, args):
             kernels[k.name] = {"name": k.name, "in_params": k.in_params,
                                "out_params": k.out_params, "operation": k.operation}
+            if isinstance(k, FusedReduction):  # a cupy.ReductionKernel: CuPy's own template
+                kernels[k.name] = {"kind": "reduction", "ndim": len(k.shape),
+                                   "out_ndim": len(k.shape) - len(k.axes), **{
+                                       a: getattr(k, a) for a in (
+                                           "name", "in_params", "out_params", "map_expr",
+                                           "reduce_expr", "post_map_expr", "identity",
+                                           "reduce_type", "preamble")}}
     kernels["planted_undeclared"] = {"name": "planted_undeclared", "in_params": "float32 in0",
                                      "out_params": "float32 out0",
                                      "operation": "out0 = in0 + not_declared;"}
     kernels["planted_int_pow"] = {"name": "planted_int_pow", "in_params": "int32 in0",
                                   "out_params": "int32 out0", "operation": "out0 = pow(in0, in0);"}
+    kernels["planted_reduce"] = {"kind": "reduction", "name": "planted_reduce", "ndim": 2,
+                                 "out_ndim": 1, "in_params": "float32 in0",
+                                 "out_params": "float32 out0", "map_expr": "in0 * not_declared",
+                                 "reduce_expr": "(a + b)", "post_map_expr": "out0 = a",
+                                 "identity": "0", "reduce_type": "float", "preamble": ""}
     r = _run([], json.dumps(list(kernels.values())))
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout)
@@ -137,9 +163,17 @@ def test_every_kernel_compiles(nvrtc_results, case, f, args):
     assert not errors, "\n\n".join(f"{n}:\n{e}" for n, e in errors.items())
 
 
+def test_reductions_are_fused_and_compiled(nvrtc_results):
+    ks = [k for c, f, a, _ in PROGRAMS if c.startswith(("reduce_", "logsumexp", "mean_loss"))
+          for k in _kernels(f, a) if isinstance(k, FusedReduction)]
+    assert len({k.name for k in ks}) >= 24  # every reduction x dtype, logsumexp, mean losses
+    assert all(nvrtc_results[k.name] is None for k in ks)
+
+
 def test_a_planted_bad_kernel_is_caught(nvrtc_results):
     assert "not_declared" in nvrtc_results["planted_undeclared"]
     assert "pow" in nvrtc_results["planted_int_pow"]
+    assert "not_declared" in nvrtc_results["planted_reduce"]
 
 
 def test_with_real_cupy_and_no_gpu_devices_is_only_the_cpu():

@@ -98,19 +98,26 @@ def scatter_add_into(out, index, updates) -> None:
 
 
 def fused_kernel(kernel):
-    """The compiled `cupy.ElementwiseKernel` of a `fusion.FusedKernel` (compiled once, cached)."""
+    """The `cupy.ElementwiseKernel` of a `fusion.FusedKernel`, or the `cupy.ReductionKernel` of a
+    `fusion.FusedReduction` (made once, cached; CuPy compiles it on first launch)."""
     k = _kernels.get(kernel.name)
     if k is None:
         cp = cupy_module()
-        k = _kernels[kernel.name] = cp.ElementwiseKernel(
+        k = _kernels[kernel.name] = cp.ReductionKernel(
+            kernel.in_params, kernel.out_params, kernel.map_expr, kernel.reduce_expr,
+            kernel.post_map_expr, kernel.identity, kernel.name, reduce_type=kernel.reduce_type,
+            preamble=kernel.preamble) if hasattr(kernel, "axes") else cp.ElementwiseKernel(
             kernel.in_params, kernel.out_params, kernel.operation, kernel.name)
     return k
 
 
 def launch(kernel, *inputs):
-    """Run a fused kernel: inputs reshaped for broadcasting, outputs allocated at full shape."""
+    """Run a fused kernel: inputs reshaped for broadcasting, outputs allocated at full shape (a
+    fused reduction allocates its own, reduced over `kernel.axes`)."""
     cp = cupy_module()
     args = [x.reshape(s) if s is not None else x for x, s in zip(inputs, kernel.input_shapes)]
+    if hasattr(kernel, "axes"):
+        return [fused_kernel(kernel)(*args, axis=kernel.axes)]
     outs = [cp.empty(kernel.shape, v.aval.dtype) for v in kernel.outputs]
     fused_kernel(kernel)(*args, *outs)
     return outs

@@ -1,6 +1,7 @@
 """GPU lowering: an optimised closed program becomes Python source that launches fused CuPy
-kernels for the elementwise groups of `fusion.plan_fusion` and calls CuPy/cuBLAS (through each
-primitive's impl, which dispatches on the array module) for everything else.
+kernels for the elementwise groups and fused reductions of `fusion.plan_fusion` and calls
+CuPy/cuBLAS (through each primitive's impl, which dispatches on the array module) for everything
+else.
 
 Lowering needs no GPU: `jit(f, device="gpu").lower(x)` shows the source and the CUDA C of each
 kernel anywhere; only running the result needs CuPy and a device. Kernels compile on first use

@@ -2,8 +2,10 @@
 
 Pure Python over the IR (no CuPy here), so the plan and the CUDA C it renders are tested on the
 CPU. `plan_fusion(jaxpr)` returns the program as a list of steps in a valid execution order:
-each step is either one `Eqn` (a reduction, a contraction, a shape op: a library call) or one
-`FusedKernel` (a group of elementwise equations, run as one `cupy.ElementwiseKernel`).
+each step is either one `Eqn` (a reduction, a contraction, a shape op: a library call), one
+`FusedKernel` (a group of elementwise equations, run as one `cupy.ElementwiseKernel`, with one
+output per value read outside it) or one `FusedReduction` (a group and the reduction reading
+it, run as one `cupy.ReductionKernel`).
 
 The C-expression table `c_exprs` is filled by each primitive's block (`register_c_expr`); this
 module knows no primitive. An entry is `fn(args, in_dtypes, out_dtype, **params) -> str`: the C
@@ -18,7 +20,17 @@ both before and after another step: the kernel runs where its last member was. A
 (a primitive registered with `numpy_codegen.register_broadcast`) joins a group as an *input
 adapter* when its operand comes from outside the group: the kernel then reads the operand
 reshaped with size-1 axes and lets the elementwise launch broadcast it, so bias adds and
-softmax's row broadcasts fuse.
+softmax's row broadcasts fuse. Siblings: an elementwise equation that no open group feeds joins
+an open group of its shape that reads one of its inputs (open groups are independent of each
+other, so merging them is always valid): ten functions of one input are one multi-output kernel.
+
+Producers recomputed in their readers. After grouping, a closed group (at most 32 equations) all
+of whose readers (at most 4) are groups of its shape or reductions registered with
+`register_reduction` of one of its values is copied into each reader and its own kernel dropped:
+a reader group runs the group's equations first; a reduction becomes a `FusedReduction` whose
+map expression is the group's body (a device function). Elementwise work is cheap next to the
+memory traffic a separate kernel costs, so softmax and cross-entropy's exp(z - max) is computed
+by the row sum and again by the consumer instead of being stored and read back.
 """
 from __future__ import annotations
 
@@ -41,6 +53,14 @@ C_TYPES = {
 }
 CExpr = Callable[..., str]  # fn(args, in_dtypes, out_dtype, **params) -> C expression
 c_exprs: dict[Primitive, CExpr] = {}
+# reductions a producer group fuses into: prim -> (combine of `a` and `b` in C, identity(dtype))
+reductions: dict[Primitive, tuple[str, Callable[[np.dtype], Any]]] = {}
+
+
+def register_reduction(prim: Primitive, combine: str, identity: Callable[[np.dtype], Any]):
+    """Let `prim` (params: `axes`) absorb its elementwise producer into a `cupy.ReductionKernel`
+    reducing with the C expression `combine` of `a` and `b`, starting from `identity(dtype)`."""
+    reductions[prim] = (combine, identity)
 
 
 def register_c_expr(prim: Primitive, rule: CExpr | str) -> None:
@@ -95,6 +115,38 @@ class FusedKernel:
         return f"FusedKernel({self.name}, {len(self.eqns)} eqns, shape={self.shape})"
 
 
+class FusedReduction(FusedKernel):
+    """An elementwise group fused into the reduction that consumes it: one `cupy.ReductionKernel`
+    whose map expression calls the group's body (a device function in `preamble`). Beyond
+    `FusedKernel`'s attributes (`outputs` is the reduction's result, `shape` the iteration shape
+    before reducing): `axes`, `map_expr`, `reduce_expr`, `post_map_expr`, `identity`,
+    `reduce_type`, `preamble`."""
+
+    def __init__(self, k: FusedKernel, eqn: Eqn, combine: str, identity: Any):
+        out, dt = eqn.out_binders[0], eqn.out_binders[0].aval.dtype
+        rdt = np.dtype("float32") if dt == np.float16 else dt  # CuPy sums float16 in float
+        self.axes = tuple(eqn.params["axes"])
+        self.reduce_expr, self.reduce_type = combine, C_TYPES[rdt]
+        self.identity = _c_literal(identity(dt), rdt)
+        self.post_map_expr = f"out0 = ({C_TYPES[dt]})(a)"
+        ret = k.operation.rsplit(" = ", 1)[1].rstrip(";")  # the body's one output assignment
+        fn = f"map_{hashlib.sha1(k.operation.encode()).hexdigest()[:10]}"
+        args = [p.split() for p in k.in_params.split(", ")] if k.in_params else []
+        self.map_expr = f"{fn}({', '.join(n for _, n in args)})"
+        self.preamble = (f"__device__ {C_TYPES[dt]} {fn}("
+                         f"{', '.join(f'const {C_TYPES[np.dtype(t)]} {n}' for t, n in args)}) {{\n"
+                         + "".join(f"  {ln}\n" for ln in k.operation.splitlines()[:-1])
+                         + f"  return {ret};\n}}\n")
+        super().__init__([*k.eqns, eqn], k.inputs, k.input_shapes, [out], k.shape, k.in_params,
+                         f"{dt.name} out0", f"{self.preamble}|{combine}|{self.axes}")
+
+    @property
+    def source(self) -> str:
+        return (f"// {self.name}: reduction over axes {self.axes} of shape {self.shape}\n"
+                f"// in:  {self.in_params}\n// out: {self.out_params}\n{self.preamble}"
+                f"// map: {self.map_expr}  reduce: {self.reduce_expr}  identity: {self.identity}")
+
+
 class _Group:
     __slots__ = ("eqns", "shape", "open")
 
@@ -109,6 +161,7 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
     producer: dict[Var, _Group] = {}
     steps: list[Any] = []  # Eqn, or _Group placeholders resolved at the end
     last_pos: dict[int, int] = {}  # id(group) -> index in steps of its placeholder
+    read_by: dict[Var, list[_Group]] = {}  # the groups that read each variable
     for eqn in jaxpr.eqns:
         readers = []
         for x in eqn.inputs:
@@ -119,12 +172,17 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
         group = None
         if is_elementwise(eqn):
             # open groups of this shape that feed this equation merge into one: being open,
-            # none of them is read from outside, so they are independent of each other
-            cands = [g for g in readers if g.open and g.shape == shape]
+            # none of them is read from outside, so they are independent of each other ...
+            # and siblings: open groups of this shape reading one of its inputs
+            ins = [x for x in eqn.inputs if type(x) is Var]
+            cands = list(dict.fromkeys(g for g in readers + [h for x in ins for h in
+                                                              read_by.get(x, ())]
+                                       if g.open and g.shape == shape))
             if cands:
                 group = cands[0]
                 for other in cands[1:]:
                     group.eqns.extend(other.eqns)
+                    other.open = False  # merged: its entries in read_by are stale
                     for e in other.eqns:
                         for v in e.out_binders:
                             producer[v] = group
@@ -138,13 +196,17 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
             steps.append(eqn)
             continue
         group.eqns.append(eqn)
+        for x in eqn.inputs:
+            if type(x) is Var:
+                read_by.setdefault(x, []).append(group)
         for v in eqn.out_binders:
             producer[v] = group
         if id(group) in last_pos:  # the kernel runs where its last member is
             steps[last_pos[id(group)]] = None
         last_pos[id(group)] = len(steps)
         steps.append(group)
-    used_outside = _uses_outside(jaxpr, producer)
+    _inline_producers(jaxpr, steps)
+    used_outside = _uses_outside(jaxpr, steps)
     out: list[Any] = []
     for s in steps:
         if s is None:
@@ -159,13 +221,50 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
     return out
 
 
-def _uses_outside(jaxpr: OpenIR, producer: dict[Var, _Group]) -> set[Var]:
+def _inline_producers(jaxpr: OpenIR, steps: list) -> None:
+    """Recompute each group inside all its readers, and drop its kernel, when every reader is a
+    group of its shape or a reduction of one of its values (which becomes a `FusedReduction`);
+    small groups with at most four readers only, so the recomputation stays bounded."""
+    readers: dict[Var, list] = {}
+    for s in steps:
+        for x in [x for e in (s.eqns if isinstance(s, _Group) else [s] if s else [])
+                  for x in e.inputs]:
+            if type(x) is Var and s not in readers.setdefault(x, []):
+                readers[x].append(s)
+    outvars = {x for x in jaxpr.outvars if type(x) is Var}
+    pos = {id(s): i for i, s in enumerate(steps)}  # readers come later (kept as a check)
+    for i, g in enumerate(steps):
+        if not isinstance(g, _Group) or len(g.eqns) > 32 or all(_is_adapter(e) for e in g.eqns):
+            continue
+        own = [v for e in g.eqns for v in e.out_binders]
+        rs = {id(r): (r, v) for v in own for r in readers.get(v, ()) if r is not g}
+        if not rs or len(rs) > 4 or outvars.intersection(own) or min(map(pos.get, rs)) < i or \
+                not all(
+                r.shape == g.shape if isinstance(r, _Group) else r.prim in reductions and
+                r.params["axes"] and r.inputs[0] is v and v.aval.dtype.kind in "fiu"
+                for r, v in rs.values()):
+            continue
+        red = {id(r): _render(g, {v}) for r, v in rs.values() if not isinstance(r, _Group)}
+        if not all(np.broadcast_shapes(*[s or a.aval.shape for a, s in zip(
+                k.inputs, k.input_shapes)], ()) == g.shape for k in red.values()):
+            continue  # a reduction's launch must broadcast its operands to the full shape
+        for j, r in enumerate(steps[i + 1:], i + 1):
+            if id(r) in red:
+                steps[j] = FusedReduction(red[id(r)], r, *reductions[r.prim])
+            elif id(r) in rs:  # g's equations first, once each, in program order
+                r.eqns = list({id(e): e for e in g.eqns + r.eqns}.values())
+        steps[i] = None
+        for v in own:
+            readers.pop(v, None)
+
+
+def _uses_outside(jaxpr: OpenIR, steps: list) -> set[Var]:
+    """The values a step reads but does not compute (and the outputs): kernel outputs."""
     used = {x for x in jaxpr.outvars if type(x) is Var}
-    for eqn in jaxpr.eqns:
-        g = producer.get(eqn.out_binders[0]) if eqn.out_binders else None
-        for x in eqn.inputs:
-            if type(x) is Var and x in producer and producer[x] is not g:
-                used.add(x)
+    for s in steps:
+        eqns = s.eqns if isinstance(s, (_Group, FusedKernel)) else [s] if s else []
+        own = {v for e in eqns for v in e.out_binders}
+        used.update(x for e in eqns for x in e.inputs if type(x) is Var and x not in own)
     return used
 
 

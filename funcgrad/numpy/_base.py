@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import core
 from ..avals import ShapedArray, is_float, result_dtype
-from ..backend import is_gpu_array
+from ..backend import cupy_backend, current_device, device_of, is_gpu_array
 from ..core import FuncgradError, Tracer, get_aval_of, user_frame
 from ..primitives import broadcast_in_dim, concatenate, convert_element_type, expand_dims
 
@@ -204,33 +204,57 @@ def _promote(op: str, *args, to_float: bool = False):
     for a, av in zip(args, avals):
         if not isinstance(a, Tracer):
             if not (weak and type(a) in (int, float, complex) and av.dtype == dt):
-                a = asarray(a, dtype=dt)
+                # a Python scalar becomes a NumPy scalar, which device arrays accept as well
+                a = dt.type(a) if type(a) in (int, float, complex) else asarray(a, dtype=dt)
         elif av.dtype != dt:
             a = convert_element_type(a, dt, weak)
         out.append(_bcast(a, shape))
     return out
 
 
-# --- creation (NumPy arrays, embedded as constants when traced) ---------------------------------
+# --- creation (arrays of the device they are made for, embedded as constants when traced) -----
 
-zeros, ones, full, empty, eye, identity = np.zeros, np.ones, np.full, np.zeros, np.eye, np.identity
 arange, linspace, tri, tril_indices = np.arange, np.linspace, np.tri, np.tril_indices
+
+
+def _on(make, like=None):
+    """`make(xp)` with the array module of the device the array is for: that of `like` (an
+    array), else where constants are made now (the CPU, or the GPU of the transform or jitted
+    call running on GPU arrays), as NumPy's `like=` and JAX's default device decide."""
+    dev = device_of(like) if like is not None and not isinstance(like, Tracer) else \
+        current_device()
+    if dev.platform == "cpu":
+        return make(np)
+    cp = cupy_backend.cupy_module()
+    with cp.cuda.Device(dev.index):
+        return make(cp)
+
+
+def _creation(name):  # NumPy's function (signature, `like=`), made on `_on`'s device
+    @functools.wraps(getattr(np, name))
+    def make(*args, like=None, **kwargs):
+        return _on(lambda xp: getattr(xp, name)(*args, **kwargs), like)
+    return make
+
+
+zeros, ones, full, eye, identity = map(_creation, ("zeros", "ones", "full", "eye", "identity"))
+empty = zeros
 
 
 def _dt(x, dtype):
     return np.dtype(dtype) if dtype is not None else _aval(x).dtype
 
 
-def zeros_like(x, dtype=None):
-    return np.zeros(_aval(x).shape, _dt(x, dtype))
+def zeros_like(x, dtype=None):  # on x's device (a traced x: where constants are made now)
+    return zeros(_aval(x).shape, _dt(x, dtype), like=x)
 
 
 def ones_like(x, dtype=None):
-    return np.ones(_aval(x).shape, _dt(x, dtype))
+    return ones(_aval(x).shape, _dt(x, dtype), like=x)
 
 
 def full_like(x, fill_value, dtype=None):
-    return np.full(_aval(x).shape, fill_value, _dt(x, dtype))
+    return full(_aval(x).shape, fill_value, _dt(x, dtype), like=x)
 
 
 empty_like = zeros_like

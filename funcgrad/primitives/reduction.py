@@ -10,7 +10,7 @@ import functools
 import numpy as np
 
 from ..avals import ShapedArray
-from ..backend.fusion import register_c_expr
+from ..backend.fusion import register_c_expr, register_reduction
 from ..backend.native import register_native
 from ..backend.numpy_codegen import register_emitter
 from ..core import NOT_APPLICABLE, Zero, get_aval_of
@@ -101,6 +101,12 @@ for _p, _uf, _method in ((reduce_sum_p, np.add, "sum"), (reduce_max_p, np.maximu
     else:
         _p.jvp = _reduce_chooser_jvp(_p)
         _p.transpose = NOT_APPLICABLE
+# GPU: an elementwise producer fuses into these (`a`, `b`: partial results; NaN wins, as in NumPy)
+register_reduction(reduce_sum_p, "(a + b)", lambda dt: 0)
+register_reduction(reduce_max_p, "((a != a || a > b) ? a : b)",
+                   lambda dt: -np.inf if dt.kind == "f" else np.iinfo(dt).min)
+register_reduction(reduce_min_p, "((a != a || a < b) ? a : b)",
+                   lambda dt: np.inf if dt.kind == "f" else np.iinfo(dt).max)
 
 
 # --- argmax / argmin --------------------------------------------------------------------------

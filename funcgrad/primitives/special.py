@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..backend import cupy_backend
+from ..backend import cupy_backend, device_of, is_gpu_array
 from ..backend.fusion import register_c_expr
 from ..core import NOT_APPLICABLE, FuncgradError, user_frame
 from .batching import broadcasting_batcher
@@ -24,14 +24,19 @@ from .rules import (
     same_shape_dtype,
     scipy_module,
     unop_abstract_eval,
-    xp_of,
 )
 
 
 def _impl_for(name):
     def impl(*xs):
-        mod = (scipy_module("special", "the special functions") if xp_of(xs[0]) is np
-               else cupy_backend.special_module())
+        dev = next((device_of(x) for x in xs if is_gpu_array(x)), None)
+        if dev is None:
+            mod = scipy_module("special", "the special functions")
+        else:  # cupyx.scipy.special (CuPy has all of them); host operands (a promoted order or
+            # constant) join the device operand's device, since CuPy refuses host arrays
+            mod = cupy_backend.special_module()
+            xs = [cupy_backend.to_device(x, dev.index) if isinstance(x, np.ndarray) else x
+                  for x in xs]
         out, dt = getattr(mod, name)(*xs), getattr(xs[-1], "dtype", None)
         return out if dt is None else out.astype(dt, copy=False)
     return impl

@@ -19,6 +19,8 @@ What it models, because funcgrad's GPU path depends on it:
   it is compiled as C++ by g++ on the CPU (once per source, cached on disk) with a prelude that
   mirrors the CUDA device functions kernels use: `max`/`min` on floats are `fmax`/`fmin`
   (they drop NaN, as on the GPU), `float16` is CuPy's class (implicit from float only).
+- `ReductionKernel` (`_reduction.py`): CuPy's signature and checks, its map/reduce/post-map
+  template run as C++ the same way.
 - `cupy.cuda`: `Device(i)` (a context manager; arrays are created on the current device),
   `runtime.getDeviceCount()` (1, or `$FAKECUPY_DEVICES`), `Stream`, `get_current_stream`.
   Operands on two devices in one kernel raise ValueError (a machine without peer access).
@@ -30,7 +32,7 @@ What it models, because funcgrad's GPU path depends on it:
 
 What it does not model: speed, asynchrony, memory limits, NVRTC (g++ accepts C++ that NVRTC
 rejects, such as `pow(int, int)`; `tests/test_nvrtc.py` compiles kernels with the real NVRTC),
-CUDA's math-library ulp differences, `RawKernel`/`ReductionKernel`, and functions CuPy has that
+CUDA's math-library ulp differences, `RawKernel`, and functions CuPy has that
 funcgrad does not call (an unknown name is an AttributeError, not a silent NumPy fallback). It is
 stricter than CuPy in one way: functions that CuPy implements as a method call on their first
 argument (`cupy.sum(host_array)` returns a NumPy array there) refuse a host array here too.
@@ -618,6 +620,7 @@ inline float16 min(float16 x, float16 y) { return float16(min(float(x), float(y)
 inline int isnan(float16 x) { return isnan(float(x)); }
 inline int isinf(float16 x) { return isinf(float(x)); }
 inline int isfinite(float16 x) { return isfinite(float(x)); }
+#define __device__
 struct _FakeIndexer { ptrdiff_t n; ptrdiff_t size() const { return n; } };
 """
 
@@ -775,6 +778,7 @@ def fuse(*args, **kwargs):  # accepted and ignored: the function runs unfused
 
 
 from . import _nccl as _nccl_model  # noqa: E402
+from ._reduction import ReductionKernel  # noqa: E402,F401
 
 sys.modules["cupy.cuda.nccl"] = _nccl_model  # `from cupy.cuda import nccl`, as in CuPy
 __version__ = "14.0.0+fakecupy"

@@ -5,3 +5,6 @@ import cupy
 def scatter_add(a, slices, value):
     """`a[slices] += value` with repeated indices accumulating; device operands only."""
     cupy.add.at(a, slices, value)
+
+
+from . import scipy  # noqa: E402,F401  (loaded with the stand-in: tests swap the modules as a set)
