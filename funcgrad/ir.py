@@ -265,13 +265,21 @@ def _pp_eqn(eqn, name: _Namer, indent: int) -> list[str]:
     return lines
 
 
-def _pp_ir_lines(jaxpr, name: _Namer, indent: int) -> list[str]:
+def _pp_head(jaxpr, name: _Namer) -> str:
     consts = " ".join(f"{name(v)}:{v.aval.str_short()}" for v in jaxpr.constvars)
     ins = " ".join(f"{name(v)}:{v.aval.str_short()}" for v in jaxpr.invars)
-    head = f"{{ lambda {consts + ' ' if consts else ''}; {ins}. let"
-    body = [ln for e in jaxpr.eqns for ln in _pp_eqn(e, name, indent + 4)]
+    return f"{{ lambda {consts + ' ' if consts else ''}; {ins}. let"
+
+
+def _pp_tail(jaxpr, name: _Namer) -> str:
     outs = ", ".join(_pp_atom(x, name) for x in jaxpr.outvars)
-    tail = f"in ({outs},) }}" if len(jaxpr.outvars) == 1 else f"in ({outs}) }}"
+    return f"in ({outs},) }}" if len(jaxpr.outvars) == 1 else f"in ({outs}) }}"
+
+
+def _pp_ir_lines(jaxpr, name: _Namer, indent: int) -> list[str]:
+    head = _pp_head(jaxpr, name)
+    body = [ln for e in jaxpr.eqns for ln in _pp_eqn(e, name, indent + 4)]
+    tail = _pp_tail(jaxpr, name)
     one_line = f"{head} {' '.join(b.strip() for b in body)}{' ' if body else ''}{tail}"
     if len(body) <= 1 and len(one_line) + indent <= _WIDTH and "\n" not in one_line:
         if all("{" not in b for b in body):
@@ -304,17 +312,12 @@ def _open(p) -> OpenIR:
 
 def eqn_sections(jaxpr) -> list:
     """Each equation's section: the label of the innermost region holding it (numbered when
-    several regions share a label: "backward 1", "backward 2"), "forward" outside every region;
-    all None when the program has no regions."""
-    regions = getattr(jaxpr, "regions", ())
+    there are several: "backward 1", "backward 2"), "forward" outside every region; all None
+    when the program has no regions."""
+    regions = jaxpr.regions
     out = ["forward" if regions else None] * len(jaxpr.eqns)
-    seen: dict[str, int] = {}
-    labels = []
-    for lab, _, _ in regions:
-        seen[lab] = seen.get(lab, 0) + 1
-        labels.append(f"{lab} {seen[lab]}" if sum(r[0] == lab for r in regions) > 1 else lab)
-    for (_, start, stop), lab in sorted(zip(regions, labels), key=lambda r: r[0][1] - r[0][2]):
-        out[start:stop] = [lab] * (stop - start)  # longest first: inner regions win
+    for i, (lab, start, stop) in sorted(enumerate(regions), key=lambda r: r[1][1] - r[1][2]):
+        out[start:stop] = [f"{lab} {i + 1}" if len(regions) > 1 else lab] * (stop - start)
     return out
 
 
@@ -336,21 +339,20 @@ def ir_to_dot(jaxpr, verbose: bool = False, name: str = "g", sections: list | No
     namer, ids, edges, count = _Namer(), {}, [], itertools.count()
 
     def node(x, out: list, tag: str = "", top: bool = False) -> str:
-        if type(x) is not Lit and x in ids:
+        if x in ids:  # (a Lit is never in `ids`: each use is its own grey note)
             return ids[x]
         nid = f"v{next(count)}"
-        label = _pp_lit(x) if type(x) is Lit else namer(x)
-        if verbose:
-            label += f": {x.aval.shape} {x.aval.dtype}"
+        label = (_pp_lit(x) if type(x) is Lit else namer(x)) + (
+            f": {x.aval.shape} {x.aval.dtype}" if verbose else "")
         if type(x) is Lit or tag == "const":
             out.append(f"{nid} [label={_q(label)}, color=gray, style=filled, shape=note]")
-        else:
-            ids[x] = nid
-            shape = ", shape=invhouse" if tag.startswith("in") else ", peripheries=2" if tag else ""
-            shape += ", fillcolor=gold" if top and "output" in tag else ", fillcolor=palegreen" \
-                if top and tag else ""  # the program's own inputs and outputs stand out
-            out.append(f"{nid} [label={_q(label + (chr(10) + tag if tag else ''))}, "
-                       f"color=orange, style=filled{shape}]")
+            return nid
+        ids[x] = nid
+        look = ", shape=invhouse" if tag.startswith("in") else ", peripheries=2" if tag else ""
+        look += ("" if not (top and tag) else ", fillcolor=gold" if "output" in tag else
+                 ", fillcolor=palegreen")  # the program's own inputs and outputs stand out
+        out.append(f"{nid} [label={_q(label + (chr(10) + tag if tag else ''))}, "
+                   f"color=orange, style=filled{look}]")
         return nid
 
     def cluster(label: str, body: list, style: str) -> list:
@@ -406,10 +408,7 @@ def ir_outline(jaxpr, sections: list | None = None, name: _Namer | None = None,
     equation a row), "section" (where a grad program's forward or backward part begins) or
     "role" (a sub-program's heading, "while body:", its rows indented below)."""
     name = name or _Namer()
-    consts = " ".join(f"{name(v)}:{v.aval.str_short()}" for v in jaxpr.constvars)
-    ins = " ".join(f"{name(v)}:{v.aval.str_short()}" for v in jaxpr.invars)
-    rows = [(indent, "code", f"{{ lambda {consts + ' ' if consts else ''}; {ins}. let")]
-    last = None
+    rows, last = [(indent, "code", _pp_head(jaxpr, name))], None
     for eqn, sect in zip(jaxpr.eqns, sections or eqn_sections(jaxpr)):
         if sect != last and sect is not None:
             rows.append((indent + 2, "section", sect))
@@ -418,8 +417,7 @@ def ir_outline(jaxpr, sections: list | None = None, name: _Namer | None = None,
         for role, sub in sub_programs(eqn):
             rows.append((indent + 6, "role", role + ":"))
             rows += ir_outline(_open(sub), None, name, indent + 8)
-    outs = ", ".join(_pp_atom(x, name) for x in jaxpr.outvars)
-    return rows + [(indent + 2, "code", f"in ({outs}{',' if len(jaxpr.outvars) == 1 else ''}) }}")]
+    return rows + [(indent + 2, "code", _pp_tail(jaxpr, name))]
 
 
 def dot_to_svg(dot: str, timeout: float = 30.0) -> str | None:
@@ -455,49 +453,39 @@ def count_eqns(jaxpr) -> dict[str, int]:
     return counts
 
 
-def _fold(rows: list) -> list:
-    if len(rows) <= DISPLAY_MAX_LINES:
-        return rows
-    k = DISPLAY_MAX_LINES * 3 // 4
-    return rows[:k] + [(4, "fold", f"... {len(rows) - DISPLAY_MAX_LINES} lines folded ...")] + \
-        rows[k - DISPLAY_MAX_LINES:]
-
-
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_HTML_ROW = {"section": '<b style="color:#1f5fa8">── {} ──</b>', "role": "<i><b>{}</b></i>",
-             "fold": '<i style="color:gray">{}</i>', "code": "{}"}
+_ROW = {"section": '<b style="color:#1f5fa8">── {} ──</b>', "role": "<i><b>{}</b></i>",
+        "fold": '<i style="color:gray">{}</i>', "code": "{}"}
 
 
-def ir_display(jaxpr, dot: str | None = None, sections: list | None = None) -> dict[str, str]:
+def ir_display(jaxpr, sections: list | None = None) -> dict[str, str]:
     """A notebook's mime bundle of a program: `image/svg+xml` and `text/html` (the same picture
     when `dot` drew it, else the folded outline: sections and nested bodies as indented text)
-    and `text/plain` (the folded text form). `dot`: the DOT text to draw instead of the
-    program's own (a lowering's), `sections` as in `ir_to_dot`."""
+    and `text/plain` (the folded outline). `sections` as in `ir_to_dot`."""
     counts = count_eqns(jaxpr)
-    n = sum(counts.values())
-    lines = pp_ir(jaxpr).splitlines()
-    if len(lines) > DISPLAY_MAX_LINES:
-        k = DISPLAY_MAX_LINES * 3 // 4
-        lines = lines[:k] + [f"    ... {len(lines) - DISPLAY_MAX_LINES} lines folded ..."] + \
-            lines[k - DISPLAY_MAX_LINES:]
-    svg = dot_to_svg(dot or ir_to_dot(jaxpr, sections=sections),
-                     DISPLAY_DOT_TIMEOUT) if n <= DISPLAY_MAX_EQNS else None
+    n, m = sum(counts.values()), DISPLAY_MAX_LINES
+    rows, lines = ir_outline(jaxpr, sections), [(0, "code", ln) for ln in str(jaxpr).split("\n")]
+    for r in (rows, lines):  # folded in place
+        if len(r) > m:
+            r[m * 3 // 4:len(r) - m // 4] = [(4, "fold", f"... {len(r) - m} lines folded ...")]
+    plain = "\n".join(" " * i + t for i, _, t in lines)  # the canonical text form
+    svg = dot_to_svg(ir_to_dot(jaxpr, sections=sections), DISPLAY_DOT_TIMEOUT) if n <= \
+        DISPLAY_MAX_EQNS else None
     if svg is not None:
         return {"image/svg+xml": svg, "text/html": f"<div>{svg[svg.find('<svg'):]}</div>",
-                "text/plain": "\n".join(lines)}
+                "text/plain": plain}
     why = "too large to draw" if n > DISPLAY_MAX_EQNS else "`dot` is absent or too slow"
-    head = _esc(f"{n} equations: " + ", ".join(f"{k} {v}" for k, v in sorted(
-        counts.items(), key=lambda kv: (-kv[1], kv[0]))))
-    rows = _fold(ir_outline(jaxpr, sections))
-    plain = [head] + [" " * i + (f"── {t} ──" if k == "section" else _esc(t)) for i, k, t in rows]
-    html = "\n".join(" " * i + _HTML_ROW[k].format(_esc(t)) for i, k, t in rows)
-    svg_rows = "".join(f'<text x="8" y="{16 * i + 16}" xml:space="preserve">{ln}</text>'
-                       for i, ln in enumerate(plain))
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{8 * max(map(len, plain)) + 16}" '
-           f'height="{16 * len(plain) + 8}" font-family="monospace" font-size="13">{svg_rows}'
-           f'</svg>')
-    return {"image/svg+xml": svg, "text/plain": "\n".join(lines),
-            "text/html": f"<div><p><b>{head}</b> ({why}; the outline)</p><pre>{html}</pre></div>"}
+    head = f"{n} equations: " + ", ".join(f"{k} {v}" for k, v in sorted(
+        counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    html = "\n".join(" " * i + _ROW[k].format(_esc(t)) for i, k, t in rows)
+    esc = [_esc(ln) for ln in [head] + [" " * i + (f"── {t} ──" if k == "section" else t)
+                                        for i, k, t in rows]]
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{8 * max(map(len, esc)) + 16}" '
+           f'height="{16 * len(esc) + 8}" font-family="monospace" font-size="13">' + "".join(
+               f'<text x="8" y="{16 * i + 16}" xml:space="preserve">{ln}</text>'
+               for i, ln in enumerate(esc)) + "</svg>")
+    return {"image/svg+xml": svg, "text/plain": plain, "text/html":
+            f"<div><p><b>{_esc(head)}</b> ({why}; the outline)</p><pre>{html}</pre></div>"}

@@ -6,6 +6,7 @@ concrete values or lower-level tracers, which become constants of the linear pro
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import numpy as np
@@ -77,24 +78,16 @@ class Builder:
         return t
 
 
-class region:
+@contextlib.contextmanager
+def region(label: str):
     """`with region("backward"):` marks the equations staged meanwhile into each program being
     built (by `make_ir`, `jit` or a body's tracing; not linearize's) as one labelled region of
     it (`OpenIR.regions`), which the pictures of the program draw as a cluster."""
-
-    __slots__ = ("label", "marks")
-
-    def __init__(self, label: str):
-        self.label = label
-
-    def __enter__(self):
-        self.marks = [(b, len(b.eqns)) for m in core.trace_stack[1:]
-                      if type(b := m.global_data) is Builder and not b.partial]
-
-    def __exit__(self, *exc):
-        for b, start in self.marks:
-            if len(b.eqns) > start:
-                b.regions.append((self.label, start, len(b.eqns)))
+    marks = [(b, len(b.eqns)) for m in core.trace_stack[1:]
+             if type(b := m.global_data) is Builder and not b.partial]
+    yield
+    for b, n in marks:
+        b.regions += [(label, n, len(b.eqns))] if len(b.eqns) > n else []
 
 
 def _zeros(aval: ShapedArray):
