@@ -6,10 +6,12 @@ concrete values or lower-level tracers, which become constants of the linear pro
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import numpy as np
 
+from . import core
 from .avals import ShapedArray, get_aval
 from .core import DEBUG_NANS, NAN_SOURCE, Trace, Tracer, Zero, get_aval_of, new_main, user_frame
 from .errors import ShapeError
@@ -34,10 +36,11 @@ class IRTracer(Tracer):
 class Builder:
     """Accumulates equations and constants while a function is staged."""
 
-    __slots__ = ("eqns", "consts", "const_ids", "partial")
+    __slots__ = ("eqns", "consts", "const_ids", "partial", "regions")
 
     def __init__(self, partial: bool = False):
         self.eqns: list[Eqn] = []
+        self.regions: list[tuple[str, int, int]] = []  # see `region`
         self.consts: dict[Var, Any] = {}
         self.const_ids: dict[int, IRTracer] = {}
         self.partial = partial
@@ -63,7 +66,7 @@ class Builder:
             used = {x for e in eqns for x in e.inputs if type(x) is Var}
             used.update(x for x in out_atoms if type(x) is Var)
             constvars = [v for v in constvars if v in used]
-        jaxpr = OpenIR(constvars, [t.var for t in in_tracers], eqns, out_atoms)
+        jaxpr = OpenIR(constvars, [t.var for t in in_tracers], eqns, out_atoms, self.regions)
         if check and CHECK_IR[0]:
             typecheck_ir(jaxpr)
         return IR(jaxpr, [self.consts[v] for v in constvars])
@@ -73,6 +76,18 @@ class Builder:
         t = IRTracer(None, get_aval(val) if not isinstance(orig, Zero) else orig.aval)
         self.consts[t.var] = val
         return t
+
+
+@contextlib.contextmanager
+def region(label: str):
+    """`with region("backward"):` marks the equations staged meanwhile into each program being
+    built (by `make_ir`, `jit` or a body's tracing; not linearize's) as one labelled region of
+    it (`OpenIR.regions`), which the pictures of the program draw as a cluster."""
+    marks = [(b, len(b.eqns)) for m in core.trace_stack[1:]
+             if type(b := m.global_data) is Builder and not b.partial]
+    yield
+    for b, n in marks:
+        b.regions += [(label, n, len(b.eqns))] if len(b.eqns) > n else []
 
 
 def _zeros(aval: ShapedArray):

@@ -30,11 +30,13 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 10660  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft
+CORE_CODE_LINES_MAX = 10999  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
              "funcgrad.core", "funcgrad.ir", "funcgrad.staging", "funcgrad.primitives*",
              "funcgrad.transforms*", "funcgrad.backend*"]
-MACHINERY_CODE_LINES_MAX = 6235
+# session 5: +80 GPU fusion (sibling, reductions), +105 pictures of programs (grad regions,
+# nested bodies, .source)
+MACHINERY_CODE_LINES_MAX = 6340
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [

@@ -25,5 +25,6 @@ def compile_closed(closed: IR, donate: tuple[bool, ...] = (), gpu: bool = False)
     key = "gpu" if gpu else donate
     c = per.get(key)
     if c is None:
-        c = per[key] = lower_gpu(closed) if gpu else compile_ir(closed, donate)
+        c = per[key] = lower_gpu(closed) if gpu else compile_ir(
+            closed, donate, sub_source=lambda sub: compile_closed(sub).source)
     return c

@@ -35,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core import Primitive
-from ..ir import IR, Eqn, Lit, Var
+from ..ir import IR, Eqn, Lit, Var, sub_programs
 
 # An emitter is fn(eqn, args, names) -> (expression, kind), or None to call the impl instead.
 # `args` are the operands' names in the source; `names.obj(x, prefix)` binds a Python object as
@@ -173,8 +173,11 @@ def _can_compact(e, j: int, compact: dict) -> bool:
                y.aval.shape == e.out_binders[0].aval.shape for k, y in enumerate(e.inputs))
 
 
-def compile_ir(closed: IR, donate: tuple[bool, ...] = (), name: str = "jitted") -> Compiled:
-    """Generate and `exec` NumPy source for `closed`; `donate[i]` lets input i be overwritten."""
+def compile_ir(closed: IR, donate: tuple[bool, ...] = (), name: str = "jitted",
+               sub_source: Callable[[IR], str] | None = None) -> Compiled:
+    """Generate and `exec` NumPy source for `closed`; `donate[i]` lets input i be overwritten.
+    `sub_source(program)`: the source of a sub-program's compiled code (a loop body, a branch),
+    appended to the shown `.source` after the function, headed by its role and caller."""
     jaxpr = closed.open
     names = _Names()
     for v, c in zip(jaxpr.constvars, closed.consts):
@@ -205,6 +208,7 @@ def compile_ir(closed: IR, donate: tuple[bool, ...] = (), name: str = "jitted") 
     producer_kind: dict[Var, str] = {}
     of_const: set[Var] = set(jaxpr.constvars)  # may share memory with a constant
     lines = [f"def {name}({', '.join(params)}):"]
+    subs: list = []  # (the name calling it, role, sub-program)
     for i, e in enumerate(jaxpr.eqns):
         if not needed[i]:
             continue
@@ -219,6 +223,8 @@ def compile_ir(closed: IR, donate: tuple[bool, ...] = (), name: str = "jitted") 
             else:
                 args.append(names.atom(x))
         expr, kind = _emit(e, names, args)
+        if sub_source is not None:
+            subs += [(expr.split("(")[0], r, p) for r, p in sub_programs(e) if isinstance(p, IR)]
         outs = e.out_binders
         if kind not in _VIEW_FREE:
             viewed.update(x for x in reads[i] if type(x) is Var)
@@ -258,4 +264,9 @@ def compile_ir(closed: IR, donate: tuple[bool, ...] = (), name: str = "jitted") 
     source = "\n".join(lines) + "\n"
     ns = dict(names.ns)
     exec(compile(source, f"<funcgrad.jit {name}>", "exec"), ns)  # noqa: S102  (our own source)
+    for callee, role, sub in subs:  # shown, not run: each body runs as its own compiled code
+        fn = role.replace(" ", "_")
+        text = sub_source(sub).replace("def jitted(", f"def {fn}(", 1)
+        source += f"\n# {role} (run by {callee} in {name})\n" + text.replace(" in jitted)",
+                                                                         f" in {fn})")
     return Compiled(ns[name], source, len(jaxpr.eqns))

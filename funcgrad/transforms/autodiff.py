@@ -18,7 +18,7 @@ from ..primitives import reshape, slice_
 from ..primitives import stop_gradient as _stop_gradient
 from ..primitives.batching import moveaxis
 from ..pytree import flatten_fun, partial_args, tree_flatten, tree_map, tree_unflatten
-from ..staging import Builder, IRTrace, IRTracer
+from ..staging import Builder, IRTrace, IRTracer, region
 from .jvp import jvp_flat
 from .transpose import backward_pass
 from .vmap import vmap
@@ -48,7 +48,8 @@ def vjp_flat(f: Callable, primals: list, name: str = "vjp") -> tuple[list, Calla
     primals_out, lin = linearize_flat(f, primals, name)
 
     def f_vjp(cts: list) -> list:
-        return backward_pass(lin, [UndefPrimal(v.aval) for v in lin.open.invars], cts)
+        with region("backward"):  # the transposed part, a cluster in a staged program's picture
+            return backward_pass(lin, [UndefPrimal(v.aval) for v in lin.open.invars], cts)
     return primals_out, f_vjp
 
 

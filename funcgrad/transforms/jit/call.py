@@ -21,7 +21,7 @@ from ...backend.compile import compile_closed
 from ...backend.fusion import register_c_expr
 from ...backend.numpy_codegen import call_emitter, register_emitter
 from ...core import NOT_APPLICABLE, Primitive, Tracer, Zero
-from ...ir import IR, Eqn, OpenIR
+from ...ir import IR, Eqn, OpenIR, eqn_sections, ir_display, ir_to_dot
 from ...primitives.batching import moveaxis
 from ...staging import _UNKNOWN, IRTracer
 from .. import program as irt
@@ -143,6 +143,24 @@ class Lowered:
 
     def __repr__(self) -> str:
         return f"Lowered(ir=<{len(self.ir.eqns)} equations>)\n{self.source}"
+
+    def sections(self) -> list:
+        """The cluster of each equation of `.ir` in the pictures: its fused kernel ("fused
+        kernel 0") when the lowering made kernels, else its part of a grad program ("forward",
+        "backward", matched through `.raw_ir`), else None."""
+        raw = self.raw_ir.open
+        of = {v: f"fused kernel {i}" for i, k in enumerate(self.kernels) for e in k.eqns
+              for v in e.out_binders} or {
+            v: s for e, s in zip(raw.eqns, eqn_sections(raw)) for v in e.out_binders}
+        return [next((of[v] for v in e.out_binders if v in of), None) for e in self.ir.eqns]
+
+    def to_dot(self, verbose: bool = False, name: str = "g") -> str:
+        """The optimised program's picture (`IR.to_dot`), its fused kernels or its forward and
+        backward parts as clusters (`sections`)."""
+        return ir_to_dot(self.ir.open, verbose, name, self.sections())
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {**ir_display(self.ir.open, self.sections()), "text/plain": repr(self)}
 
 
 class _OnDevice:
