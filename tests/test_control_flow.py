@@ -181,10 +181,10 @@ def test_vmap_cond_vs_jax_and_composition():
           jax.vmap(jax.vmap(j_cond, in_axes=(0, None)), in_axes=(0, None))(xss, W3))
 
 
-def test_staged_vmap_cond_falls_back_to_select():
+def test_staged_vmap_cond_gathers_rows_when_the_program_runs():
     xs = RNG.standard_normal((5, 3))
     ir = fg.make_ir(fg.vmap(f_cond, in_axes=(0, None)))(xs, W3)
-    assert "select" in str(ir) and "cond[" not in str(ir)
+    assert "island[fun=cond_gather_rows" in str(ir) and "select" not in str(ir)
     close(ir(xs, W3), [jax.vmap(j_cond, in_axes=(0, None))(xs, W3)])
 
 

@@ -31,10 +31,12 @@ a reverse `scan`. Under full staging (`make_ir`, `jit`) the trip count is unknow
 program runs: the primal loop is staged as a `while`, and the tangent loop as an eager island
 (`island.py`) whose transpose runs that recording reverse pass when the compiled program runs.
 
-vmap of `cond` with a batched predicate whose values are known (eager vmap, vmap of grad) runs
-each branch only on the rows that take it: gather those rows, run the branch batched, scatter
-back. When the predicate values are not known (under `make_ir`/`jit`) both branches run on every
-row and `select` picks the results.
+vmap of `cond` with a batched predicate runs each branch only on the rows that take it: gather
+those rows, run the branch batched, scatter back. When the predicate values are known (eager
+vmap, vmap of grad) that happens at once; when they are not (under `make_ir`/`jit`) the staged
+program holds an eager island (`island.py`) that does it when the program runs, running each
+branch's compiled batched code; its derivatives are the island's (a gather transposes to a
+scatter-add).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """`cond`/`switch` and their primitive `cond_p`, with all its rules in one block.
 
 `cond_p(index, *ops; branches)` runs `branches[index]` (index clamped into range). vmap of a
-`cond` with a known batched predicate runs each branch only on the rows that take it (gather,
-run batched, scatter back); with an unknown predicate both branches run and `select` picks.
+`cond` with a batched predicate runs each branch only on the rows that take it (gather, run
+batched, scatter back): at once when the predicate is known, in an island when it is staged.
 Shared helpers live in `common.py`; the family overview is in `__init__.py`.
 """
 from __future__ import annotations
@@ -16,7 +16,15 @@ from ...backend import to_numpy
 from ...backend.fusion import register_c_expr
 from ...backend.native import register_native
 from ...backend.numpy_codegen import register_emitter
-from ...core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, is_undefined_primal, not_mapped
+from ...core import (
+    NOT_APPLICABLE,
+    Primitive,
+    Tracer,
+    Zero,
+    get_aval_of,
+    is_undefined_primal,
+    not_mapped,
+)
 from ...errors import FuncgradError, user_frame
 from ...ir import IR, register_pp_rule
 from ...primitives import concatenate, convert_element_type, eq, full, gather, max_p, min_p, ne_p
@@ -25,7 +33,8 @@ from ...primitives.rules import instantiate, zeros_like_aval
 from ...pytree import tree_flatten, tree_unflatten
 from ...staging import _UNKNOWN, trace_to_ir
 from ...util import merge_lists, partition_list
-from ..program import add_unused_inputs, batch_ir, jvp_ir, partial_eval_ir, transpose_ir
+from ..jit.passes import optimize
+from ..program import _memoized, add_unused_inputs, batch_ir, jvp_ir, partial_eval_ir, transpose_ir
 from ..vmap import vmap_flat
 from .common import (
     _call,
@@ -41,6 +50,7 @@ from .common import (
     _where,
     control_flow_emitter,
 )
+from .island import island
 
 __all__ = ["cond", "switch", "cond_p"]
 
@@ -162,46 +172,75 @@ def _cond_batch(size, xs, bdims, *, branches):
         outs = cond_p.bind(index, *ops, branches=bb)
         return outs, [0 if b else not_mapped for b in out_b]
     index = bdim_at_front(index, ib, size)
-    iv = _maybe_concrete(index)
-    if iv is not None:
-        return _cond_batch_gather(size, np.asarray(to_numpy(iv)), ops, in_b, branches)
-    return _cond_batch_select(size, index, ops, in_b, branches)
+    if _maybe_concrete(index) is not None:
+        outs = _cond_batch_rows(size, in_b, branches, False, index, *ops)
+        return outs, [0] * len(outs)
+    # values unknown until the program runs (jit, make_ir): an island gathering each branch's
+    # rows when they are known (its derivative: the transpose of a gather is a scatter-add)
+    out_avals = [a.update(shape=(size, *a.shape)) for a in branches[0].out_avals]
+    rows = functools.partial(_cond_batch_rows, size, in_b, branches, True)
+    outs = island(rows, "cond_gather_rows", [index, *ops], out_avals, [False] * (1 + len(ops)))
+    return outs, [0] * len(outs)
 
 
-def _run_batched(closed: IR, size: int, ops: list, in_b: list[bool]) -> list:
-    """Run a program on `size` rows (batched operands have the rows at axis 0)."""
+def _cond_batch_rows(size, in_b, branches, staged, index, *ops) -> list:
+    iv = _maybe_concrete(index)  # None only in a nested vmap batching the index itself
+    if iv is None:
+        return _cond_batch_select(size, index, list(ops), in_b, branches)
+    return _cond_batch_gather(size, np.asarray(to_numpy(iv)), list(ops), in_b, branches, staged)
+
+
+@_memoized
+def _batched_optimized(closed: IR, size: int, in_b: tuple) -> IR:
+    return optimize(batch_ir(closed, size, in_b, True)[0])
+
+
+def _run_batched(closed: IR, size: int, ops: list, in_b: list[bool], compiled: bool) -> list:
+    """Run a program on `size` rows (batched operands have the rows at axis 0); `compiled`:
+    through the compiled code of its batched form (cached per program and size)."""
+    if compiled:
+        return _call(_batched_optimized(closed, size, tuple(in_b)), ops)
     outs, bdims = vmap_flat(lambda *a: _call(closed, a), size, ops,
                             [0 if b else not_mapped for b in in_b])
     return [bdim_at_front(o, b, size) for o, b in zip(outs, bdims)]
 
 
-def _cond_batch_gather(size, iv, ops, in_b, branches):
-    """Each branch runs only on the rows whose index selects it; rows are put back in order."""
+def _bucket(n: int) -> int:  # n rounded up to a multiple of its power of two over 8
+    q = 1 << max(n.bit_length() - 4, 0)
+    return -(-n // q) * q
+
+
+def _cond_batch_gather(size, iv, ops, in_b, branches, staged=False):
+    """Each branch runs only on the rows whose index selects it; rows are put back in order.
+    In a staged program's island on concrete values (`staged`), each branch runs its compiled
+    batched code on its rows padded (with repeats of its own rows) to one of 8 sizes per
+    octave (at most 1/8 more rows), so that few sizes are compiled, whatever the split."""
     iv = np.clip(iv.astype(np.int64), 0, len(branches) - 1)
     groups = [(k, np.flatnonzero(iv == k)) for k in range(len(branches))]
     groups = [(k, rows) for k, rows in groups if rows.size] or groups[:1]  # size 0: branch 0
+    compiled = staged and not any(isinstance(x, Tracer) for x in ops)
     if len(groups) == 1:
-        outs = _run_batched(branches[groups[0][0]], size, ops, in_b)
-        return outs, [0] * len(outs)
-    pieces = []
+        return _run_batched(branches[groups[0][0]], size, ops, in_b, compiled)
+    pieces, pos, start = [], np.empty(size, np.int64), 0
     for k, rows in groups:
-        sub = [gather(x, [rows], (0,)) if b else x for x, b in zip(ops, in_b)]
-        pieces.append(_run_batched(branches[k], rows.size, sub, in_b))
-    inverse = np.argsort(np.concatenate([rows for _, rows in groups]), kind="stable")
-    outs = [gather(concatenate([p[j] for p in pieces], 0), [inverse], (0,))
+        take = np.resize(rows, _bucket(rows.size)) if compiled else rows
+        sub = [gather(x, [take], (0,)) if b else x for x, b in zip(ops, in_b)]
+        pieces.append(_run_batched(branches[k], take.size, sub, in_b, compiled))
+        pos[rows] = np.arange(start, start + rows.size)  # where each row's result lies
+        start += take.size
+    return [gather(concatenate([p[j] for p in pieces], 0), [pos], (0,))
             for j in range(len(pieces[0]))]
-    return outs, [0] * len(outs)
 
 
 def _cond_batch_select(size, index, ops, in_b, branches):
     """Predicate values unknown (full staging): run every branch on every row, then select."""
-    results = [_run_batched(b, size, ops, in_b) for b in branches]
+    results = [_run_batched(b, size, ops, in_b, False) for b in branches]
     outs = list(results[0])
     index_aval = get_aval_of(index)
     for k in range(1, len(branches)):
         pick = eq(index, full(index_aval.shape, k, index_aval.dtype))
         outs = [_where(pick, o, old) for o, old in zip(results[k], outs)]
-    return outs, [0] * len(outs)
+    return outs
 
 
 cond_p.impl = functools.partial(_cond_run, _evaluated)
