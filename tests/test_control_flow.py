@@ -102,15 +102,37 @@ def test_cond_with_pytrees_and_no_operands():
     assert fg.cond(True, lambda: 1.0, lambda: 2.0) == 1.0
 
 
-def test_cond_concrete_predicate_runs_only_chosen_branch():
-    calls = []
-    fg.cond(np.float64(3.0) > 0, lambda x: calls.append("t") or x, lambda x: calls.append("f")
-            or x, 1.0)
-    assert calls == ["t"]
-    calls.clear()
-    fg.grad(lambda x: fg.cond(x > 0, lambda x: calls.append("t") or x * 2.0,
-                              lambda x: calls.append("f") or -x, x))(1.5)
-    assert calls == ["t"]
+def test_cond_concrete_predicate_runs_chosen_branch_on_values_and_traces_the_other():
+    """With a concrete predicate the chosen branch runs on the values; the untaken one is traced
+    with abstract values only (to check both return the same types, as jit does): it never
+    sees the data, and its trace is cached per (function, input types)."""
+    seen = []
+
+    def t(x):
+        seen.append(("t", isinstance(x, np.ndarray)))
+        return x * 2.0
+
+    def f(x):
+        seen.append(("f", isinstance(x, np.ndarray)))
+        return -x
+
+    assert fg.cond(np.float64(3.0) > 0, t, f, 1.0) == 2.0
+    assert seen == [("t", True), ("f", False)]  # f saw a tracer, never a value
+    seen.clear()
+    fg.cond(True, t, f, 4.0)
+    assert seen == [("t", True)]  # f's types are cached: not traced again
+    seen.clear()
+    fg.cond(True, t, f, np.ones(3))  # new input types: traced again, abstractly
+    assert seen == [("t", True), ("f", False)]
+    seen.clear()
+    assert fg.grad(lambda x: fg.cond(x > 0, t, f, x))(1.5) == 2.0
+    assert [tag for tag, _ in seen] == ["t", "f"] and not seen[1][1]
+    seen.clear()
+    assert fg.switch(2, [f, t, t], 5.0) == 10.0
+    assert seen == [("t", True), ("t", False)]  # branches[1] traced once (f: cached)
+    seen.clear()
+    assert fg.switch(2, [f, t, t], 5.0) == 10.0
+    assert seen == [("t", True)]
 
 
 def test_cond_staged_ir_prints_branches_and_evaluates():

@@ -105,8 +105,11 @@ def test_jit_vmap_switch_with_batched_operands_and_an_unbatched_one():
     want = jax.vmap(lambda i, x: lax.switch(jnp.clip(i, 0, 2), jbranches, x, 2.0))(idx, xs)
     np.testing.assert_allclose(got, want, rtol=1e-13)
     # a pytree of outputs, a matrix operand batched along axis 1
-    h = lambda x: fg.cond(x[0] > 0, lambda x: (x * 2.0, fnp.sum(x)), lambda x: (-x, x[1]), x)  # noqa: E731
-    jh = lambda x: lax.cond(x[0] > 0, lambda x: (x * 2.0, jnp.sum(x)), lambda x: (-x, x[1]), x)  # noqa: E731
+    def h(x):
+        return fg.cond(x[0] > 0, lambda x: (x * 2.0, fnp.sum(x)), lambda x: (-x, x[1]), x)
+
+    def jh(x):
+        return lax.cond(x[0] > 0, lambda x: (x * 2.0, jnp.sum(x)), lambda x: (-x, x[1]), x)
     m = np.arange(12.0).reshape(3, 4) - 5.0
     got = strict(fg.jit(fg.vmap(h, in_axes=1)), m)
     for a, b in zip(got, jax.vmap(jh, in_axes=1)(m)):

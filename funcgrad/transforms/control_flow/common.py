@@ -9,6 +9,7 @@ whose params hold sub-programs. The overview of the control-flow family is the d
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any, Callable, Sequence
 
 from ...avals import ShapedArray
@@ -20,7 +21,13 @@ from ...core import Primitive, Tracer, _dynamic, get_aval_of, trace_stack
 from ...errors import ConcretizationError, FuncgradError, user_frame
 from ...ir import IR, Eqn, _pp_atom, _pp_ir_lines, eval_ir, pp_param
 from ...primitives import broadcast_in_dim, concatenate, expand_dims, select
-from ...pytree import flatten_fun, keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
+from ...pytree import (
+    flatten_fun,
+    keystr,
+    tree_flatten,
+    tree_flatten_with_path,
+    tree_unflatten,
+)
 from ...staging import _UNKNOWN, IRTracer, trace_to_ir
 from ..program import closure_convert
 
@@ -80,6 +87,34 @@ def _trace_fun(fun: Callable, args: tuple, what: str):
     closed = trace_to_ir(f_flat, [get_aval_of(x) for x in leaves], name=what)
     closed, consts = closure_convert(closed)
     return closed, consts, out_tree.val
+
+
+def _as_arrays(tree):
+    """`tree` with its Python scalars made arrays as `fnp.asarray` makes them (bool, int64,
+    float64, complex128; on the device of its arrays), so that a branch or an eager loop body
+    always receives arrays (`x.dtype`, `x.astype(...)` work; staged bodies receive tracers)."""
+    leaves, tree_def = tree_flatten(tree)
+    xp = get_array_module(*[v for v in leaves if not isinstance(v, Tracer)])
+    return tree_unflatten(tree_def, [xp.asarray(v) if type(v) in (bool, int, float, complex)
+                                     else v for v in leaves])
+
+
+_OUT_TYPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fun -> {in types: out}
+
+
+def _out_type(fun: Callable, args: tuple, what: str):
+    """(output tree, output avals) of `fun(*args)` traced with abstract values only, cached per
+    function (held weakly) and input types, so a repeated eager call does not trace again."""
+    leaves, in_tree = tree_flatten(args)
+    key = (in_tree, *[(a.shape, a.dtype, a.weak_type) for a in map(get_aval_of, leaves)])
+    try:
+        table = _OUT_TYPES.setdefault(fun, {})
+    except TypeError:  # not weak-referenceable (a builtin): traced every time
+        table = {}
+    if key not in table:
+        closed, _, out_tree = _trace_fun(fun, args, what)
+        table[key] = (out_tree, list(closed.out_avals))
+    return table[key]
 
 
 def _stage(trace, prim: Primitive, tracers: list, params: dict) -> list:

@@ -37,10 +37,12 @@ from ..jit.passes import optimize
 from ..program import _memoized, add_unused_inputs, batch_ir, jvp_ir, partial_eval_ir, transpose_ir
 from ..vmap import vmap_flat
 from .common import (
+    _as_arrays,
     _call,
     _evaluated,
     _known_or_tracer,
     _maybe_concrete,
+    _out_type,
     _paths,
     _pp_rule,
     _same_type,
@@ -282,14 +284,15 @@ def _index_from_pred(pred) -> Any:
 
 
 def _branch_types_error(what: str, names: list[str], trees: list, outs: list) -> None:
+    """Raise unless every branch returns the tree `trees[k]` of avals `outs[k]` alike."""
     t0 = trees[0]
-    for name, t, closed in zip(names[1:], trees[1:], outs[1:]):
+    for name, t, avals in zip(names[1:], trees[1:], outs[1:]):
         if t != t0:
             raise FuncgradError(
                 f"{what}: the branches must return the same pytree structure, but {names[0]} "
                 f"returns {t0} and {name} returns {t}, at {user_frame()}\nMake every branch "
                 f"return the same containers (tuples/dicts/lists) with the same keys.")
-        for j, (a, b) in enumerate(zip(outs[0].out_avals, closed.out_avals)):
+        for j, (a, b) in enumerate(zip(outs[0], avals)):
             if not _same_type(a, b):
                 path = _paths(tree_unflatten(t0, list(range(t0.num_leaves))))[j]
                 raise FuncgradError(
@@ -299,10 +302,23 @@ def _branch_types_error(what: str, names: list[str], trees: list, outs: list) ->
                     f"`fnp.broadcast_to(...)` so that every branch agrees.")
 
 
+def _eager_switch(k: int, branches: Sequence[Callable], operands: tuple, what: str,
+                  names: list[str]):
+    """Run the chosen branch on the values; the others are traced with abstract values only
+    (cached), to check that every branch returns the same types, as staged code does."""
+    operands = _as_arrays(operands)
+    out = branches[k](*operands)
+    leaves, tree = tree_flatten(out)
+    types = [_out_type(b, operands, what) if i != k else (tree, [get_aval_of(v) for v in leaves])
+             for i, b in enumerate(branches)]
+    _branch_types_error(what, names, [t for t, _ in types], [a for _, a in types])
+    return out
+
+
 def _staged_switch(index, branches: Sequence[Callable], operands: tuple, what: str,
                    names: list[str]):
     traced = [_trace_fun(b, operands, what) for b in branches]
-    _branch_types_error(what, names, [t[2] for t in traced], [t[0] for t in traced])
+    _branch_types_error(what, names, [t[2] for t in traced], [t[0].out_avals for t in traced])
     ops, _ = tree_flatten(operands)
     # each branch's hoisted constants become operands; the others ignore them
     all_consts = [c for t in traced for c in t[1]]
@@ -332,16 +348,14 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> 
         >>> fg.grad(lambda x: fg.cond(x > 0, lambda x: x ** 2, lambda x: -x, x))(3.0)
         array(6.)
     """
-    p = _maybe_concrete(pred)
+    p, names = _maybe_concrete(pred), ["false_fun", "true_fun"]
     if p is not None:
         if np.ndim(p) != 0:
             raise FuncgradError(f"cond: the predicate must be a scalar, got shape {np.shape(p)},"
                                 f" at {user_frame()}\nFor elementwise choices use "
                                 f"`fnp.where(pred, a, b)`.")
-        return true_fun(*operands) if bool(p) else false_fun(*operands)
-    index = _index_from_pred(pred)
-    return _staged_switch(index, [false_fun, true_fun], operands, "cond",
-                          ["false_fun", "true_fun"])
+        return _eager_switch(int(bool(p)), [false_fun, true_fun], operands, "cond", names)
+    return _staged_switch(_index_from_pred(pred), [false_fun, true_fun], operands, "cond", names)
 
 
 def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
@@ -356,16 +370,16 @@ def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
     if not branches:
         raise FuncgradError(f"switch: `branches` is empty, at {user_frame()}")
     i = _maybe_concrete(index)
+    names = [f"branches[{k}]" for k in range(len(branches))]
     if i is not None:
         if np.ndim(i) != 0 or np.asarray(i).dtype.kind not in "iub":
             raise FuncgradError(f"switch: the index must be an integer scalar, got "
                                 f"{get_aval_of(index).str_short()}, at {user_frame()}")
-        return branches[_clamp_index(i, len(branches))](*operands)
+        return _eager_switch(_clamp_index(i, len(branches)), branches, operands, "switch", names)
     aval = get_aval_of(index)
     if aval.shape != () or aval.dtype.kind not in "iu":
         raise FuncgradError(f"switch: the index must be an integer scalar, got "
                             f"{aval.str_short()}, at {user_frame()}")
     low, high = np.zeros((), aval.dtype), np.asarray(len(branches) - 1, aval.dtype)
     idx = convert_element_type(min_p.bind1(max_p.bind1(index, low), high), np.int32)
-    return _staged_switch(idx, branches, operands, "switch",
-                          [f"branches[{k}]" for k in range(len(branches))])
+    return _staged_switch(idx, branches, operands, "switch", names)

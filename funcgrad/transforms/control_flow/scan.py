@@ -45,6 +45,7 @@ from ..program import (
     transpose_ir,
 )
 from .common import (
+    _as_arrays,
     _call,
     _check_carry,
     _evaluated,
@@ -305,7 +306,9 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
 
     if n and _no_transform_active() and not any(isinstance(v, Tracer)
                                                 for v in init_leaves + x_leaves):
-        return _scan_eager(body, init, init_tree, init_leaves, xs, x_tree, x_leaves, n, reverse)
+        init = _as_arrays(init)
+        return _scan_eager(body, init, init_tree, tree_flatten(init)[0], xs, x_tree, x_leaves, n,
+                           reverse)
     x_avals = [ShapedArray(get_aval_of(x).shape[1:], get_aval_of(x).dtype) for x in x_leaves]
     body_flat, out_trees = flatten_fun(body, tree_structure((init, xs)), has_aux=True)
     in_avals = [get_aval_of(x) for x in init_leaves] + x_avals

@@ -39,6 +39,7 @@ from ..program import (
 )
 from ..vmap import BatchTracer
 from .common import (
+    _as_arrays,
     _call,
     _check_carry,
     _evaluated,
@@ -333,9 +334,9 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         array(9.)
     """
     init_leaves, init_tree = tree_flatten(init_val)
-    init_avals = [get_aval_of(x) for x in init_leaves]
     if _no_transform_active() and not any(isinstance(v, Tracer) for v in init_leaves):
-        val = init_val
+        val = _as_arrays(init_val)
+        init_avals = [get_aval_of(x) for x in tree_flatten(val)[0]]
         while _eager_pred(cond_fun(val)):
             val = body_fun(val)
             v_leaves, v_tree = tree_flatten(val)
@@ -350,6 +351,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
                             f"{user_frame()}\nUnder vmap a per-example bool is fine; reduce "
                             f"arrays with `fnp.all(...)` / `fnp.any(...)`.")
     body_closed, body_consts, body_tree = _trace_fun(body_fun, (init_val,), "while_loop")
+    init_avals = [get_aval_of(x) for x in init_leaves]
     _check_carry("while_loop", "body_fun", init_tree, init_avals, body_tree,
                  body_closed.out_avals)
     outs = while_p.bind(*cond_consts, *body_consts, *init_leaves, cond_jaxpr=cond_closed,
@@ -383,9 +385,9 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
         lo, hi = int(lo), int(hi)
         init_leaves, _ = tree_flatten(init_val)
         if _no_transform_active() and not any(isinstance(v, Tracer) for v in init_leaves):
-            val = init_val
+            val = _as_arrays(init_val)
             for i in range(lo, hi):
-                val = body_fun(i, val)
+                val = body_fun(np.int64(i), val)  # the type of the index under jit
             return val
 
         def step(carry, _):
