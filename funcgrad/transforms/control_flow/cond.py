@@ -337,13 +337,16 @@ def _staged_switch(index, branches: Sequence[Callable], operands: tuple, what: s
 def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> Any:
     """`true_fun(*operands)` if `pred` else `false_fun(*operands)`, differentiable and batchable.
 
-    Both branches must return the same pytree of the same shapes and dtypes. With a concrete
-    `pred` (eager code, or under `grad`/`jvp`) only the chosen branch runs. Under `vmap` with a
-    per-example predicate each branch runs only on the examples that take it.
+    Both branches must return the same pytree of the same shapes and dtypes, checked in every
+    mode. With a concrete `pred` (eager code, or under `grad`/`jvp`) the chosen branch runs on
+    the values; the other is traced with abstract values only, to check its types (it never
+    sees the data; the trace is cached per function and input types). Under `vmap` with a
+    per-example predicate each branch runs only on the examples that take it, also in
+    compiled code. Python-scalar operands reach the branches as arrays (as `fnp.asarray`).
 
     Examples:
         >>> import funcgrad as fg
-        >>> fg.cond(2.0 > 0, lambda x: x ** 2, lambda x: -x, 3.0)
+        >>> float(fg.cond(2.0 > 0, lambda x: x ** 2, lambda x: -x, 3.0))
         9.0
         >>> fg.grad(lambda x: fg.cond(x > 0, lambda x: x ** 2, lambda x: -x, x))(3.0)
         array(6.)
@@ -361,9 +364,12 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> 
 def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
     """`branches[index](*operands)` with `index` clamped into `[0, len(branches) - 1]`.
 
+    As for `cond`: every branch must return the same types; with a concrete `index` the chosen
+    branch runs on the values and the others are traced with abstract values only (cached).
+
     Examples:
         >>> import funcgrad as fg
-        >>> fg.switch(1, [lambda x: x + 1, lambda x: x * 10], 2.0)
+        >>> float(fg.switch(1, [lambda x: x + 1, lambda x: x * 10], 2.0))
         20.0
     """
     branches = list(branches)
