@@ -21,13 +21,7 @@ from ...core import Primitive, Tracer, _dynamic, get_aval_of, trace_stack
 from ...errors import ConcretizationError, FuncgradError, user_frame
 from ...ir import IR, Eqn, _pp_atom, _pp_ir_lines, eval_ir, pp_param
 from ...primitives import broadcast_in_dim, concatenate, expand_dims, select
-from ...pytree import (
-    flatten_fun,
-    keystr,
-    tree_flatten,
-    tree_flatten_with_path,
-    tree_unflatten,
-)
+from ...pytree import flatten_fun, keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
 from ...staging import _UNKNOWN, IRTracer, trace_to_ir
 from ..program import closure_convert
 
@@ -46,11 +40,14 @@ def _maybe_concrete(x: Any) -> Any:
         return None
 
 
+def _concrete(xs: Sequence) -> bool:
+    return not any(isinstance(x, Tracer) for x in xs)
+
+
 def _call(closed: IR, args: Sequence) -> list:
     """Run a sub-program: its compiled code on concrete values (loop bodies run many times),
     otherwise `eval_ir` under whatever transform owns the traced ones."""
-    if _dynamic[0] is None and not _DEBUG_NANS[0] and not any(isinstance(a, Tracer)
-                                                              for a in args):
+    if _dynamic[0] is None and not _DEBUG_NANS[0] and _concrete(args):
         return compile_closed(closed, gpu=any(map(is_gpu_array, args))).fn(*args)  # its device
     return eval_ir(closed, args)
 

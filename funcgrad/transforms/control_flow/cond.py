@@ -16,15 +16,7 @@ from ...backend import to_numpy
 from ...backend.fusion import register_c_expr
 from ...backend.native import register_native
 from ...backend.numpy_codegen import register_emitter
-from ...core import (
-    NOT_APPLICABLE,
-    Primitive,
-    Tracer,
-    Zero,
-    get_aval_of,
-    is_undefined_primal,
-    not_mapped,
-)
+from ...core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, is_undefined_primal, not_mapped
 from ...errors import FuncgradError, user_frame
 from ...ir import IR, register_pp_rule
 from ...primitives import concatenate, convert_element_type, eq, full, gather, max_p, min_p, ne_p
@@ -39,6 +31,7 @@ from ..vmap import vmap_flat
 from .common import (
     _as_arrays,
     _call,
+    _concrete,
     _evaluated,
     _known_or_tracer,
     _maybe_concrete,
@@ -220,7 +213,7 @@ def _cond_batch_gather(size, iv, ops, in_b, branches, staged=False):
     iv = np.clip(iv.astype(np.int64), 0, len(branches) - 1)
     groups = [(k, np.flatnonzero(iv == k)) for k in range(len(branches))]
     groups = [(k, rows) for k, rows in groups if rows.size] or groups[:1]  # size 0: branch 0
-    compiled = staged and not any(isinstance(x, Tracer) for x in ops)
+    compiled = staged and _concrete(ops)
     if len(groups) == 1:
         return _run_batched(branches[groups[0][0]], size, ops, in_b, compiled)
     pieces, pos, start = [], np.empty(size, np.int64), 0

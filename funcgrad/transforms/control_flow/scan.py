@@ -20,7 +20,6 @@ from ...core import (
     NOT_APPLICABLE,
     FuncgradError,
     Primitive,
-    Tracer,
     Zero,
     get_aval_of,
     is_undefined_primal,
@@ -48,6 +47,7 @@ from .common import (
     _as_arrays,
     _call,
     _check_carry,
+    _concrete,
     _evaluated,
     _fixpoint,
     _known_or_tracer,
@@ -304,11 +304,8 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
                                 f"{type(res).__name__}, at {user_frame()}")
         return res
 
-    if n and _no_transform_active() and not any(isinstance(v, Tracer)
-                                                for v in init_leaves + x_leaves):
-        init = _as_arrays(init)
-        return _scan_eager(body, init, init_tree, tree_flatten(init)[0], xs, x_tree, x_leaves, n,
-                           reverse)
+    if n and _no_transform_active() and _concrete(init_leaves + x_leaves):
+        return _scan_eager(body, init, init_tree, xs, x_tree, x_leaves, n, reverse)
     x_avals = [ShapedArray(get_aval_of(x).shape[1:], get_aval_of(x).dtype) for x in x_leaves]
     body_flat, out_trees = flatten_fun(body, tree_structure((init, xs)), has_aux=True)
     in_avals = [get_aval_of(x) for x in init_leaves] + x_avals
@@ -323,9 +320,9 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
             tree_unflatten(y_tree, outs[len(init_leaves):]))
 
 
-def _scan_eager(body, init, init_tree, init_leaves, xs, x_tree, x_leaves, n, reverse):
-    carry = init
-    init_avals = [get_aval_of(x) for x in init_leaves]
+def _scan_eager(body, init, init_tree, xs, x_tree, x_leaves, n, reverse):
+    carry = _as_arrays(init)
+    init_avals = [get_aval_of(x) for x in tree_flatten(carry)[0]]
     ys = []
     for i in (range(n - 1, -1, -1) if reverse else range(n)):
         carry, y = body(carry, tree_unflatten(x_tree, [v[i] for v in x_leaves]))

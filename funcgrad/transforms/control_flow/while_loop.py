@@ -42,6 +42,7 @@ from .common import (
     _as_arrays,
     _call,
     _check_carry,
+    _concrete,
     _evaluated,
     _fixpoint,
     _known_or_tracer,
@@ -337,7 +338,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         array(9.)
     """
     init_leaves, init_tree = tree_flatten(init_val)
-    if _no_transform_active() and not any(isinstance(v, Tracer) for v in init_leaves):
+    if _no_transform_active() and _concrete(init_leaves):
         val = _as_arrays(init_val)
         init_avals = [get_aval_of(x) for x in tree_flatten(val)[0]]
         while _eager_pred(cond_fun(val)):
@@ -394,7 +395,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
     if lo is not None and hi is not None:
         lo, hi = int(lo), int(hi)
         init_leaves, _ = tree_flatten(init_val)
-        if _no_transform_active() and not any(isinstance(v, Tracer) for v in init_leaves):
+        if _no_transform_active() and _concrete(init_leaves):
             val = _as_arrays(init_val)
             for i in range(lo, hi):
                 val = checked(np.int64(i), val)  # the type of the index under jit
