@@ -116,22 +116,30 @@ def test_cond_concrete_predicate_runs_chosen_branch_on_values_and_traces_the_oth
         seen.append(("f", isinstance(x, np.ndarray)))
         return -x
 
-    assert fg.cond(np.float64(3.0) > 0, t, f, 1.0) == 2.0
+    assert fg.cond(np.float64(3.0) > 0, t, f, np.array(1.0)) == 2.0
     assert seen == [("t", True), ("f", False)]  # f saw a tracer, never a value
     seen.clear()
-    fg.cond(True, t, f, 4.0)
+    fg.cond(True, t, f, np.array(4.0))
     assert seen == [("t", True)]  # f's types are cached: not traced again
+    seen.clear()
+    # a Python-scalar operand: t is traced too (once), for the dtypes of JAX's weak-type rules
+    assert fg.cond(True, t, f, 4.0) == 8.0
+    assert seen == [("t", True), ("f", False), ("t", False)]
+    seen.clear()
+    fg.cond(True, t, f, 4.0)
+    assert seen == [("t", True)]
     seen.clear()
     fg.cond(True, t, f, np.ones(3))  # new input types: traced again, abstractly
     assert seen == [("t", True), ("f", False)]
     seen.clear()
-    assert fg.grad(lambda x: fg.cond(x > 0, t, f, x))(1.5) == 2.0
-    assert [tag for tag, _ in seen] == ["t", "f"] and not seen[1][1]
+    g = fg.grad(lambda x: fnp.sum(fg.cond(x[0] > 0, t, f, x)))(np.array([1.5, -2.0]))
+    np.testing.assert_allclose(g, [2.0, 2.0])
+    assert [tag for tag, _ in seen] == ["t", "f"]  # t runs (on jvp values), f is traced
     seen.clear()
-    assert fg.switch(2, [f, t, t], 5.0) == 10.0
+    assert fg.switch(2, [f, t, t], np.array(5.0)) == 10.0
     assert seen == [("t", True), ("t", False)]  # branches[1] traced once (f: cached)
     seen.clear()
-    assert fg.switch(2, [f, t, t], 5.0) == 10.0
+    assert fg.switch(2, [f, t, t], np.array(5.0)) == 10.0
     assert seen == [("t", True)]
 
 
@@ -395,7 +403,7 @@ def test_while_errors():
         fg.while_loop(lambda c: c[0] < 2, lambda c: (c[0] + 1, c[1] * np.ones(2)), (0, 1.0))
     with pytest.raises(fg.FuncgradError, match=r"carry changed type.*test_control_flow.py"):
         fg.make_ir(lambda x: fg.while_loop(lambda v: v < 2.0, lambda v: v.astype(np.float32),
-                                           x))(1.0)
+                                           x))(np.array(1.0))  # (a weak 1.0 would be promoted)
     with pytest.raises(fg.FuncgradError, match="same pytree structure"):
         fg.while_loop(lambda c: c[0] < 2, lambda c: [c[0] + 1, c[1]], (0, 1.0))
     with pytest.raises(fg.FuncgradError, match="bool scalar"):

@@ -171,3 +171,33 @@ def test_bodies_receive_arrays_for_python_scalars_in_every_mode(name):
 def test_python_int_init_becomes_int64_like_fnp_asarray():
     assert fnp.asarray(1).dtype == fg.fori_loop(0, 2, lambda i, c: c + i, 0).dtype == np.int64
     assert fg.while_loop(lambda c: c < 5, lambda c: c + 2, 0) == 6
+
+
+def test_weak_python_scalars_follow_jax_promotion_eagerly_and_under_jit():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    lax = jax.lax
+    x32 = np.arange(1.0, 5.0, dtype=np.float32)
+    cases = [  # (funcgrad, jax): a Python-scalar carry/operand meeting float32 values
+        (lambda: fg.fori_loop(0, 4, lambda i, c: c + x32[1] * i.astype(np.float32), 0.0),
+         lambda: lax.fori_loop(0, 4, lambda i, c: c + x32[1] * i.astype(np.float32), 0.0)),
+        (lambda: fg.while_loop(lambda c: c < 3.0, lambda c: c + x32[0], 0.0),
+         lambda: lax.while_loop(lambda c: c < 3.0, lambda c: c + x32[0], 0.0)),
+        (lambda: fg.scan(lambda c, x: (c + x, c * 2), 0.0, x32),
+         lambda: lax.scan(lambda c, x: (c + x, c * 2), 0.0, x32)),
+        (lambda: fg.cond(True, lambda s: s * x32, lambda s: s - x32, 2.0),
+         lambda: lax.cond(True, lambda s: s * x32, lambda s: s - x32, 2.0)),
+        (lambda: fg.fori_loop(0, 3, lambda i, c: c + 1.5, 1),  # a weak int carry becomes float
+         lambda: lax.fori_loop(0, 3, lambda i, c: c + 1.5, 1)),
+    ]
+    for ours, theirs in cases:
+        want = jax.tree_util.tree_leaves(theirs())
+        for run in (ours, fg.jit(ours)):
+            got = fg.tree_util.tree_leaves(run())
+            for a, b in zip(got, want):
+                assert np.asarray(a).dtype == np.asarray(b).dtype
+                np.testing.assert_allclose(a, b, rtol=1e-6)
+    # a float carry the body makes an int is no promotion: an error in every mode, as in JAX
+    for run in (lambda f: f(), lambda f: fg.jit(f)()):
+        with pytest.raises(FuncgradError, match="fori_loop: the carry changed type"):
+            run(lambda: fg.fori_loop(0, 3, lambda i, c: (c + 1).astype(np.int32), 0.0))

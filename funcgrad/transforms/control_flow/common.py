@@ -12,6 +12,8 @@ import functools
 import weakref
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from ...avals import ShapedArray
 from ...backend import get_array_module, is_gpu_array
 from ...backend.compile import compile_closed
@@ -20,7 +22,7 @@ from ...core import DEBUG_NANS as _DEBUG_NANS
 from ...core import Primitive, Tracer, _dynamic, get_aval_of, trace_stack
 from ...errors import ConcretizationError, FuncgradError, user_frame
 from ...ir import IR, Eqn, _pp_atom, _pp_ir_lines, eval_ir, pp_param
-from ...primitives import broadcast_in_dim, concatenate, expand_dims, select
+from ...primitives import broadcast_in_dim, concatenate, convert_element_type, expand_dims, select
 from ...pytree import flatten_fun, keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
 from ...staging import _UNKNOWN, IRTracer, trace_to_ir
 from ..program import closure_convert
@@ -86,14 +88,52 @@ def _trace_fun(fun: Callable, args: tuple, what: str):
     return closed, consts, out_tree.val
 
 
-def _as_arrays(tree):
-    """`tree` with its Python scalars made arrays as `fnp.asarray` makes them (bool, int64,
-    float64, complex128; on the device of its arrays), so that a branch or an eager loop body
-    always receives arrays (`x.dtype`, `x.astype(...)` work; staged bodies receive tracers)."""
+def _as_arrays(tree, dtypes: Sequence | None = None, eager: bool = True):
+    """`tree` with its leaves given a dtype in `dtypes` cast to it and, `eager`, its Python
+    scalars made arrays as `fnp.asarray` makes them (bool, int64, float64, complex128; on the
+    device of its arrays), so that a branch or an eager loop body always receives arrays
+    (`x.dtype`, `x.astype(...)` work; staged bodies receive tracers)."""
     leaves, tree_def = tree_flatten(tree)
     xp = get_array_module(*[v for v in leaves if not isinstance(v, Tracer)])
-    return tree_unflatten(tree_def, [xp.asarray(v) if type(v) in (bool, int, float, complex)
-                                     else v for v in leaves])
+
+    def conv(v, d):
+        if d is not None and (isinstance(v, Tracer) or not eager):
+            return convert_element_type(v, d)
+        return xp.asarray(v, d) if d is not None or eager and type(v) in _PY_SCALARS else v
+    return tree_unflatten(tree_def, [conv(v, d) for v, d in
+                                     zip(leaves, dtypes or [None] * len(leaves))])
+
+
+_PY_SCALARS = (bool, int, float, complex)
+
+
+def _weak_dtypes(fun: Callable, args: tuple, avals: list, what: str, out_tree=None):
+    """JAX's rule for weak-typed values (Python scalars, or computed from them only): per leaf
+    of `fun(*args)` whose input `avals` is weak, the dtype `fun` returns when it differs (a
+    `0.0` carry accumulating float32 values is float32), else None. A function that runs only
+    on values (Python control flow on them) cannot be traced: no change then."""
+    if not any(a.weak_type for a in avals):
+        return None
+    try:
+        tree, outs = _out_type(fun, args, what)
+    except FuncgradError:
+        return None
+    if out_tree is not None and tree != out_tree:
+        return None
+    return [b.dtype if a.weak_type and a.shape == b.shape and a.dtype != b.dtype and
+            np.result_type(_WEAK[a.dtype.kind], b.dtype) == b.dtype else None  # a promotion
+            for a, b in zip(avals, outs)]
+
+
+_WEAK = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}  # a weak value of each kind
+
+
+def _weak_promoted(step: Callable, init, what: str, eager: bool):
+    """A loop's initial carry, each weak-typed leaf in the dtype the body `step` (carry ->
+    carry) returns for it (as JAX does), and (`eager`) its Python scalars made arrays."""
+    leaves, tree = tree_flatten(init)
+    return _as_arrays(init, _weak_dtypes(step, (init,), [get_aval_of(v) for v in leaves],
+                                         what, tree), eager)
 
 
 _OUT_TYPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fun -> {in types: out}

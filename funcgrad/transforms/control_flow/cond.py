@@ -299,12 +299,15 @@ def _eager_switch(k: int, branches: Sequence[Callable], operands: tuple, what: s
                   names: list[str]):
     """Run the chosen branch on the values; the others are traced with abstract values only
     (cached), to check that every branch returns the same types, as staged code does."""
-    operands = _as_arrays(operands)
-    out = branches[k](*operands)
+    weak = any(get_aval_of(v).weak_type for v in tree_flatten(operands)[0])
+    out = branches[k](*_as_arrays(operands))
     leaves, tree = tree_flatten(out)
-    types = [_out_type(b, operands, what) if i != k else (tree, [get_aval_of(v) for v in leaves])
-             for i, b in enumerate(branches)]
+    types = [_out_type(b, operands, what) if i != k or weak else
+             (tree, [get_aval_of(v) for v in leaves]) for i, b in enumerate(branches)]
     _branch_types_error(what, names, [t for t, _ in types], [a for _, a in types])
+    if weak and types[k][0] == tree:  # Python-scalar operands: the dtypes staged code gives
+        out = _as_arrays(out, [a.dtype if get_aval_of(v).dtype != a.dtype else None
+                               for v, a in zip(leaves, types[k][1])])
     return out
 
 

@@ -44,7 +44,6 @@ from ..program import (
     transpose_ir,
 )
 from .common import (
-    _as_arrays,
     _call,
     _check_carry,
     _concrete,
@@ -57,6 +56,7 @@ from .common import (
     _stack,
     _stage,
     _unknown_flags,
+    _weak_promoted,
     control_flow_emitter,
 )
 
@@ -304,7 +304,13 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
                                 f"{type(res).__name__}, at {user_frame()}")
         return res
 
-    if n and _no_transform_active() and _concrete(init_leaves + x_leaves):
+    eager = n and _no_transform_active() and _concrete(init_leaves + x_leaves)
+    if n:  # (the body's types, probed on zeros: no equation added outside the probe)
+        x0 = [np.zeros(get_aval_of(x).shape[1:], get_aval_of(x).dtype) for x in x_leaves]
+        init = _weak_promoted(lambda c: body(c, tree_unflatten(x_tree, x0))[0], init, "scan",
+                              eager)
+        init_leaves = tree_flatten(init)[0]
+    if eager:
         return _scan_eager(body, init, init_tree, xs, x_tree, x_leaves, n, reverse)
     x_avals = [ShapedArray(get_aval_of(x).shape[1:], get_aval_of(x).dtype) for x in x_leaves]
     body_flat, out_trees = flatten_fun(body, tree_structure((init, xs)), has_aux=True)
@@ -320,8 +326,7 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
             tree_unflatten(y_tree, outs[len(init_leaves):]))
 
 
-def _scan_eager(body, init, init_tree, xs, x_tree, x_leaves, n, reverse):
-    carry = _as_arrays(init)
+def _scan_eager(body, carry, init_tree, xs, x_tree, x_leaves, n, reverse):
     init_avals = [get_aval_of(x) for x in tree_flatten(carry)[0]]
     ys = []
     for i in (range(n - 1, -1, -1) if reverse else range(n)):

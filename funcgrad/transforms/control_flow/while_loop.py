@@ -39,7 +39,6 @@ from ..program import (
 )
 from ..vmap import BatchTracer
 from .common import (
-    _as_arrays,
     _call,
     _check_carry,
     _concrete,
@@ -54,6 +53,7 @@ from .common import (
     _stage,
     _trace_fun,
     _unknown_flags,
+    _weak_promoted,
     _where,
     control_flow_emitter,
 )
@@ -337,10 +337,12 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         >>> fg.grad(lambda x: fg.while_loop(lambda v: v < 10.0, lambda v: v * 3.0, x))(2.0)
         array(9.)
     """
+    eager = _no_transform_active() and _concrete(tree_flatten(init_val)[0])
+    init_val = _weak_promoted(body_fun, init_val, "while_loop", eager)
     init_leaves, init_tree = tree_flatten(init_val)
-    if _no_transform_active() and _concrete(init_leaves):
-        val = _as_arrays(init_val)
-        init_avals = [get_aval_of(x) for x in tree_flatten(val)[0]]
+    init_avals = [get_aval_of(x) for x in init_leaves]
+    if eager:
+        val = init_val
         while _eager_pred(cond_fun(val)):
             val = body_fun(val)
             v_leaves, v_tree = tree_flatten(val)
@@ -355,7 +357,6 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
                             f"{user_frame()}\nUnder vmap a per-example bool is fine; reduce "
                             f"arrays with `fnp.all(...)` / `fnp.any(...)`.")
     body_closed, body_consts, body_tree = _trace_fun(body_fun, (init_val,), "while_loop")
-    init_avals = [get_aval_of(x) for x in init_leaves]
     _check_carry("while_loop", "body_fun", init_tree, init_avals, body_tree,
                  body_closed.out_avals)
     outs = while_p.bind(*cond_consts, *body_consts, *init_leaves, cond_jaxpr=cond_closed,
@@ -392,11 +393,13 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
         return out
 
     lo, hi = _maybe_concrete(lower), _maybe_concrete(upper)
+    eager = _no_transform_active() and _concrete(tree_flatten(init_val)[0])
+    i0 = np.int64(lo) if lo is not None else lower
+    init_val = _weak_promoted(lambda c: body_fun(i0, c), init_val, "fori_loop", eager)
     if lo is not None and hi is not None:
         lo, hi = int(lo), int(hi)
-        init_leaves, _ = tree_flatten(init_val)
-        if _no_transform_active() and _concrete(init_leaves):
-            val = _as_arrays(init_val)
+        if eager:
+            val = init_val
             for i in range(lo, hi):
                 val = checked(np.int64(i), val)  # the type of the index under jit
             return val
