@@ -8,6 +8,7 @@ whose params hold sub-programs. The overview of the control-flow family is the d
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import weakref
 from typing import Any, Callable, Sequence
@@ -99,41 +100,29 @@ def _as_arrays(tree, dtypes: Sequence | None = None, eager: bool = True):
     def conv(v, d):
         if d is not None and (isinstance(v, Tracer) or not eager):
             return convert_element_type(v, d)
-        return xp.asarray(v, d) if d is not None or eager and type(v) in _PY_SCALARS else v
+        py = eager and type(v) in (bool, int, float, complex)
+        return xp.asarray(v, d) if d is not None or py else v
     return tree_unflatten(tree_def, [conv(v, d) for v, d in
                                      zip(leaves, dtypes or [None] * len(leaves))])
 
 
-_PY_SCALARS = (bool, int, float, complex)
-
-
-def _weak_dtypes(fun: Callable, args: tuple, avals: list, what: str, out_tree=None):
-    """JAX's rule for weak-typed values (Python scalars, or computed from them only): per leaf
-    of `fun(*args)` whose input `avals` is weak, the dtype `fun` returns when it differs (a
-    `0.0` carry accumulating float32 values is float32), else None. A function that runs only
-    on values (Python control flow on them) cannot be traced: no change then."""
-    if not any(a.weak_type for a in avals):
-        return None
-    try:
-        tree, outs = _out_type(fun, args, what)
-    except FuncgradError:
-        return None
-    if out_tree is not None and tree != out_tree:
-        return None
-    return [b.dtype if a.weak_type and a.shape == b.shape and a.dtype != b.dtype and
-            np.result_type(_WEAK[a.dtype.kind], b.dtype) == b.dtype else None  # a promotion
-            for a, b in zip(avals, outs)]
-
-
-_WEAK = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}  # a weak value of each kind
-
-
-def _weak_promoted(step: Callable, init, what: str, eager: bool):
-    """A loop's initial carry, each weak-typed leaf in the dtype the body `step` (carry ->
-    carry) returns for it (as JAX does), and (`eager`) its Python scalars made arrays."""
+def _weak_promoted(step: Callable, args: tuple, what: str, eager: bool):
+    """A loop's initial carry `args[-1]`, its Python scalars made arrays (`eager`) and, by JAX's
+    rule for weak-typed values (Python scalars, or computed from them only), each weak leaf in
+    the dtype the body `step(*args)` (returning the carry) returns for it when that is a
+    promotion of it (a `0.0` carry accumulating float32 values is float32). A body running only
+    on values (Python control flow on them) cannot be traced: nothing is promoted then."""
+    init = args[-1]
     leaves, tree = tree_flatten(init)
-    return _as_arrays(init, _weak_dtypes(step, (init,), [get_aval_of(v) for v in leaves],
-                                         what, tree), eager)
+    avals, dtypes = [get_aval_of(v) for v in leaves], None
+    if any(a.weak_type for a in avals):
+        with contextlib.suppress(FuncgradError):
+            out_tree, outs = _out_type(step, args, what)
+            dtypes = out_tree == tree and [
+                b.dtype if a.weak_type and a.shape == b.shape and a.dtype != b.dtype and
+                np.result_type(a.dtype.type(0).item(), b.dtype) == b.dtype else None
+                for a, b in zip(avals, outs)]
+    return _as_arrays(init, dtypes or None, eager)
 
 
 _OUT_TYPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fun -> {in types: out}
@@ -232,9 +221,9 @@ def _check_carry(what: str, fun_name: str, init_tree, init_avals, out_tree, out_
             f"{what}: {fun_name} must return a carry with the same pytree structure as the "
             f"initial value, but the initial carry is {init_tree} and {fun_name} returned "
             f"{out_tree}, at {user_frame()}")
-    paths = _paths(tree_unflatten(init_tree, list(range(init_tree.num_leaves))))
-    for path, a, b in zip(paths, init_avals, out_avals):
+    for j, (a, b) in enumerate(zip(init_avals, out_avals)):
         if not _same_type(a, b):
+            path = _paths(tree_unflatten(init_tree, list(range(init_tree.num_leaves))))[j]
             raise FuncgradError(
                 f"{what}: the carry changed type: carry{path} is {a.str_short()} initially but "
                 f"{fun_name} returns {b.str_short()}, at {user_frame()}\nA loop carry must keep "

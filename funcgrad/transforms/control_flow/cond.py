@@ -295,10 +295,11 @@ def _branch_types_error(what: str, names: list[str], trees: list, outs: list) ->
                     f"`fnp.broadcast_to(...)` so that every branch agrees.")
 
 
-def _eager_switch(k: int, branches: Sequence[Callable], operands: tuple, what: str,
-                  names: list[str]):
+def _eager_switch(k: int, branches: Sequence[Callable], operands: tuple, what: str, names):
     """Run the chosen branch on the values; the others are traced with abstract values only
-    (cached), to check that every branch returns the same types, as staged code does."""
+    (cached), to check that every branch returns the same types, as staged code does. With
+    Python-scalar operands the chosen one is traced too: its outputs take the dtypes staged
+    code gives them (JAX's weak-type rule: `2.0 * float32` is float32)."""
     weak = any(get_aval_of(v).weak_type for v in tree_flatten(operands)[0])
     out = branches[k](*_as_arrays(operands))
     leaves, tree = tree_flatten(out)

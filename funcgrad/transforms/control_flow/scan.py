@@ -307,8 +307,8 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
     eager = n and _no_transform_active() and _concrete(init_leaves + x_leaves)
     if n:  # (the body's types, probed on zeros: no equation added outside the probe)
         x0 = [np.zeros(get_aval_of(x).shape[1:], get_aval_of(x).dtype) for x in x_leaves]
-        init = _weak_promoted(lambda c: body(c, tree_unflatten(x_tree, x0))[0], init, "scan",
-                              eager)
+        init = _weak_promoted(lambda c: body(c, tree_unflatten(x_tree, x0))[0], (init,),
+                              "scan", eager)
         init_leaves = tree_flatten(init)[0]
     if eager:
         return _scan_eager(body, init, init_tree, xs, x_tree, x_leaves, n, reverse)

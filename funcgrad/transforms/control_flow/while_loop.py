@@ -338,7 +338,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         array(9.)
     """
     eager = _no_transform_active() and _concrete(tree_flatten(init_val)[0])
-    init_val = _weak_promoted(body_fun, init_val, "while_loop", eager)
+    init_val = _weak_promoted(body_fun, (init_val,), "while_loop", eager)
     init_leaves, init_tree = tree_flatten(init_val)
     init_avals = [get_aval_of(x) for x in init_leaves]
     if eager:
@@ -395,7 +395,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
     lo, hi = _maybe_concrete(lower), _maybe_concrete(upper)
     eager = _no_transform_active() and _concrete(tree_flatten(init_val)[0])
     i0 = np.int64(lo) if lo is not None else lower
-    init_val = _weak_promoted(lambda c: body_fun(i0, c), init_val, "fori_loop", eager)
+    init_val = _weak_promoted(body_fun, (i0, init_val), "fori_loop", eager)
     if lo is not None and hi is not None:
         lo, hi = int(lo), int(hi)
         if eager:
