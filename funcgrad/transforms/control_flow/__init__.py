@@ -20,9 +20,13 @@ Each has impl, abstract eval, jvp, partial eval (how `linearize` stages only the
 transpose (cond, scan), batching and printing rules, all in one block per primitive.
 
 Eager fast paths: when no transform is active, `while_loop`, `fori_loop` and `scan` are plain
-Python loops and `cond`/`switch` call the chosen branch; whenever the predicate of a `cond` is
-concrete (also under `grad` and `jvp`, whose primal values are concrete), only the chosen branch
-is traced.
+Python loops (checking the carry's type each step) and `cond`/`switch` call the chosen branch;
+whenever the predicate of a `cond` is concrete (also under `grad` and `jvp`, whose primal values
+are concrete), only the chosen branch runs on values, and the others are traced with abstract
+values only (cached per function and input types) so that branches of different types fail
+eagerly with the error staged code gives. Eager = jit for Python scalars too: branches and
+bodies receive arrays, and weak-typed (Python-scalar) carries and operands follow JAX's
+promotion rule (`common._weak_promoted`, `cond._eager_switch`).
 
 Reverse mode through `while_loop` (no fixed trip count): during `linearize` the primal loop runs
 (its predicate is concrete), recording the trip count `T` and the residuals of each iteration;
