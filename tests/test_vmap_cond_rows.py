@@ -130,3 +130,13 @@ def test_native_backend_keeps_the_gather_on_the_numpy_tier():
     for _ in range(3):
         np.testing.assert_allclose(strict(jv, XS), jax.vmap(jf)(XS), rtol=1e-13)
     assert jv.tier(XS, wait=True) == "numpy"
+
+
+@pytest.mark.gpu
+def test_jit_vmap_cond_gathers_rows_on_the_gpu():
+    x = fg.device_put(XS, "gpu")
+    got = strict(fg.jit(fg.vmap(f), device="gpu"), x)
+    np.testing.assert_allclose(fg.to_numpy(got), jax.vmap(jf)(XS), rtol=1e-12)
+    g = fg.jit(fg.grad(lambda x: fnp.sum(fg.vmap(f)(x))), device="gpu")(x)
+    np.testing.assert_allclose(fg.to_numpy(g), jax.grad(lambda x: jnp.sum(jax.vmap(jf)(x)))(XS),
+                               rtol=1e-12)
