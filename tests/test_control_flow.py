@@ -102,15 +102,45 @@ def test_cond_with_pytrees_and_no_operands():
     assert fg.cond(True, lambda: 1.0, lambda: 2.0) == 1.0
 
 
-def test_cond_concrete_predicate_runs_only_chosen_branch():
-    calls = []
-    fg.cond(np.float64(3.0) > 0, lambda x: calls.append("t") or x, lambda x: calls.append("f")
-            or x, 1.0)
-    assert calls == ["t"]
-    calls.clear()
-    fg.grad(lambda x: fg.cond(x > 0, lambda x: calls.append("t") or x * 2.0,
-                              lambda x: calls.append("f") or -x, x))(1.5)
-    assert calls == ["t"]
+def test_cond_concrete_predicate_runs_chosen_branch_on_values_and_traces_the_other():
+    """With a concrete predicate the chosen branch runs on the values; the untaken one is traced
+    with abstract values only (to check both return the same types, as jit does): it never
+    sees the data, and its trace is cached per (function, input types)."""
+    seen = []
+
+    def t(x):
+        seen.append(("t", isinstance(x, np.ndarray)))
+        return x * 2.0
+
+    def f(x):
+        seen.append(("f", isinstance(x, np.ndarray)))
+        return -x
+
+    assert fg.cond(np.float64(3.0) > 0, t, f, np.array(1.0)) == 2.0
+    assert seen == [("t", True), ("f", False)]  # f saw a tracer, never a value
+    seen.clear()
+    fg.cond(True, t, f, np.array(4.0))
+    assert seen == [("t", True)]  # f's types are cached: not traced again
+    seen.clear()
+    # a Python-scalar operand: t is traced too (once), for the dtypes of JAX's weak-type rules
+    assert fg.cond(True, t, f, 4.0) == 8.0
+    assert seen == [("t", True), ("f", False), ("t", False)]
+    seen.clear()
+    fg.cond(True, t, f, 4.0)
+    assert seen == [("t", True)]
+    seen.clear()
+    fg.cond(True, t, f, np.ones(3))  # new input types: traced again, abstractly
+    assert seen == [("t", True), ("f", False)]
+    seen.clear()
+    g = fg.grad(lambda x: fnp.sum(fg.cond(x[0] > 0, t, f, x)))(np.array([1.5, -2.0]))
+    np.testing.assert_allclose(g, [2.0, 2.0])
+    assert [tag for tag, _ in seen] == ["t", "f"]  # t runs (on jvp values), f is traced
+    seen.clear()
+    assert fg.switch(2, [f, t, t], np.array(5.0)) == 10.0
+    assert seen == [("t", True), ("t", False)]  # branches[1] traced once (f: cached)
+    seen.clear()
+    assert fg.switch(2, [f, t, t], np.array(5.0)) == 10.0
+    assert seen == [("t", True)]
 
 
 def test_cond_staged_ir_prints_branches_and_evaluates():
@@ -181,10 +211,10 @@ def test_vmap_cond_vs_jax_and_composition():
           jax.vmap(jax.vmap(j_cond, in_axes=(0, None)), in_axes=(0, None))(xss, W3))
 
 
-def test_staged_vmap_cond_falls_back_to_select():
+def test_staged_vmap_cond_gathers_rows_when_the_program_runs():
     xs = RNG.standard_normal((5, 3))
     ir = fg.make_ir(fg.vmap(f_cond, in_axes=(0, None)))(xs, W3)
-    assert "select" in str(ir) and "cond[" not in str(ir)
+    assert "island[fun=cond_gather_rows" in str(ir) and "select" not in str(ir)
     close(ir(xs, W3), [jax.vmap(j_cond, in_axes=(0, None))(xs, W3)])
 
 
@@ -373,7 +403,7 @@ def test_while_errors():
         fg.while_loop(lambda c: c[0] < 2, lambda c: (c[0] + 1, c[1] * np.ones(2)), (0, 1.0))
     with pytest.raises(fg.FuncgradError, match=r"carry changed type.*test_control_flow.py"):
         fg.make_ir(lambda x: fg.while_loop(lambda v: v < 2.0, lambda v: v.astype(np.float32),
-                                           x))(1.0)
+                                           x))(np.array(1.0))  # (a weak 1.0 would be promoted)
     with pytest.raises(fg.FuncgradError, match="same pytree structure"):
         fg.while_loop(lambda c: c[0] < 2, lambda c: [c[0] + 1, c[1]], (0, 1.0))
     with pytest.raises(fg.FuncgradError, match="bool scalar"):

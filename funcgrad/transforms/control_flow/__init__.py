@@ -20,9 +20,13 @@ Each has impl, abstract eval, jvp, partial eval (how `linearize` stages only the
 transpose (cond, scan), batching and printing rules, all in one block per primitive.
 
 Eager fast paths: when no transform is active, `while_loop`, `fori_loop` and `scan` are plain
-Python loops and `cond`/`switch` call the chosen branch; whenever the predicate of a `cond` is
-concrete (also under `grad` and `jvp`, whose primal values are concrete), only the chosen branch
-is traced.
+Python loops (checking the carry's type each step) and `cond`/`switch` call the chosen branch;
+whenever the predicate of a `cond` is concrete (also under `grad` and `jvp`, whose primal values
+are concrete), only the chosen branch runs on values, and the others are traced with abstract
+values only (cached per function and input types) so that branches of different types fail
+eagerly with the error staged code gives. Eager = jit for Python scalars too: branches and
+bodies receive arrays, and weak-typed (Python-scalar) carries and operands follow JAX's
+promotion rule (`common._weak_promoted`, `cond._eager_switch`).
 
 Reverse mode through `while_loop` (no fixed trip count): during `linearize` the primal loop runs
 (its predicate is concrete), recording the trip count `T` and the residuals of each iteration;
@@ -31,10 +35,12 @@ a reverse `scan`. Under full staging (`make_ir`, `jit`) the trip count is unknow
 program runs: the primal loop is staged as a `while`, and the tangent loop as an eager island
 (`island.py`) whose transpose runs that recording reverse pass when the compiled program runs.
 
-vmap of `cond` with a batched predicate whose values are known (eager vmap, vmap of grad) runs
-each branch only on the rows that take it: gather those rows, run the branch batched, scatter
-back. When the predicate values are not known (under `make_ir`/`jit`) both branches run on every
-row and `select` picks the results.
+vmap of `cond` with a batched predicate runs each branch only on the rows that take it: gather
+those rows, run the branch batched, scatter back. When the predicate values are known (eager
+vmap, vmap of grad) that happens at once; when they are not (under `make_ir`/`jit`) the staged
+program holds an eager island (`island.py`) that does it when the program runs, running each
+branch's compiled batched code; its derivatives are the island's (a gather transposes to a
+scatter-add).
 """
 from __future__ import annotations
 

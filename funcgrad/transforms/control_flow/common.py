@@ -8,8 +8,12 @@ whose params hold sub-programs. The overview of the control-flow family is the d
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import weakref
 from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from ...avals import ShapedArray
 from ...backend import get_array_module, is_gpu_array
@@ -19,7 +23,7 @@ from ...core import DEBUG_NANS as _DEBUG_NANS
 from ...core import Primitive, Tracer, _dynamic, get_aval_of, trace_stack
 from ...errors import ConcretizationError, FuncgradError, user_frame
 from ...ir import IR, Eqn, _pp_atom, _pp_ir_lines, eval_ir, pp_param
-from ...primitives import broadcast_in_dim, concatenate, expand_dims, select
+from ...primitives import broadcast_in_dim, concatenate, convert_element_type, expand_dims, select
 from ...pytree import flatten_fun, keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
 from ...staging import _UNKNOWN, IRTracer, trace_to_ir
 from ..program import closure_convert
@@ -39,11 +43,14 @@ def _maybe_concrete(x: Any) -> Any:
         return None
 
 
+def _concrete(xs: Sequence) -> bool:
+    return not any(isinstance(x, Tracer) for x in xs)
+
+
 def _call(closed: IR, args: Sequence) -> list:
     """Run a sub-program: its compiled code on concrete values (loop bodies run many times),
     otherwise `eval_ir` under whatever transform owns the traced ones."""
-    if _dynamic[0] is None and not _DEBUG_NANS[0] and not any(isinstance(a, Tracer)
-                                                              for a in args):
+    if _dynamic[0] is None and not _DEBUG_NANS[0] and _concrete(args):
         return compile_closed(closed, gpu=any(map(is_gpu_array, args))).fn(*args)  # its device
     return eval_ir(closed, args)
 
@@ -80,6 +87,60 @@ def _trace_fun(fun: Callable, args: tuple, what: str):
     closed = trace_to_ir(f_flat, [get_aval_of(x) for x in leaves], name=what)
     closed, consts = closure_convert(closed)
     return closed, consts, out_tree.val
+
+
+def _as_arrays(tree, dtypes: Sequence | None = None, eager: bool = True):
+    """`tree` with its leaves given a dtype in `dtypes` cast to it and, `eager`, its Python
+    scalars made arrays as `fnp.asarray` makes them (bool, int64, float64, complex128; on the
+    device of its arrays), so that a branch or an eager loop body always receives arrays
+    (`x.dtype`, `x.astype(...)` work; staged bodies receive tracers)."""
+    leaves, tree_def = tree_flatten(tree)
+    xp = get_array_module(*[v for v in leaves if not isinstance(v, Tracer)])
+
+    def conv(v, d):
+        if d is not None and (isinstance(v, Tracer) or not eager):
+            return convert_element_type(v, d)
+        py = eager and type(v) in (bool, int, float, complex)
+        return xp.asarray(v, d) if d is not None or py else v
+    return tree_unflatten(tree_def, [conv(v, d) for v, d in
+                                     zip(leaves, dtypes or [None] * len(leaves))])
+
+
+def _weak_promoted(step: Callable, args: tuple, what: str, eager: bool):
+    """A loop's initial carry `args[-1]`, its Python scalars made arrays (`eager`) and, by JAX's
+    rule for weak-typed values (Python scalars, or computed from them only), each weak leaf in
+    the dtype the body `step(*args)` (returning the carry) returns for it when that is a
+    promotion of it (a `0.0` carry accumulating float32 values is float32). A body running only
+    on values (Python control flow on them) cannot be traced: nothing is promoted then."""
+    init = args[-1]
+    leaves, tree = tree_flatten(init)
+    avals, dtypes = [get_aval_of(v) for v in leaves], None
+    if any(a.weak_type for a in avals):
+        with contextlib.suppress(FuncgradError):
+            out_tree, outs = _out_type(step, args, what)
+            dtypes = out_tree == tree and [
+                b.dtype if a.weak_type and a.shape == b.shape and a.dtype != b.dtype and
+                np.result_type(a.dtype.type(0).item(), b.dtype) == b.dtype else None
+                for a, b in zip(avals, outs)]
+    return _as_arrays(init, dtypes or None, eager)
+
+
+_OUT_TYPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fun -> {in types: out}
+
+
+def _out_type(fun: Callable, args: tuple, what: str):
+    """(output tree, output avals) of `fun(*args)` traced with abstract values only, cached per
+    function (held weakly) and input types, so a repeated eager call does not trace again."""
+    leaves, in_tree = tree_flatten(args)
+    key = (in_tree, *[(a.shape, a.dtype, a.weak_type) for a in map(get_aval_of, leaves)])
+    try:
+        table = _OUT_TYPES.setdefault(fun, {})
+    except TypeError:  # not weak-referenceable (a builtin): traced every time
+        table = {}
+    if key not in table:
+        closed, _, out_tree = _trace_fun(fun, args, what)
+        table[key] = (out_tree, list(closed.out_avals))
+    return table[key]
 
 
 def _stage(trace, prim: Primitive, tracers: list, params: dict) -> list:
@@ -160,9 +221,9 @@ def _check_carry(what: str, fun_name: str, init_tree, init_avals, out_tree, out_
             f"{what}: {fun_name} must return a carry with the same pytree structure as the "
             f"initial value, but the initial carry is {init_tree} and {fun_name} returned "
             f"{out_tree}, at {user_frame()}")
-    paths = _paths(tree_unflatten(init_tree, list(range(init_tree.num_leaves))))
-    for path, a, b in zip(paths, init_avals, out_avals):
+    for j, (a, b) in enumerate(zip(init_avals, out_avals)):
         if not _same_type(a, b):
+            path = _paths(tree_unflatten(init_tree, list(range(init_tree.num_leaves))))[j]
             raise FuncgradError(
                 f"{what}: the carry changed type: carry{path} is {a.str_short()} initially but "
                 f"{fun_name} returns {b.str_short()}, at {user_frame()}\nA loop carry must keep "

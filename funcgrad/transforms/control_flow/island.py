@@ -11,11 +11,13 @@ compose with every transform, at eager speed inside the compiled program.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from ...avals import ShapedArray, is_float
 from ...backend import get_array_module
 from ...backend.fusion import register_c_expr
+from ...backend.numpy_codegen import register_emitter
 from ...core import NOT_APPLICABLE, Primitive, Zero, get_aval_of, is_undefined_primal
 from ...primitives.batching import bdim_at_front
 from ..autodiff import vjp_flat
@@ -116,3 +118,12 @@ island_p.jvp = _island_jvp
 island_p.transpose = _island_transpose
 island_p.batch = _island_batch
 register_c_expr(island_p, NOT_APPLICABLE)  # never fused into a GPU kernel
+
+
+def _island_emit(eqn, args, names):  # a call named for the function it runs
+    fun = eqn.params["fun"]
+    name = names.obj(fun, "_" + re.sub(r"[^0-9a-zA-Z]+", "_", fun.name))
+    return f"{name}({', '.join(args)})", "call"
+
+
+register_emitter(island_p, _island_emit)

@@ -20,7 +20,6 @@ from ...core import (
     NOT_APPLICABLE,
     FuncgradError,
     Primitive,
-    Tracer,
     Zero,
     get_aval_of,
     is_undefined_primal,
@@ -47,6 +46,7 @@ from ..program import (
 from .common import (
     _call,
     _check_carry,
+    _concrete,
     _evaluated,
     _fixpoint,
     _known_or_tracer,
@@ -56,6 +56,7 @@ from .common import (
     _stack,
     _stage,
     _unknown_flags,
+    _weak_promoted,
     control_flow_emitter,
 )
 
@@ -303,9 +304,14 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
                                 f"{type(res).__name__}, at {user_frame()}")
         return res
 
-    if n and _no_transform_active() and not any(isinstance(v, Tracer)
-                                                for v in init_leaves + x_leaves):
-        return _scan_eager(body, init, init_tree, init_leaves, xs, x_tree, x_leaves, n, reverse)
+    eager = n and _no_transform_active() and _concrete(init_leaves + x_leaves)
+    if n:  # (the body's types, probed on zeros: no equation added outside the probe)
+        x0 = [np.zeros(get_aval_of(x).shape[1:], get_aval_of(x).dtype) for x in x_leaves]
+        init = _weak_promoted(lambda c: body(c, tree_unflatten(x_tree, x0))[0], (init,),
+                              "scan", eager)
+        init_leaves = tree_flatten(init)[0]
+    if eager:
+        return _scan_eager(body, init, init_tree, xs, x_tree, x_leaves, n, reverse)
     x_avals = [ShapedArray(get_aval_of(x).shape[1:], get_aval_of(x).dtype) for x in x_leaves]
     body_flat, out_trees = flatten_fun(body, tree_structure((init, xs)), has_aux=True)
     in_avals = [get_aval_of(x) for x in init_leaves] + x_avals
@@ -320,9 +326,8 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
             tree_unflatten(y_tree, outs[len(init_leaves):]))
 
 
-def _scan_eager(body, init, init_tree, init_leaves, xs, x_tree, x_leaves, n, reverse):
-    carry = init
-    init_avals = [get_aval_of(x) for x in init_leaves]
+def _scan_eager(body, carry, init_tree, xs, x_tree, x_leaves, n, reverse):
+    init_avals = [get_aval_of(x) for x in tree_flatten(carry)[0]]
     ys = []
     for i in (range(n - 1, -1, -1) if reverse else range(n)):
         carry, y = body(carry, tree_unflatten(x_tree, [v[i] for v in x_leaves]))

@@ -41,6 +41,7 @@ from ..vmap import BatchTracer
 from .common import (
     _call,
     _check_carry,
+    _concrete,
     _evaluated,
     _fixpoint,
     _known_or_tracer,
@@ -52,6 +53,7 @@ from .common import (
     _stage,
     _trace_fun,
     _unknown_flags,
+    _weak_promoted,
     _where,
     control_flow_emitter,
 )
@@ -319,22 +321,27 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     """`val = init_val; while cond_fun(val): val = body_fun(val); return val`.
 
     `cond_fun` returns a bool scalar; `body_fun` must keep the carry's pytree structure, shapes
-    and dtypes. Differentiable in forward mode and — unlike most systems — in reverse mode too:
-    `grad` records the trip count and per-iteration residuals of the forward loop and runs a
-    reverse scan over them (under `jit`, when the compiled program runs: see `island.py`).
-    Under `vmap` with a per-example predicate the loop runs until every example is done, with
-    finished examples frozen.
+    and dtypes (checked in every mode). Python scalars in `init_val` reach the functions as
+    arrays (as `fnp.asarray` makes them). Differentiable in forward mode and -- unlike most
+    systems -- in reverse mode too: `grad` records the trip count and per-iteration residuals
+    of the forward loop and runs a reverse scan over them (under `jit`, when the compiled
+    program runs: see `island.py`). Under `vmap` with a per-example predicate the loop runs
+    until every example is done, with finished examples frozen.
 
     Examples:
         >>> import funcgrad as fg
-        >>> fg.while_loop(lambda c: c[1] < 100.0, lambda c: (c[0] + 1, c[1] * 2.0), (0, 1.0))
+        >>> body = lambda c: (c[0] + 1, c[1] * 2.0)
+        >>> n, v = fg.while_loop(lambda c: c[1] < 100.0, body, (0, 1.0))
+        >>> int(n), float(v)  # the body received arrays: int64 and float64
         (7, 128.0)
         >>> fg.grad(lambda x: fg.while_loop(lambda v: v < 10.0, lambda v: v * 3.0, x))(2.0)
         array(9.)
     """
+    eager = _no_transform_active() and _concrete(tree_flatten(init_val)[0])
+    init_val = _weak_promoted(body_fun, (init_val,), "while_loop", eager)
     init_leaves, init_tree = tree_flatten(init_val)
     init_avals = [get_aval_of(x) for x in init_leaves]
-    if _no_transform_active() and not any(isinstance(v, Tracer) for v in init_leaves):
+    if eager:
         val = init_val
         while _eager_pred(cond_fun(val)):
             val = body_fun(val)
@@ -375,28 +382,37 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
 
     Examples:
         >>> import funcgrad as fg
-        >>> fg.fori_loop(0, 4, lambda i, x: x * 2.0, 1.0)
+        >>> float(fg.fori_loop(0, 4, lambda i, x: x * 2.0, 1.0))
         16.0
     """
+    def checked(i, val):  # body_fun, the type of its carry checked in every mode alike
+        out = body_fun(i, val)
+        (a, t), (b, u) = tree_flatten(val), tree_flatten(out)
+        _check_carry("fori_loop", "body_fun", t, [get_aval_of(x) for x in a], u,
+                     [get_aval_of(x) for x in b])
+        return out
+
     lo, hi = _maybe_concrete(lower), _maybe_concrete(upper)
+    eager = _no_transform_active() and _concrete(tree_flatten(init_val)[0])
+    i0 = np.int64(lo) if lo is not None else lower
+    init_val = _weak_promoted(body_fun, (i0, init_val), "fori_loop", eager)
     if lo is not None and hi is not None:
         lo, hi = int(lo), int(hi)
-        init_leaves, _ = tree_flatten(init_val)
-        if _no_transform_active() and not any(isinstance(v, Tracer) for v in init_leaves):
+        if eager:
             val = init_val
             for i in range(lo, hi):
-                val = body_fun(i, val)
+                val = checked(np.int64(i), val)  # the type of the index under jit
             return val
 
         def step(carry, _):
             i, val = carry
-            return (i + 1, body_fun(i, val)), None
+            return (i + 1, checked(i, val)), None
 
         (_, val), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
         return val
     lower = np.asarray(lower) if not isinstance(lower, Tracer) else lower
     upper = np.asarray(upper) if not isinstance(upper, Tracer) else upper
     _, _, val = while_loop(lambda c: c[0] < c[1],
-                           lambda c: (c[0] + 1, c[1], body_fun(c[0], c[2])),
+                           lambda c: (c[0] + 1, c[1], checked(c[0], c[2])),
                            (lower, upper, init_val))
     return val
