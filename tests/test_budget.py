@@ -36,7 +36,7 @@ MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.av
              "funcgrad.transforms*", "funcgrad.backend*"]
 # session 5: +80 GPU fusion (sibling, reductions), +105 pictures of programs (grad regions,
 # nested bodies, .source), +90 vmap(cond) row gather under jit and eager = jit checks
-MACHINERY_CODE_LINES_MAX = 6430
+MACHINERY_CODE_LINES_MAX = 6440
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [
