@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .avals import _PY_SCALAR_AVAL as _SCALAR_AVAL
 from .avals import ShapedArray, get_aval
 from .errors import _MSG_CONCRETE as _MSG_CONCRETE
 from .errors import _MSG_DROPS_DERIVATIVE as _MSG_DROPS_DERIVATIVE
@@ -67,8 +68,11 @@ class Primitive:
                 a for a in args if isinstance(a, Tracer) and a._trace.main is top)))
         tracers = []  # a plain loop, as a comprehension costs an extra frame on 3.11
         for a in args:
-            tracers.append(a if isinstance(a, Tracer) and a._trace is trace
-                           else full_raise(trace, a))
+            if not isinstance(a, Tracer):
+                a = trace.pure(a)
+            elif a._trace is not trace:
+                a = full_raise(trace, a)
+            tracers.append(a)
         outs = trace.process_primitive(self, tracers, params)
         return outs if self.multiple_results else outs[0]
 
@@ -179,9 +183,11 @@ class new_main:
     __slots__ = ("main", "dynamic", "prev_dynamic")
 
     def __init__(self, trace_type: type, global_data: Any = None, name: str = "",
-                 dynamic: bool = False):
+                 dynamic: bool = False, site: tuple | None = None):
+        # `site`: the user's call site, when the caller already has it (one transform that
+        # pushes two mains, like linearize, walks the stack once)
         self.main = MainTrace(len(trace_stack), trace_type, global_data,
-                              name or trace_type.__name__, user_site())
+                              name or trace_type.__name__, site or user_site())
         self.dynamic = dynamic
 
     def __enter__(self) -> MainTrace:
@@ -383,5 +389,8 @@ def get_aval_of(x: Any) -> ShapedArray:
     if type(x) is np.ndarray:  # the hot case: fill the slots directly, skipping __init__'s checks
         aval = _new_object(ShapedArray)
         aval.shape, aval.dtype, aval.weak_type = x.shape, x.dtype, False
+        return aval
+    aval = _SCALAR_AVAL.get(type(x))  # Python and NumPy scalars: one shared aval per type
+    if aval is not None:
         return aval
     return x.aval if isinstance(x, Tracer) else get_aval(x)
