@@ -159,20 +159,7 @@ class Trace:
         raise NotImplementedError
 
 
-class EvalTrace(Trace):
-    """The bottom of the stack: run the impl on concrete arrays."""
-
-    def pure(self, val):
-        return val
-
-    lift = pure
-
-    def process_primitive(self, prim, tracers, params):
-        out = prim.impl(*tracers, **params)
-        return out if prim.multiple_results else [out]
-
-
-trace_stack: list[MainTrace] = [MainTrace(0, EvalTrace, None, "eval")]
+trace_stack: list[MainTrace] = [MainTrace(0, Trace, None, "eval")]  # (bind1 runs impls)
 _dynamic: list[MainTrace | None] = [None]  # the staging main that captures everything, if any
 
 
@@ -205,16 +192,6 @@ class new_main:
         self.main.live_trace = None  # see MainTrace.__init__
 
 
-def find_top_trace(args) -> Trace:
-    top = _dynamic[0]
-    for a in args:
-        if isinstance(a, Tracer):
-            m = a._trace.main
-            if top is None or m.level > top.level:
-                top = m
-    return (top or trace_stack[0]).trace
-
-
 def full_raise(trace: Trace, val: Any) -> Any:
     if not isinstance(val, Tracer):
         return trace.pure(val)
@@ -226,11 +203,6 @@ def full_raise(trace: Trace, val: Any) -> Any:
     if main.level < trace.main.level:
         return trace.lift(val)
     raise EscapedTracerError(_escaped_msg(val))
-
-
-def active_transform() -> str:
-    """Name of the innermost active transform (for error messages)."""
-    return trace_stack[-1].name if len(trace_stack) > 1 else "none"
 
 
 # --- tracers ----------------------------------------------------------------------------------

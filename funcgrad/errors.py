@@ -83,18 +83,10 @@ def user_site() -> tuple | None:
     f = sys._getframe(1)
     while f is not None:
         fname = f.f_code.co_filename
-        inside = _INSIDE.get(fname)
-        if inside is None:  # decided once per file (nested transforms walk many frames)
-            if len(_INSIDE) > 4096:  # (generated code may name a new file per program)
-                _INSIDE.clear()
-            inside = _INSIDE[fname] = fname.startswith(_PKG_DIR) or "importlib" in fname
-        if not inside:
+        if not (fname.startswith(_PKG_DIR) or "importlib" in fname):
             return fname, f.f_lineno, f.f_code.co_name
         f = f.f_back
     return None
-
-
-_INSIDE: dict = {}  # file name -> whether it is funcgrad's (or importlib's)
 
 
 def format_site(site: tuple | None) -> str:
