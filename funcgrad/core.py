@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .avals import _PY_SCALAR_AVAL as _SCALAR_AVAL
 from .avals import ShapedArray, get_aval
 from .errors import _MSG_CONCRETE as _MSG_CONCRETE
 from .errors import _MSG_DROPS_DERIVATIVE as _MSG_DROPS_DERIVATIVE
@@ -67,8 +68,11 @@ class Primitive:
                 a for a in args if isinstance(a, Tracer) and a._trace.main is top)))
         tracers = []  # a plain loop, as a comprehension costs an extra frame on 3.11
         for a in args:
-            tracers.append(a if isinstance(a, Tracer) and a._trace is trace
-                           else full_raise(trace, a))
+            if not isinstance(a, Tracer):
+                a = trace.pure(a)
+            elif a._trace is not trace:
+                a = full_raise(trace, a)
+            tracers.append(a)
         outs = trace.process_primitive(self, tracers, params)
         return outs if self.multiple_results else outs[0]
 
@@ -155,20 +159,7 @@ class Trace:
         raise NotImplementedError
 
 
-class EvalTrace(Trace):
-    """The bottom of the stack: run the impl on concrete arrays."""
-
-    def pure(self, val):
-        return val
-
-    lift = pure
-
-    def process_primitive(self, prim, tracers, params):
-        out = prim.impl(*tracers, **params)
-        return out if prim.multiple_results else [out]
-
-
-trace_stack: list[MainTrace] = [MainTrace(0, EvalTrace, None, "eval")]
+trace_stack: list[MainTrace] = [MainTrace(0, Trace, None, "eval")]  # (bind1 runs impls)
 _dynamic: list[MainTrace | None] = [None]  # the staging main that captures everything, if any
 
 
@@ -179,9 +170,11 @@ class new_main:
     __slots__ = ("main", "dynamic", "prev_dynamic")
 
     def __init__(self, trace_type: type, global_data: Any = None, name: str = "",
-                 dynamic: bool = False):
+                 dynamic: bool = False, site: tuple | None = None):
+        # `site`: the user's call site, when the caller already has it (one transform that
+        # pushes two mains, like linearize, walks the stack once)
         self.main = MainTrace(len(trace_stack), trace_type, global_data,
-                              name or trace_type.__name__, user_site())
+                              name or trace_type.__name__, site or user_site())
         self.dynamic = dynamic
 
     def __enter__(self) -> MainTrace:
@@ -199,16 +192,6 @@ class new_main:
         self.main.live_trace = None  # see MainTrace.__init__
 
 
-def find_top_trace(args) -> Trace:
-    top = _dynamic[0]
-    for a in args:
-        if isinstance(a, Tracer):
-            m = a._trace.main
-            if top is None or m.level > top.level:
-                top = m
-    return (top or trace_stack[0]).trace
-
-
 def full_raise(trace: Trace, val: Any) -> Any:
     if not isinstance(val, Tracer):
         return trace.pure(val)
@@ -220,11 +203,6 @@ def full_raise(trace: Trace, val: Any) -> Any:
     if main.level < trace.main.level:
         return trace.lift(val)
     raise EscapedTracerError(_escaped_msg(val))
-
-
-def active_transform() -> str:
-    """Name of the innermost active transform (for error messages)."""
-    return trace_stack[-1].name if len(trace_stack) > 1 else "none"
 
 
 # --- tracers ----------------------------------------------------------------------------------
@@ -383,5 +361,8 @@ def get_aval_of(x: Any) -> ShapedArray:
     if type(x) is np.ndarray:  # the hot case: fill the slots directly, skipping __init__'s checks
         aval = _new_object(ShapedArray)
         aval.shape, aval.dtype, aval.weak_type = x.shape, x.dtype, False
+        return aval
+    aval = _SCALAR_AVAL.get(type(x))  # Python and NumPy scalars: one shared aval per type
+    if aval is not None:
         return aval
     return x.aval if isinstance(x, Tracer) else get_aval(x)

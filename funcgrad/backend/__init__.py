@@ -11,7 +11,6 @@ generates the GPU source; `compile.py` compiles a closed program once, for eithe
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import numpy as np
@@ -127,15 +126,26 @@ def check_same_device(leaves: list, where: str) -> Device:
 _PLACE: list = [CPU]
 
 
-@contextlib.contextmanager
-def constants_on(leaves):
-    dev = next((device_of(x) for x in leaves if is_gpu_array(x)), None)
-    if dev is None and any(isinstance(x, np.ndarray) for x in leaves):
-        dev = CPU
-    _PLACE.append(dev or _PLACE[-1])  # only tracers or scalars: keep the caller's device
-    try:
-        yield
-    finally:
+class constants_on:
+    """`with constants_on(leaves):` makes eager constants on the device of `leaves` (a class,
+    not a generator: it is entered on every transform call)."""
+
+    __slots__ = ()
+
+    def __init__(self, leaves):
+        dev = None
+        for x in leaves:
+            if isinstance(x, np.ndarray):
+                dev = dev or CPU
+            elif is_gpu_array(x):
+                dev = device_of(x)
+                break
+        _PLACE.append(dev or _PLACE[-1])  # only tracers or scalars: keep the caller's device
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
         _PLACE.pop()
 
 

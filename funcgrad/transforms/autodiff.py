@@ -32,13 +32,16 @@ def linearize_flat(f: Callable, primals: list, name: str = "linearize") -> tuple
     """Run `f` at `primals`, staging only its tangent computation into a linear program."""
     builder = Builder(partial=True)
     with new_main(IRTrace, builder, name=name) as main:
-        trace = main.trace
-        tangents_in = [trace.new_arg(get_aval_of(p)) for p in primals]
-        tangent_args = [t if is_float(t.aval.dtype) else Zero(t.aval) for t in tangents_in]
-        primals_out, tangents_out = jvp_flat(f, primals, tangent_args, name)
-        tangents_out = [t if type(t) is Zero or (isinstance(t, IRTracer) and t._trace.main
-                                                 is main) else trace.pure(t)
-                        for t in tangents_out]
+        trace = main.live_trace
+        tangents_in, tangent_args = [], []
+        for p in primals:  # a plain loop: cheaper than comprehensions on short lists
+            t = trace.new_arg(get_aval_of(p))
+            tangents_in.append(t)
+            tangent_args.append(t if is_float(t.aval.dtype) else Zero(t.aval))
+        primals_out, tangents_out = jvp_flat(f, primals, tangent_args, name, main.site)
+        for i, t in enumerate(tangents_out):
+            if not (type(t) is Zero or type(t) is IRTracer and t._trace is trace):
+                tangents_out[i] = trace.pure(t)
         closed = builder.build(tangents_in, tangents_out, check=CHECK_LINEAR[0])
         builder.const_ids.clear()  # its tracers point back at the builder: a reference cycle
         return primals_out, closed
@@ -105,6 +108,8 @@ def _check_complex(fun_name: str, values: list, holomorphic: bool, what: str,
                    real: bool = True) -> None:
     """holomorphic=True requires complex `what` (inputs or outputs); without it, real ones
     (where `real`)."""
+    if not (holomorphic or real):  # real or complex inputs are both fine
+        return
     for a in map(get_aval_of, values):
         if holomorphic != (a.dtype.kind == "c") and (holomorphic or real):
             raise FuncgradError(

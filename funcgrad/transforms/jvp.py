@@ -56,8 +56,8 @@ class JVPTrace(Trace):
             if type(t) is not Zero:
                 nonzero = True
         if not nonzero:  # no input carries a tangent: just apply the primitive
-            outs = prim.bind(*primals, **params)
-            return [JVPTracer(self, o, Zero(get_aval_of(o))) for o in outs]
+            outs = prim.bind1(*primals, **params)
+            return [self.pure(o) for o in (outs if prim.multiple_results else [outs])]
         rule = prim.jvp
         if rule is None or isinstance(rule, str):
             raise FuncgradError(f"`{self.main.name}`: primitive {prim.name} has no derivative "
@@ -70,11 +70,11 @@ class JVPTrace(Trace):
         return [JVPTracer(self, p, t) for p, t in zip(primals_out, tangents_out)]
 
 
-def jvp_flat(f: Callable, primals: list, tangents: list, name: str = "jvp") -> tuple[list, list]:
+def jvp_flat(f: Callable, primals: list, tangents: list, name: str = "jvp",
+             site: tuple | None = None) -> tuple[list, list]:
     """Push `tangents` forward through `f` (flat lists in and out) at `primals`."""
-    with new_main(JVPTrace, name=name) as main:
-        trace = main.trace
-        tracers_in = [JVPTracer(trace, x, t) for x, t in zip(primals, tangents)]
-        outs = f(*tracers_in)
-        tracers_out = [full_raise(trace, o) for o in outs]
-        return [t.primal for t in tracers_out], [t.tangent for t in tracers_out]
+    with new_main(JVPTrace, name=name, site=site) as main:
+        trace = main.live_trace
+        outs = [o if type(o) is JVPTracer and o._trace is trace else full_raise(trace, o)
+                for o in f(*[JVPTracer(trace, x, t) for x, t in zip(primals, tangents)])]
+        return [o.primal for o in outs], [o.tangent for o in outs]

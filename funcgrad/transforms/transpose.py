@@ -12,6 +12,8 @@ from ..core import DEBUG_NANS, NAN_CONTEXT, NAN_SOURCE, FuncgradError, UndefPrim
 from ..ir import IR, Lit, Var
 from ..primitives.rules import add_tangents
 
+_new = object.__new__
+
 
 def backward_pass(closed: IR, args: list, cts_out: list) -> list:
     """Cotangents of the `UndefPrimal` entries of `args`, given the output cotangents."""
@@ -71,8 +73,12 @@ def _transpose_eqns(linear_eqns: list, linear: set, primal_env: dict, ct_env: di
                 continue
         invals = []
         for x in eqn.inputs:  # a plain loop: cheaper than a comprehension on short lists
-            invals.append(UndefPrimal(x.aval) if x in linear else
-                          x.val if type(x) is Lit else primal_env[x])
+            if x in linear:
+                u = _new(UndefPrimal)  # (slots filled directly: a hot path)
+                u.aval = x.aval
+                invals.append(u)
+            else:
+                invals.append(x.val if type(x) is Lit else primal_env[x])
         rule = prim.transpose
         if rule is None or isinstance(rule, str):
             raise FuncgradError(f"reverse mode: {prim.name} is not linear in its tangent "
