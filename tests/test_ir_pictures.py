@@ -183,14 +183,16 @@ def test_lowered_to_dot_of_a_jitted_grad_has_sections():
 
 
 def test_lowered_to_dot_clusters_fused_kernels():
-    f = lambda x: fnp.sum(fnp.exp(fnp.sin(x) * 2.0 + 1.0)) * fnp.tanh(x)
+    w = np.ones((3, 3), np.float32)
+    f = lambda x: fnp.tanh(fnp.dot(fnp.sin(x) * 2.0 + 1.0, w)) * 3.0
     lo = fg.jit(f, device="gpu").lower(np.ones(3, np.float32))
     assert len(lo.kernels) == 2
     dot = lo.to_dot()
     assert clusters(dot) == ["fused kernel 0", "fused kernel 1"]
     k0 = dot.split('label="fused kernel 0"')[1].split("}")[0]
     assert k0.count("shape=box") == len(lo.kernels[0].eqns)
-    assert 'label="reduce_sum"' not in k0                # a library call, outside the kernels
+    assert 'label="dot_general"' not in k0               # a library call, outside the kernels
+    assert 'label="dot_general"' in dot
     check_dot(dot)
 
 
