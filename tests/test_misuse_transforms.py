@@ -54,6 +54,8 @@ CASES = {
                         ["returned i64[]"], ["no derivative"]),
     "grad-aux-vector": (lambda: fg.grad(lambda x: (x, 0), has_aux=True)(X),  # CALL
                         ["returned f64[3]"], ["fnp.sum(y)"]),
+    "grad-aux-not-a-pair": (lambda: fg.grad(lambda x: fnp.sum(x), has_aux=True)(X),  # CALL
+                            ["return a pair (output, aux), got f64[]"], ["drop has_aux=True"]),
     # 2. non-array leaves among the transformed arguments: the key path, the type, the fix
     "grad-str-leaf": (lambda: fg.grad(lambda params: fnp.sum(params["layers"][1]["w"]))(  # CALL
         {"layers": [{"w": X}, {"w": "relu"}]}),

@@ -194,7 +194,8 @@ def _checked_aux(fun: Callable) -> Callable:
         res = fun(*args, **kwargs)
         if not (isinstance(res, (tuple, list)) and len(res) == 2):
             raise FuncgradError(f"has_aux=True requires the function to return a pair "
-                                f"(output, aux), got {type(res).__name__}, at {user_frame()}")
+                                f"(output, aux), got {_short(res) or type(res).__name__}, at "
+                                f"{user_frame()}\nReturn `(loss, aux)`, or drop has_aux=True.")
         return res
     return fun_with_aux
 
