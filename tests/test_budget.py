@@ -30,12 +30,12 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 10661  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
-# +61 (on top of the 35 spare): transform misuse messages (key paths, fixes), make_ir DCE
+CORE_CODE_LINES_MAX = 10664  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
+# +64 (on top of the 35 spare): transform misuse messages (key paths, fixes), make_ir DCE
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
              "funcgrad.core", "funcgrad.ir", "funcgrad.staging", "funcgrad.primitives*",
              "funcgrad.transforms*", "funcgrad.backend*"]
-MACHINERY_CODE_LINES_MAX = 6251  # +91: transform misuse messages, make_ir DCE
+MACHINERY_CODE_LINES_MAX = 6254  # +94: transform misuse messages, make_ir DCE
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [

@@ -129,11 +129,14 @@ def _short(x) -> str | None:
 
 
 def _scalar_check(out, holomorphic: bool = False) -> ShapedArray:
-    got = _short(out)
-    if got is not None and got.endswith("[]") and is_float(get_aval_of(out).dtype):
+    try:
+        aval = get_aval_of(out)
+    except TypeError:
+        aval = None
+    if aval is not None and aval.shape == () and is_float(aval.dtype):
         _check_complex("grad", [out], holomorphic, "outputs")
-        return get_aval_of(out)
-    leaves, tree = tree_flatten(out)
+        return aval
+    got, (leaves, tree) = _short(out), tree_flatten(out)
     desc = tree_unflatten(tree, [_Desc(_short(x) or type(x).__name__) for x in leaves])
     raise FuncgradError(grad_output_msg(out, got or (
         f"a {type(out).__name__} {desc!r}" if out is not None else "None")))
