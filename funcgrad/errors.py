@@ -8,6 +8,7 @@ run time.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 
@@ -111,3 +112,49 @@ def _escaped_msg(val) -> str:  # val: core.Tracer
     main = val._trace.main
     return _MSG_ESCAPED.format(aval=val.aval.str_short(), name=main.name, where=user_frame(),
                                site=format_site(main.site))
+
+
+def arg_label(fun, pos: int, path: str = "") -> str:
+    """How the user names positional argument `pos` of `fun` (its parameter's name where the
+    signature tells it, else `args[pos]`), then `path` (a key path inside it: `params['w'][1]`)."""
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    for i, p in enumerate(params):
+        if p.kind is p.VAR_POSITIONAL or i == pos and p.kind in (p.POSITIONAL_ONLY,
+                                                                  p.POSITIONAL_OR_KEYWORD):
+            return p.name + (f"[{pos - i}]" if p.kind is p.VAR_POSITIONAL else "") + path
+    return f"args[{pos}]{path}"
+
+
+_FIX_GRAD = ("list only the array arguments in `argnums=` and pass names, flags and configs as "
+             "other arguments, or close over them: `fg.grad(lambda p: loss(p, cfg))(params)`.")
+_FIX_JVP = "close over it: `fg.jvp(lambda p: f(p, cfg), (p,), (t,))`, `fg.vjp(lambda p: ..., p)`."
+NOT_ARRAY_FIX = dict(grad=_FIX_GRAD, jacfwd=_FIX_GRAD, jacrev=_FIX_GRAD, jvp=_FIX_JVP,
+                     vjp=_FIX_JVP, vmap="leave it unmapped with None at its place in `in_axes` ("
+                     "e.g. in_axes=(0, None) or ({'w': 0, 'name': None},)), pass it as a keyword "
+                     "argument (never mapped), or close over it.")
+
+
+def not_array_msg(name: str, label: str, leaf) -> str:
+    r = repr(leaf)
+    return (f"{name}: argument `{label}` is of type {type(leaf).__name__} ({r[:40]}), not an "
+            f"array, at {user_frame()}\n{name} transforms arrays, Python numbers and pytrees "
+            f"(tuples, lists, dicts) of them only. Fix: {NOT_ARRAY_FIX[name]}")
+
+
+def grad_output_msg(out, got: str) -> str:
+    """grad's function returned `out` (described by `got`) instead of a float scalar."""
+    fix = ("Did you forget `return`? Return the scalar loss." if out is None else
+           "If the first element is the loss and the second auxiliary data, pass has_aux=True: "
+           "`fg.grad(f, has_aux=True)(x)` returns `(grads, aux)`; else return the loss."
+           if isinstance(out, (tuple, list)) and len(out) == 2 else
+           "Return the scalar loss alone (e.g. `out[0]`, `out['loss']`), or `(loss, aux)` with "
+           "has_aux=True to get the rest back." if isinstance(out, (tuple, list, dict)) else
+           "grad is for scalar-valued functions: return `fnp.sum(y)` (or `fnp.mean(y)`) to "
+           "differentiate a sum, or use `fg.jacrev(f)` / `fg.jacfwd(f)` for the Jacobian, "
+           "`fg.vjp(f, x)` for vector-Jacobian products." if "[]" not in got else
+           "An integer or boolean output has no derivative: compute the loss in floating point.")
+    return (f"grad: the function must return a floating-point scalar (the loss), but it "
+            f"returned {got}, at {user_frame()}\n{fix}")

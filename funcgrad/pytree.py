@@ -17,6 +17,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from .errors import arg_label
+
 _LEAF = None  # structure marker for a leaf (real nodes are always 3-tuples)
 IsLeaf = Callable[[Any], bool] | None
 
@@ -202,6 +204,9 @@ class PyTreeDef:
     def __repr__(self) -> str:
         return f"PyTreeDef({_repr(self._node)})"
 
+    def __str__(self) -> str:  # the structure alone: ({'w': *}, *)
+        return _repr(self._node)
+
 
 def _flatten(x: Any, is_leaf: IsLeaf, leaves: list) -> Any:
     if is_leaf is not None and is_leaf(x):
@@ -325,8 +330,15 @@ def tree_flatten_with_path(tree: Any, is_leaf: IsLeaf = None
     return list(zip(_paths(treedef._node, (), []), leaves)), treedef
 
 
-class _MismatchError(Exception):
-    pass  # args: (key_path, expected_structure, found_description)
+def leaf_label(fun: Callable, args: tuple, i: int, nums: tuple | None = None) -> str:
+    """How the user names leaf `i` of `fun`'s positional arguments `args` (those at positions
+    `nums` of the call, if given): `params['layers'][1]['w']` (for error messages)."""
+    path = _paths(tree_structure(args)._node, (), [])[i]
+    return arg_label(fun, path[0].idx if nums is None else nums[path[0].idx], keystr(path[1:]))
+
+
+class TreeMismatchError(ValueError):  # args: (message, key_path, expected, found)
+    __str__ = lambda self: self.args[0]  # noqa: E731
 
 
 def _flatten_up_to(node: Any, x: Any, is_leaf: IsLeaf, path: tuple, out: list) -> None:
@@ -341,7 +353,7 @@ def _flatten_up_to(node: Any, x: Any, is_leaf: IsLeaf, path: tuple, out: list) -
         matches = x_aux == aux and len(children) == len(kids)
     if not matches:
         found = f"{type(x).__name__} {_repr(_flatten(x, None, []))}"
-        raise _MismatchError(path, _repr(node), found)
+        raise TreeMismatchError("", path, _repr(node), found)
     for key, kid, child in zip(_handler(t).keys(t, aux, len(kids)), kids, children):
         _flatten_up_to(kid, child, is_leaf, path + (key,), out)
 
@@ -350,11 +362,12 @@ def _up_to(treedef: PyTreeDef, x: Any, is_leaf: IsLeaf, what: str) -> list[Any]:
     out: list[Any] = []
     try:
         _flatten_up_to(treedef._node, x, is_leaf, (), out)
-    except _MismatchError as e:
-        path, expected, found = e.args
-        raise ValueError(f"{what}: structure mismatch at key path {keystr(path) or '<root>'}: "
-                         f"expected {expected}, found {found}. Full structures: {treedef!r} "
-                         f"vs {tree_structure(x, is_leaf)!r}") from None
+    except TreeMismatchError as e:
+        _, path, expected, found = e.args
+        raise TreeMismatchError(
+            f"{what}: structure mismatch at key path {keystr(path) or '<root>'}: expected "
+            f"{expected}, found {found}. Full structures: {treedef!r} vs "
+            f"{tree_structure(x, is_leaf)!r}", *e.args[1:]) from None
     return out
 
 
@@ -385,7 +398,7 @@ def tree_prefix_broadcast(prefix: Any, tree: Any, is_leaf: IsLeaf = None) -> lis
     the same position; ``is_leaf`` applies to ``tree``.
 
     Raises:
-        ValueError: If ``prefix`` is not a prefix of ``tree``, naming the key path.
+        TreeMismatchError: If ``prefix`` is not a prefix of ``tree``, naming the key path.
     """
     prefix_leaves, prefix_def = tree_flatten(prefix, lambda x: x is None)
     subtrees = _up_to(prefix_def, tree, is_leaf, "tree_prefix_broadcast")

@@ -6,7 +6,9 @@ concrete values or lower-level tracers, which become constants of the linear pro
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -45,8 +47,10 @@ class Builder:
         self.const_ids: dict[int, IRTracer] = {}
         self.partial = partial
 
-    def build(self, in_tracers: list[IRTracer], outs: list, check: bool = True) -> IR:
-        """Close over the recorded equations; inline scalar constants as literals."""
+    def build(self, in_tracers: list[IRTracer], outs: list, check: bool = True,
+              dce: bool = False) -> IR:
+        """Close over the recorded equations; inline scalar constants as literals; with `dce`,
+        drop the equations whose outputs nothing reads (every primitive is pure)."""
         lits = {v: Lit(val) for v, val in self.consts.items()
                 if type(v) is Var and not isinstance(val, Tracer) and is_scalar_literal(val)}
         out_atoms = []
@@ -56,7 +60,17 @@ class Builder:
             else:  # a known output (or a symbolic zero): a constant of the program
                 t = self.new_const(o if not isinstance(o, Zero) else _zeros(o.aval), o)
                 out_atoms.append(t.var)
-        eqns = self.eqns
+        eqns, regions = self.eqns, self.regions
+        if dce:
+            live, kept = {x for x in out_atoms if type(x) is Var}, []
+            for i in reversed(range(len(eqns))):
+                if any(v in live for v in eqns[i].out_binders):
+                    kept.append(i)
+                    live.update(x for x in eqns[i].inputs if type(x) is Var)
+            kept.reverse()
+            new_at = functools.partial(bisect.bisect_left, kept)  # a region's bounds after DCE
+            regions = [(r, new_at(a), new_at(b)) for r, a, b in regions if new_at(a) < new_at(b)]
+            eqns = [eqns[i] for i in kept]
         if lits:
             eqns = [e._replace(inputs=[lits.get(x, x) if type(x) is Var else x for x in e.inputs])
                     for e in eqns]
@@ -66,7 +80,7 @@ class Builder:
             used = {x for e in eqns for x in e.inputs if type(x) is Var}
             used.update(x for x in out_atoms if type(x) is Var)
             constvars = [v for v in constvars if v in used]
-        jaxpr = OpenIR(constvars, [t.var for t in in_tracers], eqns, out_atoms, self.regions)
+        jaxpr = OpenIR(constvars, [t.var for t in in_tracers], eqns, out_atoms, regions)
         if check and CHECK_IR[0]:
             typecheck_ir(jaxpr)
         return IR(jaxpr, [self.consts[v] for v in constvars])
@@ -159,7 +173,7 @@ _SCALAR_TYPES = frozenset({float, int, bool, complex, np.float64, np.float32})
 
 
 def trace_to_ir(f_flat: Callable, in_avals: list[ShapedArray], name: str = "make_ir",
-                   check: bool = True) -> IR:
+                check: bool = True, dce: bool = False) -> IR:
     """Stage `f_flat` (flat list of arrays in, flat list out) into a closed program."""
     builder = Builder()
     with new_main(IRTrace, builder, name=name, dynamic=True) as main:
@@ -168,12 +182,19 @@ def trace_to_ir(f_flat: Callable, in_avals: list[ShapedArray], name: str = "make
         outs = f_flat(*in_tracers)
         outs = [o if isinstance(o, IRTracer) and o._trace.main is main else trace.pure(o)
                 if isinstance(o, Tracer) else o for o in outs]
-        return builder.build(in_tracers, outs, check)
+        return builder.build(in_tracers, outs, check, dce)
 
 
-def make_ir(fun: Callable,
-            static_argnums: int | tuple[int, ...] = ()) -> Callable[..., IR]:
+def make_ir(fun: Callable, static_argnums: int | tuple[int, ...] = (),
+            optimize: bool = True) -> Callable[..., IR]:
     """Returns a function that stages `fun` at the given arguments and returns its IR.
+
+    By default (`optimize=True`) the program is printed without its dead equations (those
+    whose results nothing reads), unlike JAX's make_jaxpr: make_ir is for reading, and
+    `make_ir(grad(f))` would otherwise show the forward pass's unused values (the loss itself,
+    intermediate tangents) beside the gradient. Every primitive is pure, so nothing observable
+    is lost, and `jit` drops the same equations before running. Nothing else is rewritten.
+    `optimize=False` returns the program exactly as traced.
 
     Examples:
         >>> import funcgrad as fg, funcgrad.numpy as fnp, numpy as np
@@ -188,7 +209,7 @@ def make_ir(fun: Callable,
         f_dyn, dyn = partial_args(fun, args, [i for i in range(len(args)) if i not in static])
         leaves, in_tree = tree_flatten(dyn)
         f_flat, _ = flatten_fun(f_dyn, in_tree)
-        return trace_to_ir(f_flat, [get_aval(x) for x in leaves])
+        return trace_to_ir(f_flat, [get_aval(x) for x in leaves], dce=optimize)
 
     return make_ir_f
 

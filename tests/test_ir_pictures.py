@@ -108,8 +108,9 @@ def test_plain_programs_have_no_sections():
 def test_vjp_and_second_derivative_sections():
     ir = fg.make_ir(lambda x: fg.vjp(fnp.sin, x)[1](np.ones(3))[0])(np.ones(3))
     assert clusters(ir.to_dot()) == ["forward", "backward"]
-    d2 = fg.make_ir(fg.grad(fg.grad(fnp.tanh)))(1.0)
-    # the inner grad's backward pass is part of the outer forward; the outer's comes last
+    # the raw trace (make_ir's dead-code removal may drop a whole inner region): the inner grad's
+    # backward pass is part of the outer forward; the outer's comes last
+    d2 = fg.make_ir(fg.grad(fg.grad(fnp.tanh)), optimize=False)(1.0)
     labels = clusters(d2.to_dot())
     assert labels[0] == "forward" and labels[-1] == "backward 2" and "backward 1" in labels
     assert eqn_sections(d2.open)[-1] == "backward 2"
@@ -284,7 +285,7 @@ def test_eighth_derivative_displays_within_a_second(with_dot, request):
     f = fnp.tanh
     for _ in range(8):
         f = fg.grad(f)
-    ir = fg.make_ir(f)(1.0)
+    ir = fg.make_ir(f, optimize=False)(1.0)        # the raw trace: every region kept
     t0 = time.perf_counter()
     bundle = ir._repr_mimebundle_()
     assert time.perf_counter() - t0 < 1.0
@@ -293,3 +294,15 @@ def test_eighth_derivative_displays_within_a_second(with_dot, request):
     dot = ir.to_dot()
     assert time.perf_counter() - t0 < 1.0
     assert len(clusters(dot)) == 9                  # forward and eight backward passes
+
+
+def test_regions_survive_make_irs_dead_code_removal():
+    f = lambda x: fnp.sum(fnp.tanh(x) * fnp.sin(x))
+    raw = fg.make_ir(fg.grad(f), optimize=False)(np.ones(3)).open
+    opt = fg.make_ir(fg.grad(f))(np.ones(3)).open
+    assert len(opt.eqns) < len(raw.eqns)                  # the discarded loss is gone
+    (_, a, b), = raw.regions
+    (_, c, d), = opt.regions
+    names = lambda eqns: [e.prim.name for e in eqns]     # noqa: E731
+    assert names(opt.eqns[c:d]) == names(raw.eqns[a:b])    # the backward part is untouched
+    assert names(opt.eqns[:c]) == ["tanh", "broadcast_in_dim", "mul", "sub", "sin", "cos"]

@@ -10,18 +10,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..avals import ShapedArray, is_float
+from ..avals import ShapedArray, float0, is_float
 from ..backend import constant_xp, constants_on, is_gpu_array, place
 from ..core import FuncgradError, Tracer, UndefPrimal, Zero, get_aval_of, new_main, user_frame
+from ..errors import grad_output_msg
 from ..ir import IR, eval_ir
 from ..primitives import reshape, slice_
 from ..primitives import stop_gradient as _stop_gradient
 from ..primitives.batching import moveaxis
-from ..pytree import flatten_fun, partial_args, tree_flatten, tree_map, tree_unflatten
+from ..pytree import flatten_fun, leaf_label, partial_args, tree_flatten, tree_map, tree_unflatten
 from ..staging import Builder, IRTrace, IRTracer, region
 from .jvp import jvp_flat
 from .transpose import backward_pass
-from .vmap import vmap
+from .vmap import aval_of_arg, vmap
 
 CHECK_LINEAR = [False]  # typecheck every linearized program (tests switch this on)
 
@@ -90,18 +91,19 @@ def _split_args(fun_name: str, args: tuple, argnums: int | Sequence[int]):
 _FLOAT_TYPES = frozenset({float, np.float64, np.float32})
 
 
-def _check_float_inputs(fun_name: str, leaves: list, argnums) -> None:
-    for x in leaves:
+def _check_float_inputs(fun_name: str, leaves: list, fun, dargs, nums) -> None:
+    for i, x in enumerate(leaves):
         t = type(x)
         if t in _FLOAT_TYPES or t is np.ndarray and x.dtype.kind in "fc":
             continue
-        aval = get_aval_of(x)
+        aval = aval_of_arg(fun_name, x, fun, dargs, i, nums)
         if not is_float(aval.dtype):
             raise FuncgradError(
-                f"{fun_name} requires real or complex floating-point inputs, but an argument "
-                f"(argnums={argnums}) has dtype {aval.dtype} ({aval.str_short()}), at "
-                f"{user_frame()}\nConvert it first, e.g. `x.astype(np.float64)` or write `1.0` "
-                f"instead of `1`; integer inputs have no gradient.")
+                f"{fun_name} requires real or complex floating-point inputs, but argument "
+                f"`{leaf_label(fun, dargs, i, nums)}` has dtype {aval.dtype} "
+                f"({aval.str_short()}), at {user_frame()}\nConvert it first, e.g. "
+                f"`x.astype(np.float64)` or write `1.0` instead of `1`; integer inputs have no "
+                f"gradient (leave them out of `argnums`).")
 
 
 def _check_complex(fun_name: str, values: list, holomorphic: bool, what: str,
@@ -121,6 +123,17 @@ def _check_complex(fun_name: str, values: list, holomorphic: bool, what: str,
                 f"differentiate a real function of it such as `fnp.abs(y) ** 2`.")
 
 
+class _Desc(str):  # an output's description
+    __repr__ = str.__str__  # prints bare inside a container's repr: (f64[], f64[3])
+
+
+def _short(x) -> str | None:
+    try:
+        return get_aval_of(x).str_short()
+    except TypeError:
+        return None
+
+
 def _scalar_check(out, holomorphic: bool = False) -> ShapedArray:
     try:
         aval = get_aval_of(out)
@@ -128,14 +141,11 @@ def _scalar_check(out, holomorphic: bool = False) -> ShapedArray:
         aval = None
     if aval is not None and aval.shape == () and is_float(aval.dtype):
         _check_complex("grad", [out], holomorphic, "outputs")
-    if aval is None or aval.shape != () or not is_float(aval.dtype):
-        got = aval.str_short() if aval is not None else type(out).__name__
-        raise FuncgradError(
-            f"grad requires a scalar floating-point output, but the function returned {got}, at "
-            f"{user_frame()}\nFor a non-scalar output use `fg.jacrev`/`fg.jacfwd`, or `fg.vjp` "
-            f"with a cotangent; to differentiate a sum, return `fnp.sum(y)`; to return extra "
-            f"values alongside the loss, use `has_aux=True`.")
-    return aval
+        return aval
+    got, (leaves, tree) = _short(out), tree_flatten(out)
+    desc = tree_unflatten(tree, [_Desc(_short(x) or type(x).__name__) for x in leaves])
+    raise FuncgradError(grad_output_msg(out, got or (
+        f"a {type(out).__name__} {desc!r}" if out is not None else "None")))
 
 
 def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
@@ -165,7 +175,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
         f_part, dargs = partial_args(fun if not has_aux else _checked_aux(fun), args, nums,
                                      kwargs)
         leaves, in_tree = tree_flatten(dargs)
-        _check_float_inputs("grad", leaves, argnums)
+        _check_float_inputs("grad", leaves, fun, dargs, nums)
         _check_complex("grad", leaves, holomorphic, "inputs", real=False)
         f_flat, out_tree = flatten_fun(f_part, in_tree, has_aux)
         with constants_on(leaves):
@@ -193,7 +203,8 @@ def _checked_aux(fun: Callable) -> Callable:
         res = fun(*args, **kwargs)
         if not (isinstance(res, (tuple, list)) and len(res) == 2):
             raise FuncgradError(f"has_aux=True requires the function to return a pair "
-                                f"(output, aux), got {type(res).__name__}, at {user_frame()}")
+                                f"(output, aux), got {_short(res) or type(res).__name__}, at "
+                                f"{user_frame()}\nReturn `(loss, aux)`, or drop has_aux=True.")
         return res
     return fun_with_aux
 
@@ -219,11 +230,18 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
     return grad_f
 
 
-def _check_tangent(p, t, path: int) -> None:
-    pa, ta = get_aval_of(p), get_aval_of(t)
-    if pa.shape != ta.shape:
-        raise FuncgradError(f"jvp: primal {path} has shape {pa.shape} but its tangent has shape "
-                            f"{ta.shape}, at {user_frame()}; tangents must match primals.")
+def _check_tangent(fun, primals: tuple, p, t, i: int) -> None:
+    pa = aval_of_arg("jvp", p, fun, primals, i)
+    ta = aval_of_arg("jvp", t, fun, primals, i)
+    want = pa.dtype if is_float(pa.dtype) else float0
+    if pa.shape != ta.shape or ta.dtype not in (pa.dtype, want):
+        what, p_, t_ = (("shape", pa.shape, ta.shape) if pa.shape != ta.shape else
+                        ("dtype", pa.dtype, ta.dtype))
+        raise FuncgradError(
+            f"jvp: the tangent of `{leaf_label(fun, primals, i)}` has {what} {t_} but its primal "
+            f"has {what} {p_}, at {user_frame()}\nEach tangent must have its primal's shape and "
+            f"dtype (as in JAX; an integer or boolean primal has no derivative: its tangent has "
+            f"its dtype or float0): convert it, e.g. `t.astype(x.dtype)`.")
 
 
 def jvp(fun: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
@@ -235,15 +253,16 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]
         (array(0.), array(2.))
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
-        raise FuncgradError("jvp: `primals` and `tangents` must be tuples of arguments, e.g. "
-                            "fg.jvp(f, (x,), (v,))")
+        raise FuncgradError(f"jvp: `primals` and `tangents` must be tuples of arguments, at "
+                            f"{user_frame()}\nWrap them: fg.jvp(f, (x,), (v,))")
     p_leaves, in_tree = tree_flatten(tuple(primals))
     t_leaves, t_tree = tree_flatten(tuple(tangents))
     if in_tree != t_tree:
         raise FuncgradError(f"jvp: primals and tangents have different structures: {in_tree} "
-                            f"vs {t_tree}")
+                            f"vs {t_tree}, at {user_frame()}\nGive one tangent per primal, "
+                            f"with the same nesting: fg.jvp(f, (x, y), (tx, ty)).")
     for i, (p, t) in enumerate(zip(p_leaves, t_leaves)):
-        _check_tangent(p, t, i)
+        _check_tangent(fun, primals, p, t, i)
     f_flat, out_tree = flatten_fun(fun, in_tree)
     t_leaves = [t if is_float(get_aval_of(p).dtype) else Zero(get_aval_of(p))
                 for p, t in zip(p_leaves, t_leaves)]
@@ -284,6 +303,8 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False, holomorphic: bool =
         (array([1., 1.]),)
     """
     p_leaves, in_tree = tree_flatten(primals)
+    for i, x in enumerate(p_leaves):
+        aval_of_arg("vjp", x, fun, primals, i)
     f_flat, out_trees = flatten_fun(_checked_aux(fun) if has_aux else fun, in_tree, has_aux)
     _check_complex("vjp", p_leaves, holomorphic, "inputs", real=False)
     with constants_on(p_leaves):
@@ -339,7 +360,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         multi, nums = _split_args("jacfwd", args, argnums)
         f_aux, dargs = partial_args(_checked_aux(fun) if has_aux else fun, args, nums)
         leaves, in_tree = tree_flatten(dargs)
-        _check_float_inputs("jacfwd", leaves, argnums)
+        _check_float_inputs("jacfwd", leaves, fun, dargs, nums)
         _check_complex("jacfwd", leaves, holomorphic, "inputs")
         basis, n = _std_basis(leaves)
         def pushfwd(*ts):  # -> ((output, aux), output tangent)
@@ -373,7 +394,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     def jacfun(*args):
         multi, nums = _split_args("jacrev", args, argnums)
         f_of, dargs = partial_args(fun, args, nums)
-        _check_float_inputs("jacrev", tree_flatten(dargs)[0], argnums)
+        _check_float_inputs("jacrev", tree_flatten(dargs)[0], fun, dargs, nums)
         _check_complex("jacrev", tree_flatten(dargs)[0], holomorphic, "inputs", real=False)
         y, f_vjp, *aux = vjp(f_of, *dargs, has_aux=has_aux)
         y_leaves, y_tree = tree_flatten(y)

@@ -11,14 +11,16 @@ from typing import Any, Callable
 from ..avals import ShapedArray
 from ..backend import constants_on
 from ..core import Trace, Tracer, full_raise, get_aval_of, new_main, not_mapped
-from ..errors import ConcretizationError, FuncgradError, user_frame
+from ..errors import ConcretizationError, FuncgradError, arg_label, not_array_msg, user_frame
 from ..primitives.batching import bdim_at_front, moveaxis
 from ..pytree import (
+    TreeMismatchError,
     flatten_fun,
     keystr,
+    leaf_label,
     tree_flatten,
-    tree_flatten_with_path,
     tree_prefix_broadcast,
+    tree_structure,
     tree_unflatten,
 )
 
@@ -82,6 +84,34 @@ def vmap_flat(f: Callable, axis_size: int, args: list, in_axes: list) -> tuple[l
         return [o.val for o in outs], [o.batch_dim for o in outs]
 
 
+def aval_of_arg(name: str, x, fun: Callable, args: tuple, i: int, nums=None) -> ShapedArray:
+    """The aval of leaf `i` of `fun`'s positional arguments `args` (at `nums`); a non-array leaf
+    is an error naming its key path and the fix for transform `name`."""
+    try:
+        return get_aval_of(x)
+    except TypeError:
+        label = leaf_label(fun, args, i, nums)
+    raise FuncgradError(not_array_msg(name, label, x))
+
+
+def _axes(what: str, prefix, tree, fun: Callable) -> list:
+    """`prefix` (in_axes or out_axes) broadcast to the leaves of `tree` (args or the output)."""
+    try:
+        return tree_prefix_broadcast(prefix, tree)
+    except TreeMismatchError as e:
+        _, path, expected, found = e.args
+        of, at = ("arguments", "output")[what == "out_axes"], keystr(path)
+        whose = (f"argument `{arg_label(fun, path[0].idx, keystr(path[1:]))}`" if path else
+                 "the positional arguments") if what == "in_axes" else f"the output{at}"
+        raise FuncgradError(
+            f"vmap: {what} must be a tree prefix of the {of}: {what}{at} is {expected} but "
+            f"{whose} is {found}, at {user_frame()}\n  {what}: {prefix!r}\n  {of}: "
+            f"{tree_structure(tree)}\nGive {what} as one int or None for all of them, or a tree "
+            f"like the {of} with an int or None per part" + (
+                ": one entry per positional argument, e.g. in_axes=(0, {'w': 0, 'name': None})."
+                if what == "in_axes" else ".")) from None
+
+
 def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
     """Vectorise `fun` over a mapped axis of its inputs.
 
@@ -98,36 +128,44 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
     """
     def vmapped(*args: Any, **kwargs: Any):
         leaves, in_tree = tree_flatten(args)
-        paths = [keystr(p) for p, _ in tree_flatten_with_path(args)[0]]
-        prefix = in_axes if isinstance(in_axes, (int, type(None))) else tuple(in_axes) \
-            if isinstance(in_axes, list) else in_axes
+        prefix = tuple(in_axes) if isinstance(in_axes, list) else in_axes
         if isinstance(prefix, tuple) and len(prefix) != len(args):
             raise FuncgradError(f"vmap: in_axes has {len(prefix)} entries but the function was "
-                                f"called with {len(args)} positional arguments, at {user_frame()}")
-        axes = tree_prefix_broadcast(prefix, args)
+                                f"called with {len(args)} positional arguments, at {user_frame()}"
+                                f"\nGive one entry per positional argument (None for those not "
+                                f"mapped), e.g. in_axes=(0, None).")
+        axes = _axes("in_axes", prefix, args, fun) if type(prefix) is not int else \
+            [prefix] * len(leaves)
         sizes = {}
-        for i, (x, ax, path) in enumerate(zip(leaves, axes, paths)):
+        for i, (x, ax) in enumerate(zip(leaves, axes)):
             if ax is None:
                 continue
-            nd = get_aval_of(x).ndim
-            if not isinstance(ax, int) or not -nd <= ax < nd:
-                raise FuncgradError(f"vmap: in_axes={ax} is out of range for argument "
-                                    f"args{path} of shape {get_aval_of(x).shape}, "
-                                    f"at {user_frame()}")
-            axes[i] = ax % nd
-            sizes.setdefault(get_aval_of(x).shape[axes[i]], []).append(f"args{path}")
+            shape = aval_of_arg("vmap", x, fun, args, i).shape
+            if not isinstance(ax, int) or not -len(shape) <= ax < len(shape):
+                why = "out of range" if isinstance(ax, int) else "an axis is an int or None"
+                raise FuncgradError(
+                    f"vmap: in_axes={ax!r} for argument `{leaf_label(fun, args, i)}` of shape "
+                    f"{shape}: {why}, at {user_frame()}\nUse an axis in [-{len(shape)}, "
+                    f"{len(shape)}), or None to leave it unmapped"
+                    f"{' (a scalar cannot be mapped)' * (not shape)}.")
+            axes[i] = ax % len(shape)
+            sizes.setdefault(shape[axes[i]], []).append(i)
         if not sizes:
-            raise FuncgradError("vmap: in_axes maps no argument (all None); nothing to vectorise")
+            raise FuncgradError(f"vmap: in_axes maps no argument (all None), at {user_frame()}\n"
+                                f"Map at least one argument: give it an axis in in_axes.")
         if len(sizes) > 1:
-            detail = "; ".join(f"size {n}: {', '.join(ps)}" for n, ps in sizes.items())
-            raise FuncgradError(f"vmap: mapped axes have different sizes ({detail}), at "
-                                f"{user_frame()}")
+            detail = "".join(f"\n  * size {n}: axis {axes[i]} of argument `"
+                             f"{leaf_label(fun, args, i)}` ({get_aval_of(leaves[i]).str_short()})"
+                             for n, idx in sizes.items() for i in idx)
+            raise FuncgradError(f"vmap: the mapped axes have different sizes, at {user_frame()}"
+                                f"{detail}\nMapped axes must all have the same size: fix the "
+                                f"shapes, or leave some arguments unmapped with None in in_axes.")
         size = next(iter(sizes))
         f_flat, out_tree = flatten_fun(functools.partial(fun, **kwargs), in_tree)
         with constants_on(leaves):
             outs, bdims = vmap_flat(f_flat, size, leaves, axes)
         out_tree = out_tree.val
-        oaxes = tree_prefix_broadcast(out_axes, tree_unflatten(out_tree, outs))
+        oaxes = _axes("out_axes", out_axes, tree_unflatten(out_tree, outs), fun)
         final = []
         for o, b, oa in zip(outs, bdims, oaxes):
             if oa is None:
