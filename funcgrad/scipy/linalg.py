@@ -1,6 +1,8 @@
-"""`funcgrad.scipy.linalg`: triangular and Cholesky solves, block_diag, solve_sylvester, expm.
+"""`funcgrad.scipy.linalg`: triangular, Cholesky, LU and banded solves, block_diag,
+solve_sylvester, expm, sqrtm.
 
-The primitive `triangular_solve_p` and its derivative rules live in `funcgrad.primitives`; the
+The primitives `triangular_solve_p`, `lu_p` and `sqrtm_p` and their derivative rules live in
+`funcgrad.primitives`; the
 shape checks are `funcgrad.numpy.linalg`'s; the rest is composed of funcgrad.numpy."""
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import numpy as np
 
 from .. import numpy as fnp
 from .. import primitives as prims
-from ..numpy.linalg import _rhs, _square
+from ..numpy.linalg import _float, _rhs, _square
 
 
 def solve_triangular(a, b, trans=0, lower=False):
@@ -104,3 +106,87 @@ def expm(a):
     for i in range(_MAX_SQUARINGS):
         r = fnp.where((i < s)[..., None, None], r @ r, r)
     return r
+
+
+# --- LU, sqrtm, banded solves (issue 14): lu_p and sqrtm_p carry the derivative rules ---------
+
+def _lu_parts(a):
+    """(lu, pivots, permutation) of a square matrix or stack, integers promoted to float."""
+    _square("lu", a)
+    (a,) = _float(fnp.asarray(a))
+    return prims.lu(a)
+
+
+def _unit_lower(lu):
+    n = fnp.shape(lu)[-1]
+    return fnp.tril(lu, -1) + fnp.eye(n, dtype=lu.dtype)
+
+
+def lu(a, permute_l=False, overwrite_a=False, check_finite=True):
+    """`(p, l, u)` with `a == p @ l @ u` (or `(p @ l, u)` with `permute_l=True`), like
+    `scipy.linalg.lu`, for square matrices (and stacks); differentiable in `a`."""
+    lu_, _, perm = _lu_parts(a)
+    n = fnp.shape(lu_)[-1]
+    p = fnp.swapaxes((perm[..., :, None] == fnp.arange(n)).astype(lu_.dtype), -1, -2)
+    low, up = _unit_lower(lu_), fnp.triu(lu_)
+    return (p @ low, up) if permute_l else (p, low, up)
+
+
+def lu_factor(a, overwrite_a=False, check_finite=True):
+    """`(lu, piv)` like `scipy.linalg.lu_factor`: L (unit diagonal, not stored) and U in one
+    matrix, and LAPACK's row interchanges (row i was swapped with row piv[i]), int32."""
+    lu_, piv, _ = _lu_parts(a)
+    return lu_, piv
+
+
+def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
+    """The solution of `a x = b` (trans=0) or `a.T x = b` (trans=1, or 2: the matrices are
+    real) from `lu_factor(a)`, like `scipy.linalg.lu_solve`; differentiable in b and, through
+    `lu_factor`, in a. `b` has shape (n,) or (n, ...)."""
+    lu_, piv = lu_and_piv
+    if trans not in (0, 1, 2):
+        raise ValueError(f"lu_solve: trans must be 0 (a x = b), 1 (a.T x = b) or 2 (a.H x = b), "
+                         f"got {trans!r}")
+    lu_, b = _float(fnp.asarray(lu_), fnp.asarray(b))
+    n = fnp.shape(lu_)[-1]
+    if fnp.ndim(lu_) != 2 or not fnp.ndim(b) or fnp.shape(b)[0] != n:
+        raise ValueError(f"lu_solve: expected lu of shape (n, n) and b of shape (n,) or (n, ...),"
+                         f" got {fnp.shape(lu_)} and {fnp.shape(b)}; use fg.vmap for stacks.")
+    shape = fnp.shape(b)
+    x = fnp.reshape(b, (n, -1))
+    perm = prims.lu_pivots_to_permutation(fnp.asarray(piv), n)
+    p = (perm[:, None] == fnp.arange(n)).astype(lu_.dtype)  # p @ x == x[perm]
+    low = _unit_lower(lu_)
+    if trans == 0:
+        x = prims.triangular_solve(lu_, prims.triangular_solve(low, p @ x, True), False)
+    else:
+        x = prims.triangular_solve(lu_, x, False, True)
+        x = fnp.swapaxes(p, 0, 1) @ prims.triangular_solve(low, x, True, True)
+    return fnp.reshape(x, shape)
+
+
+def sqrtm(A, blocksize=1):  # noqa: N803  (SciPy's and JAX's argument name)
+    """The principal square root `X @ X == A` of a square real matrix (or stack), like
+    `scipy.linalg.sqrtm`; real where A has no eigenvalues on the closed negative real axis, nan
+    otherwise. Differentiable: dX solves the Sylvester equation X dX + dX X = dA (an n^2 x n^2
+    linear system, so for small matrices)."""
+    _square("sqrtm", A)
+    (a,) = _float(fnp.asarray(A))
+    return prims.sqrtm(a)
+
+
+def solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_finite=True):
+    """The solution of `a x = b` for the banded `a` stored as `ab[u + i - j, j] == a[i, j]`
+    ((l + u + 1, n), `l` sub- and `u` super-diagonals), like `scipy.linalg.solve_banded`;
+    differentiable in `ab` and `b` (the band is expanded to a dense solve: O(n^3))."""
+    low, up = map(int, l_and_u)
+    ab = fnp.asarray(ab)
+    if fnp.ndim(ab) != 2 or fnp.shape(ab)[0] != low + up + 1:
+        raise ValueError(f"solve_banded: ab must have shape (l + u + 1, n) = ({low + up + 1}, "
+                         f"n) for (l, u) = {(low, up)}, got {fnp.shape(ab)}")
+    n = fnp.shape(ab)[1]
+    i, j = np.indices((n, n))
+    row = up + i - j
+    row = np.where((row >= 0) & (row <= low + up), row, low + up + 1)  # outside: a zero row
+    dense = fnp.concatenate([ab, ab[:1] * 0.0])[row, j]
+    return fnp.linalg.solve(dense, b)

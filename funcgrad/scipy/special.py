@@ -153,3 +153,10 @@ def softmax(x, axis=None):
     """`exp(x) / sum(exp(x), axis)`, shifted by the max."""
     e = fnp.exp(fnp.subtract(x, fnp.stop_gradient(fnp.max(x, axis=axis, keepdims=True))))
     return e / fnp.sum(e, axis=axis, keepdims=True)
+
+
+# --- Bessel functions of any order (issue 14): orders are not differentiable ------------------
+iv = _special("iv", "The modified Bessel function `I_v(x)` of real order v")
+ive = _special("ive", "`exp(-|x|) I_v(x)`")
+jv = jn = _special("jv", "The Bessel function `J_v(x)` of real order v (`jn` is an alias)")
+yn = _special("yn", "The Bessel function `Y_n(x)` of integer order n")
