@@ -269,6 +269,10 @@ def _transpose(x):
     return shapes.swapaxes(x, -1, -2)
 
 
+def _adjoint(x):  # the conjugate transpose
+    return _transpose(ufuncs.conj(x) if get_aval_of(x).dtype.kind == "c" else x)
+
+
 def _cutoff(s, rtol, m, n):
     smax = shapes.max(s, axis=-1, keepdims=True)
     rtol = max(m, n) * np.finfo(get_aval_of(s).dtype).eps if rtol is None else rtol
@@ -284,8 +288,8 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     tol = _cutoff(s, rcond if rcond is not None else (rtol if rtol is not None else 1e-15), 1, 1)
     keep = ufuncs.greater(s, tol)
     s_inv = ufuncs.where(keep, ufuncs.divide(1.0, ufuncs.where(keep, s, 1.0)), 0.0)
-    return indexing.matmul(_transpose(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
-                                                           _transpose(u)))
+    return indexing.matmul(_adjoint(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
+                                                         _adjoint(u)))
 
 
 @numpy_fallback(lambda a, b, rcond=None, *, numpy_resid=False: np.linalg.lstsq(a, b, rcond))
@@ -300,8 +304,8 @@ def lstsq(a, b, rcond=None, *, numpy_resid=False):
     s_inv = ufuncs.where(keep, ufuncs.divide(1.0, ufuncs.where(keep, s, 1.0)), 0.0)
     vector = len(shapes.shape(b)) == 1
     b2 = shapes.expand_dims(b, -1) if vector else b
-    x = indexing.matmul(_transpose(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
-                                                        indexing.matmul(_transpose(u), b2)))
+    x = indexing.matmul(_adjoint(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
+                                                      indexing.matmul(_adjoint(u), b2)))
     rank = shapes.sum(keep, axis=-1)
     r = ufuncs.subtract(indexing.matmul(a, x), b2)
     resid = shapes.sum(ufuncs.square(r), axis=-2) if m > n else np.zeros((0,))
