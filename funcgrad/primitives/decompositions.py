@@ -30,8 +30,8 @@ def check_square(name: str, a: ShapedArray) -> None:
             f"reshape a flattened matrix to (n, n)).")
     if a.dtype.kind not in "fc" or (a.dtype.kind == "c" and name == "eig"):
         raise ShapeError(
-            f"{name}: expected a {'real ' if name == 'eig' else ''}floating-point matrix, got "
-            f"{a.str_short()}. Convert it first, e.g. fnp.astype(a, fnp.float64).")
+            f"{name}: expected a real floating-point{'' if name == 'eig' else ' (or complex)'} "
+            f"matrix, got {a.str_short()}. Convert it first, e.g. fnp.astype(a, fnp.float64).")
 
 
 def _mT(x):
@@ -263,8 +263,8 @@ for _p in (solve_p, triangular_solve_p, cholesky_p, slogdet_p, eigh_p):
 
 def _check_matrix(name: str, a: ShapedArray) -> None:
     if a.ndim < 2 or a.dtype.kind not in "fc":
-        raise ShapeError(f"{name}: expected a floating-point (or complex) matrix or a stack of "
-                         f"them, shape (..., m, n), got {a.str_short()}.")
+        raise ShapeError(f"{name}: expected a real floating-point (or complex) matrix or a stack "
+                         f"of them, shape (..., m, n), got {a.str_short()}.")
 
 
 def _bcast_last(v, shape, axis_from_end: int):
