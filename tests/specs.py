@@ -635,6 +635,13 @@ PRIMITIVE_SPECS += [
           lambda jax, jnp: jax.scipy.special.gammainc),
     _spec("gammaincc_a", fsp.gammaincc, 2, SAME, uniform(0.5, 4.0),
           lambda jax, jnp: jax.scipy.special.gammaincc),
+    # betainc in all three arguments (JAX refuses a and b: finite differences check them)
+    _spec("betainc_ab", fsp.betainc, 3, [((3,), (3,), (3,)), ((), (), ())],
+          lambda rng, shapes: [rng.uniform(0.6, 3.0, shapes[0]), rng.uniform(0.6, 3.0, shapes[1]),
+                               rng.uniform(0.1, 0.9, shapes[2])], None),
+    _sp("betainc_da", lambda x: fg.grad(lambda a: fnp.sum(fsp.betainc(a, fnp.full_like(x, 3.0),
+                                                                     x)))(fnp.full_like(x, 2.0)),
+        uniform(0.1, 0.9), None),
     # d/da gammainc as a function of x (it stages the series primitive; JAX cannot differentiate
     # its own d/da, so finite differences check this one)
     _sp("gammainc_da", lambda x: fg.grad(lambda a: fnp.sum(fsp.gammainc(a, x)))(

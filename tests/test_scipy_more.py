@@ -1,5 +1,6 @@
 """Issue 14, the remaining SciPy pieces: scipy.linalg lu/lu_factor/lu_solve/sqrtm/solve_banded,
-scipy.special iv/ive/jv(jn)/yn and the derivatives of gammainc/gammaincc in `a`. Values against
+scipy.special iv/ive/jv(jn)/yn and the derivatives of gammainc/gammaincc in `a` and of
+betainc in `a` and `b`. Values against
 SciPy, derivatives against JAX where JAX defines them (else finite differences), under jit, vmap
 and both autodiff modes, float32 and float64."""
 from __future__ import annotations
@@ -265,9 +266,35 @@ def test_gammainc_derivative_in_a_float32():
     np.testing.assert_allclose(g, jax.grad(jss.gammainc)(2.0, 1.5), rtol=1e-5)
 
 
-def test_betainc_and_zeta_shape_arguments_refuse_with_a_reason():
-    with pytest.raises(FuncgradError, match="betainc: no derivative in `a`"):
-        fg.grad(fs.betainc)(2.0, 3.0, 0.4)
+# --- betainc in a and b (JAX refuses: finite differences of SciPy's betainc are the oracle) ------
+
+BA, BB, BX = np.array([0.5, 2.0, 5.0, 1.2]), np.array([0.7, 3.0, 1.5, 8.0]), np.array(
+    [0.2, 0.5, 0.9, 0.05])
+
+
+def test_betainc_derivatives_in_a_and_b_match_finite_differences_of_scipy():
+    h = 1e-6
+    got = fg.vmap(fg.grad(fs.betainc, argnums=(0, 1, 2)))(BA, BB, BX)
+    for i, g in enumerate(got):
+        up, dn = [BA, BB, BX], [BA, BB, BX]
+        up[i], dn[i] = up[i] + h, dn[i] - h
+        np.testing.assert_allclose(g, (ss.betainc(*up) - ss.betainc(*dn)) / (2 * h), rtol=1e-6,
+                                   atol=1e-9)
+    with pytest.raises(ValueError, match="Betainc gradient with respect to a and b"):
+        jax.grad(jss.betainc)(2.0, 3.0, 0.4)  # what JAX does
+
+
+def test_betainc_second_order_jit_vmap_float32():
+    fg.testing.check_grads(fs.betainc, (BA, BB, BX), order=2, modes=("fwd", "rev"))
+    want = fg.vmap(fg.grad(fs.betainc, argnums=(0, 1)))(BA, BB, BX)
+    got = fg.jit(fg.vmap(fg.grad(fs.betainc, argnums=(0, 1))))(BA, BB, BX)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    g32 = fg.grad(fs.betainc)(np.float32(2.0), np.float32(3.0), np.float32(0.4))
+    assert np.asarray(g32).dtype == np.float32
+    np.testing.assert_allclose(g32, fg.grad(fs.betainc)(2.0, 3.0, 0.4), rtol=1e-5)
+
+
+def test_zeta_in_its_first_argument_refuses_with_a_reason():
     with pytest.raises(FuncgradError, match="zeta: no derivative in `x`"):
         fg.grad(fs.zeta)(3.0, 2.0)
     g = fg.grad(fs.zeta, argnums=1)(3.0, 1.5)  # the derivative in q exists

@@ -205,6 +205,7 @@ SPECIAL_ARITY.update(iv=2, ive=2, jv=2, yn=2)
 SPECIAL_PRIMS.update({n: Primitive(n) for n in ("iv", "ive", "jv", "yn")})
 iv_p, ive_p, jv_p, yn_p = (SPECIAL_PRIMS[n] for n in ("iv", "ive", "jv", "yn"))
 igamma_grad_a_p = Primitive("igamma_grad_a")  # d/da gammainc(a, x), by a series
+betainc_moment_p = Primitive("betainc_moment")  # the log-moments behind d betainc / d(a, b)
 
 
 def lu(a):
