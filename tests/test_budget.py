@@ -30,12 +30,12 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 10820  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft, lu,
+CORE_CODE_LINES_MAX = 10850  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft, lu,
 # sqrtm, Bessel of any order, complex linalg
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
              "funcgrad.core", "funcgrad.ir", "funcgrad.staging", "funcgrad.primitives*",
              "funcgrad.transforms*", "funcgrad.backend*"]
-MACHINERY_CODE_LINES_MAX = 6315  # +155: lu/sqrtm rules, Bessel and d/da gammainc, complex linalg
+MACHINERY_CODE_LINES_MAX = 6345  # +185: lu/sqrtm, Bessel, d gammainc/da, d betainc/d(a,b), complex
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [
