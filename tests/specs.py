@@ -600,3 +600,50 @@ PRIMITIVE_SPECS += [
     _sp("zeta", lambda q: fsp.zeta(3.0, q), uniform(0.5, 3.0),
         lambda jax, jnp: lambda q: jax.scipy.special.zeta(3.0, q)),
 ]
+
+# issue 14, the remaining SciPy pieces: lu (l + u, the permutation has no derivative), lu_solve
+# through lu_factor, sqrtm (JAX's is complex-valued and not differentiable: finite differences),
+# Bessel functions of any order in x (JAX has only bessel_jn), gammainc/gammaincc in `a`
+import funcgrad.scipy.linalg as _fl  # noqa: E402
+
+
+def _lu_sum(lu_fn):
+    return lambda a: lu_fn(a)[1] + lu_fn(a)[2]
+
+
+PRIMITIVE_SPECS += [
+    _spec("scipy_lu", _lu_sum(_fl.lu), 1, SQUARE, well_conditioned,
+          lambda jax, jnp: _lu_sum(jax.scipy.linalg.lu)),
+    _spec("scipy_lu_solve", lambda a, b: _fl.lu_solve(_fl.lu_factor(a), b), 2,
+          [((3, 3), (3, 2)), ((3, 3), (3,)), ((1, 1), (1, 2))], well_conditioned,
+          lambda jax, jnp: lambda a, b: jax.scipy.linalg.lu_solve(jax.scipy.linalg.lu_factor(a),
+                                                                  b)),
+    _spec("scipy_lu_solve_trans", lambda a, b: _fl.lu_solve(_fl.lu_factor(a), b, trans=1), 2,
+          [((3, 3), (3, 2)), ((2, 2), (2,))], well_conditioned,
+          lambda jax, jnp: lambda a, b: jax.scipy.linalg.lu_solve(jax.scipy.linalg.lu_factor(a),
+                                                                  b, trans=1)),
+    _spec("scipy_sqrtm", lambda a: _fl.sqrtm(_spd(fnp, a)), 1, SQUARE, REAL, None),
+    _spec("scipy_solve_banded", lambda ab, b: _fl.solve_banded((1, 1), ab + 4.0, b), 2,
+          [((3, 4), (4,)), ((3, 3), (3, 2))], REAL, None),
+    _sp("iv", lambda x: fsp.iv(1.5, x), uniform(0.5, 3.0), None),
+    _sp("ive", lambda x: fsp.ive(2.0, x), away_from_zero(), None),
+    _sp("jv", lambda x: fsp.jv(2.0, x), uniform(0.5, 4.0),
+        lambda jax, jnp: lambda x: jax.scipy.special.bessel_jn(x, v=2)[2]),
+    _sp("yn", lambda x: fsp.yn(2, x), uniform(0.5, 4.0), None),
+    # both arguments (JAX has no second derivative in `a`, so no unary row for its hessian test)
+    _spec("gammainc_a", fsp.gammainc, 2, SAME, uniform(0.5, 4.0),
+          lambda jax, jnp: jax.scipy.special.gammainc),
+    _spec("gammaincc_a", fsp.gammaincc, 2, SAME, uniform(0.5, 4.0),
+          lambda jax, jnp: jax.scipy.special.gammaincc),
+    # betainc in all three arguments (JAX refuses a and b: finite differences check them)
+    _spec("betainc_ab", fsp.betainc, 3, [((3,), (3,), (3,)), ((), (), ())],
+          lambda rng, shapes: [rng.uniform(0.6, 3.0, shapes[0]), rng.uniform(0.6, 3.0, shapes[1]),
+                               rng.uniform(0.1, 0.9, shapes[2])], None),
+    _sp("betainc_da", lambda x: fg.grad(lambda a: fnp.sum(fsp.betainc(a, fnp.full_like(x, 3.0),
+                                                                     x)))(fnp.full_like(x, 2.0)),
+        uniform(0.1, 0.9), None),
+    # d/da gammainc as a function of x (it stages the series primitive; JAX cannot differentiate
+    # its own d/da, so finite differences check this one)
+    _sp("gammainc_da", lambda x: fg.grad(lambda a: fnp.sum(fsp.gammainc(a, x)))(
+        fnp.full_like(x, 2.0)), uniform(0.5, 3.0), None),
+]

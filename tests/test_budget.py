@@ -36,8 +36,9 @@ MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.av
              "funcgrad.transforms*", "funcgrad.backend*"]
 # session 5: +80 GPU fusion (sibling, reductions), +105 pictures of programs (grad regions,
 # nested bodies, .source), +90 vmap(cond) row gather under jit and eager = jit checks,
-# +94 transform misuse messages (key paths, fixes) and make_ir's dead-code removal
-MACHINERY_CODE_LINES_MAX = 6540
+# +94 transform misuse messages (key paths, fixes) and make_ir's dead-code removal,
+# +185 lu/sqrtm, Bessel functions, d gammainc/da, d betainc/d(a, b), complex linear algebra
+MACHINERY_CODE_LINES_MAX = 6730
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [

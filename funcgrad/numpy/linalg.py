@@ -129,10 +129,13 @@ def inv(a):
 
 
 @_square_checked("slogdet")
-@numpy_fallback(np.linalg.slogdet)
-def slogdet(a):
+@numpy_fallback(lambda a, *, method=None: np.linalg.slogdet(a))
+def slogdet(a, *, method=None):
     """`(sign, logabsdet)` of the determinant, like `numpy.linalg.slogdet`; the gradient of
-    logabsdet is `inv(a).T` (the sign's is zero)."""
+    logabsdet is `inv(a).T` (the sign's is zero). JAX's `method` ('lu' or 'qr') is accepted;
+    LAPACK's LU computes it either way."""
+    if method not in (None, "lu", "qr"):
+        raise ValueError(f"slogdet: method must be None, 'lu' or 'qr', got {method!r}")
     (a,) = _float(a)
     return SlogdetResult(*prims.slogdet(a))
 
@@ -146,24 +149,33 @@ def det(a):
     return ufuncs.multiply(sign, ufuncs.exp(logabsdet))
 
 
+def _numpy_cholesky(a, *, upper=False, symmetrize_input=True):
+    low = np.linalg.cholesky(a)
+    return np.swapaxes(low, -1, -2) if upper else low
+
+
 @_square_checked("cholesky")
-@numpy_fallback(np.linalg.cholesky)
-def cholesky(a):
-    """The lower Cholesky factor `L` of a symmetric positive-definite `a = L @ L.T`, like
-    `numpy.linalg.cholesky` (only the lower triangle of `a` is read). Derivatives treat `a` as
-    symmetric: the tangent `da` enters as `(da + da.T) / 2`."""
+@numpy_fallback(_numpy_cholesky)
+def cholesky(a, *, upper=False, symmetrize_input=True):
+    """The lower Cholesky factor `L` of a symmetric positive-definite `a = L @ L.T` (its
+    transpose with `upper=True`), like `numpy.linalg.cholesky` (only the lower triangle of `a` is
+    read, as in NumPy, whatever JAX's `symmetrize_input`). Derivatives treat `a` as symmetric:
+    the tangent `da` enters as `(da + da.T) / 2`."""
     (a,) = _float(a)
-    return prims.cholesky(a)
+    low = prims.cholesky(a)
+    return shapes.swapaxes(low, -1, -2) if upper else low
 
 
 @_square_checked("eigh")
-def eigh(a, UPLO="L"):  # noqa: N803  (NumPy's argument name)
+def eigh(a, UPLO=None, symmetrize_input=True):  # noqa: N803  (NumPy's argument name)
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix, like `numpy.linalg.eigh`.
 
     Derivatives assume distinct eigenvalues (repeated ones give inf/nan, as the eigenvectors
     are then not unique) and treat `a` as symmetric. Each eigenvector's sign is NumPy's choice;
     functions invariant to it (`v * v`, `v @ diag(f(w)) @ v.T`) are safe to differentiate.
+    `UPLO=None` is "L"; one triangle is read whatever JAX's `symmetrize_input`.
     """
+    UPLO = "L" if UPLO is None else UPLO  # noqa: N806
     if UPLO not in ("L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     return _eigh(a, UPLO)
@@ -248,13 +260,17 @@ def eigvals(a):
     return eig(a)[0]
 
 
-@numpy_fallback(lambda a, UPLO="L": np.linalg.eigvalsh(a, UPLO))
-def eigvalsh(a, UPLO="L"):  # noqa: N803
+@numpy_fallback(lambda a, UPLO="L", *, symmetrize_input=True: np.linalg.eigvalsh(a, UPLO))
+def eigvalsh(a, UPLO="L", *, symmetrize_input=True):  # noqa: N803
     return eigh(a, UPLO)[0]
 
 
 def _transpose(x):
     return shapes.swapaxes(x, -1, -2)
+
+
+def _adjoint(x):  # the conjugate transpose
+    return _transpose(ufuncs.conj(x) if get_aval_of(x).dtype.kind == "c" else x)
 
 
 def _cutoff(s, rtol, m, n):
@@ -272,13 +288,14 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     tol = _cutoff(s, rcond if rcond is not None else (rtol if rtol is not None else 1e-15), 1, 1)
     keep = ufuncs.greater(s, tol)
     s_inv = ufuncs.where(keep, ufuncs.divide(1.0, ufuncs.where(keep, s, 1.0)), 0.0)
-    return indexing.matmul(_transpose(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
-                                                           _transpose(u)))
+    return indexing.matmul(_adjoint(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
+                                                         _adjoint(u)))
 
 
-@numpy_fallback(lambda a, b, rcond=None: np.linalg.lstsq(a, b, rcond))
-def lstsq(a, b, rcond=None):
-    """`(x, residuals, rank, s)` minimising `|a @ x - b|`, like `numpy.linalg.lstsq`."""
+@numpy_fallback(lambda a, b, rcond=None, *, numpy_resid=False: np.linalg.lstsq(a, b, rcond))
+def lstsq(a, b, rcond=None, *, numpy_resid=False):
+    """`(x, residuals, rank, s)` minimising `|a @ x - b|`, like `numpy.linalg.lstsq` (the
+    residuals are NumPy's whatever JAX's `numpy_resid`)."""
     m, n = shapes.shape(a)[-2:]
     (a,) = _float(a)
     u, s, vh = svd(a, full_matrices=False)
@@ -287,8 +304,8 @@ def lstsq(a, b, rcond=None):
     s_inv = ufuncs.where(keep, ufuncs.divide(1.0, ufuncs.where(keep, s, 1.0)), 0.0)
     vector = len(shapes.shape(b)) == 1
     b2 = shapes.expand_dims(b, -1) if vector else b
-    x = indexing.matmul(_transpose(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
-                                                        indexing.matmul(_transpose(u), b2)))
+    x = indexing.matmul(_adjoint(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
+                                                      indexing.matmul(_adjoint(u), b2)))
     rank = shapes.sum(keep, axis=-1)
     r = ufuncs.subtract(indexing.matmul(a, x), b2)
     resid = shapes.sum(ufuncs.square(r), axis=-2) if m > n else np.zeros((0,))
@@ -439,8 +456,9 @@ def cross(x1, x2, /, *, axis=-1):
     return shapes.moveaxis(shapes.stack(c, -1), -1, axis)
 
 
-@numpy_fallback(lambda x1, x2, /, *, axis=-1: np.linalg.vecdot(x1, x2, axis=axis))
-def vecdot(x1, x2, /, *, axis=-1):
+@numpy_fallback(lambda x1, x2, /, *, axis=-1, precision=None, preferred_element_type=None:
+                np.linalg.vecdot(x1, x2, axis=axis))
+def vecdot(x1, x2, /, *, axis=-1, precision=None, preferred_element_type=None):
     return shapes.sum(ufuncs.multiply(x1, x2), axis=axis)
 
 
@@ -455,7 +473,19 @@ def trace(x, /, *, offset=0, dtype=None):
     return indexing.trace(x, offset, -2, -1, dtype)
 
 
-matmul, outer, tensordot = indexing.matmul, indexing.outer, indexing.tensordot
+# JAX's signatures; `precision`, `preferred_element_type` and `out_sharding` (XLA's controls)
+# are accepted and unused: funcgrad computes in the operands' promoted dtype.
+def matmul(x1, x2, /, *, precision=None, preferred_element_type=None):
+    return indexing.matmul(x1, x2)
+
+
+def outer(x1, x2, /):
+    return indexing.outer(x1, x2)
+
+
+def tensordot(x1, x2, /, *, axes=2, precision=None, preferred_element_type=None,
+              out_sharding=None):
+    return indexing.tensordot(x1, x2, axes)
 
 
 def matrix_transpose(x, /):

@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     elementwise,
     fft,
     indexing,
+    lu_sqrtm,
     ops,
     reduction,
     shape,

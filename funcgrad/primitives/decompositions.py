@@ -5,14 +5,14 @@ same leading (batch) dimensions: primitives never broadcast. `fnp.linalg`
 (`funcgrad/numpy/linalg.py`) broadcasts, promotes dtypes and turns NumPy's vector right-hand
 sides into `(..., n, 1)`. The impls call the array module's `linalg` (NumPy, or CuPy for GPU
 arrays), which loops over batch dimensions itself, so the batching rules only move the batch
-axis to the front. Matrix products inside the rules are `dot_general`. Real floating-point
-dtypes only.
+axis to the front. Matrix products inside the rules are `dot_general`. Real and complex
+floating-point dtypes (eig: real only).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..avals import ShapedArray
+from ..avals import ShapedArray, real_dtype
 from ..backend.fusion import register_c_expr
 from ..core import NOT_APPLICABLE, Zero, get_aval_of, not_mapped
 from .batching import bdim_at_front, moveaxis
@@ -22,22 +22,33 @@ from .rules import xp_of as _xp
 
 
 def check_square(name: str, a: ShapedArray) -> None:
-    """Raise a ShapeError unless `a` is a stack of square real floating-point matrices."""
+    """Raise a ShapeError unless `a` is a stack of square floating-point (or complex) matrices."""
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(
             f"{name}: expected a square matrix or a stack of them, shape (..., n, n), got "
             f"{a.str_short()}. Pass a square matrix (for least squares use a.T @ a, or "
             f"reshape a flattened matrix to (n, n)).")
-    if a.dtype.kind != "f":
+    if a.dtype.kind not in "fc" or (a.dtype.kind == "c" and name == "eig"):
         raise ShapeError(
-            f"{name}: expected a real floating-point matrix, got {a.str_short()}. Convert it "
-            f"first, e.g. fnp.astype(a, fnp.float64) (complex matrices are not supported).")
+            f"{name}: expected a real floating-point{'' if name == 'eig' else ' (or complex)'} "
+            f"matrix, got {a.str_short()}. Convert it first, e.g. fnp.astype(a, fnp.float64).")
 
 
 def _mT(x):
     """Swap the last two axes (the matrix transpose of every matrix in a stack)."""
     nd = get_aval_of(x).ndim
     return transpose(x, (*range(nd - 2), nd - 1, nd - 2))
+
+
+def _mH(x):
+    """The conjugate transpose (the transpose for real matrices)."""
+    return _mT(conj(x) if get_aval_of(x).dtype.kind == "c" else x)
+
+
+def _as(x, like):
+    """x converted to the dtype of `like` (a real value entering complex arithmetic)."""
+    dt = get_aval_of(like).dtype
+    return x if get_aval_of(x).dtype == dt else convert_element_type(x, dt)
 
 
 def _matmul(x, y):
@@ -68,24 +79,30 @@ def _solve_batcher(prim):
     return batch
 
 
-def _decomposition(prim, out_avals, jvp) -> None:
-    """The rules of a decomposition of one stack of square matrices: the impl is the array
-    module's `linalg` function of the primitive's name, batching moves the batch axis to the
-    front; `out_avals(a)` are the result types, `jvp` the jvp rule."""
+def _front_batch(prim):
+    def batch(size, xs, bdims, **params):
+        outs = prim.bind(moveaxis(xs[0], bdims[0], 0), **params)
+        return outs, [0] * len(outs)
+    return batch
+
+
+def _decomposition(prim, out_avals, jvp, impl=None) -> None:
+    """The rules of a decomposition of one stack of square matrices: the impl is `impl` or the
+    array module's `linalg` function of the primitive's name, batching moves the batch axis to
+    the front; `out_avals(a)` are the result types, `jvp` the jvp rule."""
     fn, multiple = prim.name, prim.multiple_results
 
-    def impl(a):
+    def linalg_impl(a):
         out = getattr(_xp(a).linalg, fn)(a)
         return list(out) if multiple else out
+    impl = impl or linalg_impl
 
     def abstract_eval(a):
         check_square(fn, a)
         return out_avals(a)
 
-    def batch(size, xs, bdims):
-        outs = prim.bind(moveaxis(xs[0], bdims[0], 0))
-        return outs, [0] * len(outs)
-    prim.impl, prim.abstract_eval, prim.jvp, prim.batch = impl, abstract_eval, jvp, batch
+    prim.impl, prim.abstract_eval, prim.jvp = impl, abstract_eval, jvp
+    prim.batch = _front_batch(prim)
     not_linear(prim)
 
 
@@ -179,8 +196,8 @@ def _cholesky_jvp(primals, tangents):
         return [low], [Zero(get_aval_of(low))]
     aval = get_aval_of(a)
     n = aval.shape[-1]
-    y = triangular_solve(low, add(da, _mT(da)), True)  # L^-1 (dA + dA^T)
-    y = triangular_solve(low, _mT(y), True)  # ... L^-T: symmetric, so a transpose suffices
+    y = triangular_solve(low, add(da, _mH(da)), True)  # L^-1 (dA + dA^H)
+    y = triangular_solve(low, _mH(y), True)  # ... L^-H: Hermitian, so a transpose suffices
     phi = np.tril(np.ones((n, n)), -1) * 0.5 + np.eye(n) * 0.25  # Phi, and sym's 1/2
     return [low], [_matmul(low, mul(y, _const_matrix(phi, aval)))]
 
@@ -189,7 +206,8 @@ _decomposition(cholesky_p, lambda a: [a], _cholesky_jvp)
 
 
 # --- slogdet ------------------------------------------------------------------------------------
-# (sign, log|det A|):  d sign = 0,  d log|det A| = tr(A^-1 dA) = sum(A^-T * dA)
+# (sign, log|det A|), with t = tr(A^-1 dA) = sum(A^-T * dA):  d log|det A| = Re t,
+# d sign = sign * i Im t (zero for real A, whose sign is +-1)
 
 
 def _slogdet_jvp(primals, tangents):
@@ -199,17 +217,21 @@ def _slogdet_jvp(primals, tangents):
         return [sign, logabsdet], [Zero(get_aval_of(sign)), Zero(get_aval_of(logabsdet))]
     aval = get_aval_of(a)
     inv_t = solve(_mT(a), _const_matrix(np.eye(aval.shape[-1]), aval))
-    dlog = reduce_sum(mul(da, inv_t), (aval.ndim - 2, aval.ndim - 1))
-    return [sign, logabsdet], [Zero(get_aval_of(sign)), dlog]
+    t = reduce_sum(mul(da, inv_t), (aval.ndim - 2, aval.ndim - 1))
+    if aval.dtype.kind != "c":
+        return [sign, logabsdet], [Zero(get_aval_of(sign)), t]
+    dlog = real(t)
+    return [sign, logabsdet], [mul(sign, sub(t, _as(dlog, t))), dlog]
 
 
-_decomposition(slogdet_p, lambda a: [ShapedArray(a.shape[:-2], a.dtype, a.weak_type)] * 2,
+_decomposition(slogdet_p, lambda a: [ShapedArray(a.shape[:-2], a.dtype, a.weak_type),
+                                     ShapedArray(a.shape[:-2], real_dtype(a.dtype), a.weak_type)],
                _slogdet_jvp)
 
 
 # --- eigh ---------------------------------------------------------------------------------------
-# A V = V diag(w), lower triangle read; with P = V^T sym(dA) V (distinct eigenvalues assumed):
-# dw = diag(P),  dV = V (F * P),  F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it
+# A V = V diag(w), lower triangle read; with P = V^H sym(dA) V (distinct eigenvalues assumed):
+# dw = Re diag(P),  dV = V (F * P),  F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it
 
 
 def _eigh_jvp(primals, tangents):
@@ -220,18 +242,19 @@ def _eigh_jvp(primals, tangents):
     aval = get_aval_of(a)
     nd, n = aval.ndim, aval.shape[-1]
     eye = np.eye(n)
-    sym = mul(add(da, _mT(da)), _const_matrix(np.full((n, n), 0.5), aval))
-    p = _matmul(_mT(v), _matmul(sym, v))
+    sym = mul(add(da, _mH(da)), _const_matrix(np.full((n, n), 0.5), aval))
+    p = _matmul(_mH(v), _matmul(sym, v))
     dw = reduce_sum(mul(p, _const_matrix(eye, aval)), (nd - 1,))
     batch = tuple(range(nd - 2))
     w_j = broadcast_in_dim(w, aval.shape, batch + (nd - 1,))
     w_i = broadcast_in_dim(w, aval.shape, batch + (nd - 2,))
-    gap = add(sub(w_j, w_i), _const_matrix(eye, aval))  # 1 on the diagonal: no 0/0 there
-    off = div(mul(p, _const_matrix(1.0 - eye, aval)), gap)
-    return [w, v], [dw, _matmul(v, off)]
+    gap = add(sub(w_j, w_i), _const_matrix(eye, get_aval_of(w_j)))  # 1 on the diagonal: no 0/0
+    off = div(mul(p, _const_matrix(1.0 - eye, aval)), _as(gap, p))
+    return [w, v], [real(dw) if aval.dtype.kind == "c" else dw, _matmul(v, off)]
 
 
-_decomposition(eigh_p, lambda a: [ShapedArray(a.shape[:-1], a.dtype, a.weak_type), a], _eigh_jvp)
+_decomposition(eigh_p, lambda a: [ShapedArray(a.shape[:-1], real_dtype(a.dtype), a.weak_type), a],
+               _eigh_jvp)
 for _p in (solve_p, triangular_solve_p, cholesky_p, slogdet_p, eigh_p):
     register_c_expr(_p, NOT_APPLICABLE)  # library calls (LAPACK), never fused
 
@@ -239,16 +262,9 @@ for _p in (solve_p, triangular_solve_p, cholesky_p, slogdet_p, eigh_p):
 # --- svd, qr, eig (issue 14) --------------------------------------------------------------------
 
 def _check_matrix(name: str, a: ShapedArray) -> None:
-    if a.ndim < 2 or a.dtype.kind != "f":
-        raise ShapeError(f"{name}: expected a real floating-point matrix or a stack of them, "
-                         f"shape (..., m, n), got {a.str_short()}.")
-
-
-def _front_batch(prim):
-    def batch(size, xs, bdims, **params):
-        outs = prim.bind(moveaxis(xs[0], bdims[0], 0), **params)
-        return outs, [0] * len(outs)
-    return batch
+    if a.ndim < 2 or a.dtype.kind not in "fc":
+        raise ShapeError(f"{name}: expected a real floating-point (or complex) matrix or a stack "
+                         f"of them, shape (..., m, n), got {a.str_short()}.")
 
 
 def _bcast_last(v, shape, axis_from_end: int):
@@ -257,15 +273,15 @@ def _bcast_last(v, shape, axis_from_end: int):
     return broadcast_in_dim(v, shape, tuple(range(nd - 2)) + (nd - axis_from_end,))
 
 
-# svd: A = U diag(s) V^T (reduced). With dS = U^T dA V (distinct nonzero singular values):
-# ds = diag(dS); dU = U (F * (dS S + S dS^T)) + (I - U U^T) dA V / s;
-# dV = V (F * (S dS + dS^T S)) + (I - V V^T) dA^T U / s;  F_ij = 1 / (s_j^2 - s_i^2), F_ii = 0
+# svd: A = U diag(s) V^H (reduced). With dS = U^H dA V (distinct nonzero singular values):
+# ds = Re diag(dS); dU = U (F * (dS S + S dS^H) + i Im diag(dS) / s) + (I - U U^H) dA V / s;
+# dV = V (F * (S dS + dS^H S)) + (I - V V^H) dA^H U / s;  F_ij = 1 / (s_j^2 - s_i^2), F_ii = 0
 
 def _svd_abstract_eval(a, *, full_matrices, compute_uv):
     _check_matrix("svd", a)
     *b, m, n = a.shape
     k = min(m, n)
-    s = ShapedArray(tuple(b) + (k,), a.dtype, a.weak_type)
+    s = ShapedArray(tuple(b) + (k,), real_dtype(a.dtype), a.weak_type)
     if not compute_uv:
         return [s]
     mu, nv = (m, n) if full_matrices else (k, k)
@@ -275,6 +291,7 @@ def _svd_abstract_eval(a, *, full_matrices, compute_uv):
 def _svd_jvp(primals, tangents, *, full_matrices, compute_uv):
     (a,), (da,) = primals, tangents
     aval = get_aval_of(a)
+    _check_matrix("svd", aval)
     m, n = aval.shape[-2:]
     if compute_uv and full_matrices and m != n:
         raise ShapeError("svd: derivatives of the full (full_matrices=True) U or V of a "
@@ -283,30 +300,35 @@ def _svd_jvp(primals, tangents, *, full_matrices, compute_uv):
     outs = [u, s, vh] if compute_uv else [s]
     if type(da) is Zero:
         return outs, [Zero(get_aval_of(o)) for o in outs]
-    v = _mT(vh)
+    v, cplx = _mH(vh), aval.dtype.kind == "c"
     nd = aval.ndim
-    ds_mat = _matmul(_mT(u), _matmul(da, v))  # (..., k, k)
+    ds_mat = _matmul(_mH(u), _matmul(da, v))  # (..., k, k)
     kk = get_aval_of(ds_mat)
     k = kk.shape[-1]
     eye = _const_matrix(np.eye(k), kk)
     ds = reduce_sum(mul(ds_mat, eye), (nd - 1,))
+    ds = real(ds) if cplx else ds
     if not compute_uv:
         return outs, [ds]
-    s_col, s_row = _bcast_last(s, kk.shape, 1), _bcast_last(s, kk.shape, 2)  # s_j, s_i
+    sc = _as(s, ds_mat)
+    s_col, s_row = _bcast_last(sc, kk.shape, 1), _bcast_last(sc, kk.shape, 2)  # s_j, s_i
     f = sub(div(_const_matrix(np.ones((k, k)), kk), add(mul(add(s_col, s_row),
                                                             sub(s_col, s_row)), eye)), eye)
     dss, sds = mul(s_col, ds_mat), mul(s_row, ds_mat)
-    du = _matmul(u, mul(f, add(dss, _mT(dss))))
-    dv = _matmul(v, mul(f, add(sds, _mT(sds))))
+    du = _matmul(u, mul(f, add(dss, _mH(dss))))
+    if cplx:  # the phase of each singular pair: i Im diag(dS) / s on U's side
+        dg = mul(ds_mat, eye)
+        du = add(du, _matmul(u, div(sub(dg, _as(real(dg), dg)), s_col)))
+    dv = _matmul(v, mul(f, add(sds, _mH(sds))))
     if m > n:
         dav = _matmul(da, v)
-        du = add(du, div(sub(dav, _matmul(u, _matmul(_mT(u), dav))),
-                         _bcast_last(s, get_aval_of(dav).shape, 1)))
+        du = add(du, div(sub(dav, _matmul(u, _matmul(_mH(u), dav))),
+                         _bcast_last(sc, get_aval_of(dav).shape, 1)))
     if n > m:
-        dau = _matmul(_mT(da), u)
+        dau = _matmul(_mH(da), u)
         dv = add(dv, div(sub(dau, _matmul(v, _matmul(vh, dau))),
-                         _bcast_last(s, get_aval_of(dau).shape, 1)))
-    return outs, [du, ds, _mT(dv)]
+                         _bcast_last(sc, get_aval_of(dau).shape, 1)))
+    return outs, [du, ds, _mH(dv)]
 
 
 def _svd_impl(a, *, full_matrices, compute_uv):
@@ -319,7 +341,8 @@ svd_p.batch = _front_batch(svd_p)
 not_linear(svd_p)
 
 
-# qr: A = Q R (reduced, m >= n). With C = Q^T dA R^-1 and Omega = tril(C, -1) - tril(C, -1)^T:
+# qr: A = Q R (reduced, m >= n). With C = Q^H dA R^-1 and Omega = tril(C, -1) - tril(C, -1)^H
+# (plus i Im diag(C) for complex A, whose R has a real diagonal):
 # dQ = Q (Omega - C) + dA R^-1,  dR = (C - Omega) R
 
 def _qr_abstract_eval(a, *, full_matrices):
@@ -340,9 +363,12 @@ def _qr_jvp(primals, tangents, *, full_matrices):
                          "and the reduced factorisation (mode='reduced'), as in JAX.")
     q, r = outs
     da_rinv = _mT(triangular_solve(r, _mT(da), False, True))  # dA R^-1
-    c = _matmul(_mT(q), da_rinv)
+    c = _matmul(_mH(q), da_rinv)
     low = mul(c, _const_matrix(np.tril(np.ones((n, n)), -1), get_aval_of(c)))
-    omega = sub(low, _mT(low))
+    omega = sub(low, _mH(low))
+    if get_aval_of(c).dtype.kind == "c":
+        dg = mul(c, _const_matrix(np.eye(n), get_aval_of(c)))
+        omega = add(omega, sub(dg, _as(real(dg), dg)))
     return outs, [add(_matmul(q, sub(omega, c)), da_rinv), _matmul(sub(c, omega), r)]
 
 

@@ -196,3 +196,25 @@ def svd(a, full_matrices: bool = False, compute_uv: bool = True):
 
 def qr(a, full_matrices: bool = False): return qr_p.bind(a, full_matrices=bool(full_matrices))
 def eig(a): return eig_p.bind(a)
+
+
+# --- lu, sqrtm, Bessel of any order (issue 14, remaining scipy pieces) -------------------------
+lu_p = Primitive("lu", multiple_results=True)
+lu_pivots_to_permutation_p, sqrtm_p = map(Primitive, ("lu_pivots_to_permutation", "sqrtm"))
+SPECIAL_ARITY.update(iv=2, ive=2, jv=2, yn=2)
+SPECIAL_PRIMS.update({n: Primitive(n) for n in ("iv", "ive", "jv", "yn")})
+iv_p, ive_p, jv_p, yn_p = (SPECIAL_PRIMS[n] for n in ("iv", "ive", "jv", "yn"))
+igamma_grad_a_p = Primitive("igamma_grad_a")  # d/da gammainc(a, x), by a series
+betainc_moment_p = Primitive("betainc_moment")  # the log-moments behind d betainc / d(a, b)
+
+
+def lu(a):
+    """[lu, pivots, permutation] of a stack of matrices (a[..., permutation, :] == l @ u)."""
+    return lu_p.bind(a)
+
+
+def lu_pivots_to_permutation(pivots, size: int):
+    return lu_pivots_to_permutation_p.bind1(pivots, permutation_size=int(size))
+
+
+def sqrtm(a): return sqrtm_p.bind1(a)

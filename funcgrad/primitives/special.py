@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..backend import cupy_backend, device_of, is_gpu_array
+from ..backend import cupy_backend, device_of, is_gpu_array, to_numpy
 from ..backend.fusion import register_c_expr
 from ..core import NOT_APPLICABLE, FuncgradError, user_frame
 from .batching import broadcasting_batcher
@@ -46,7 +46,7 @@ def _abstract_eval_for(name, arity):
     if arity < 3:
         return unop_abstract_eval if arity == 1 else binop_abstract_eval_for(name)
 
-    def abstract_eval(*avals):
+    def abstract_eval(*avals, **_):
         same_shape_dtype(name, *avals)
         return [avals[-1]]
     return abstract_eval
@@ -65,12 +65,11 @@ def _c(v, x):  # a constant shaped like x
     return full_like(x, v)
 
 
-def _no_grad(name, arg):
+def _no_grad(name, arg, why="it is not implemented (it has no closed form)"):
     def fn(*_, **__):
         raise FuncgradError(
-            f"{name}: the derivative in `{arg}` is not implemented (it has no closed form); "
-            f"differentiate only in the other arguments, or wrap `{arg}` in "
-            f"fg.lax.stop_gradient, at {user_frame()}")
+            f"{name}: no derivative in `{arg}`: {why}; differentiate only in the other "
+            f"arguments, or wrap `{arg}` in fg.lax.stop_gradient, at {user_frame()}")
     return fn
 
 
@@ -110,12 +109,12 @@ defjvp(ndtri_p, lambda t, ans, x: mul(t, mul(_c(_SQRT_2PI, x), exp(mul(_c(0.5, x
                                                                          mul(ans, ans))))))
 defjvp(log_ndtr_p, lambda t, ans, x: mul(t, mul(_c(1 / _SQRT_2PI, x), exp(
     sub(mul(_c(-0.5, x), mul(x, x)), ans)))))
-defjvp(gammainc_p, _no_grad("gammainc", "a"), lambda t, ans, a, x: mul(t, _dgammainc_dx(a, x)))
-defjvp(gammaincc_p, _no_grad("gammaincc", "a"),
+defjvp(gammainc_p, lambda t, ans, a, x: mul(t, igamma_grad_a_p.bind1(a, x, order=1)),
+       lambda t, ans, a, x: mul(t, _dgammainc_dx(a, x)))
+defjvp(gammaincc_p, lambda t, ans, a, x: neg(mul(t, igamma_grad_a_p.bind1(a, x, order=1))),
        lambda t, ans, a, x: neg(mul(t, _dgammainc_dx(a, x))))
-defjvp(betainc_p, _no_grad("betainc", "a"), _no_grad("betainc", "b"),
-       lambda t, ans, a, b, x: mul(t, exp(sub(add(mul(sub(a, _c(1, a)), log(x)), mul(
-           sub(b, _c(1, b)), log1p_p.bind1(neg(x)))), _lbeta(a, b)))))
+defjvp(betainc_p, *(lambda t, ans, a, b, x, i=i: _betainc_moment_d(i, t, ans, a, b, x, p=0, q=0)
+                   for i in range(3)))
 defjvp(i0_p, lambda t, ans, x: mul(t, _s("i1", x)))
 defjvp(i0e_p, lambda t, ans, x: mul(t, sub(_s("i1e", x), mul(sign(x), ans))))
 defjvp(i1_p, _over_x(lambda ans, x, s: sub(_s("i0", x), div(ans, s))))
@@ -127,3 +126,110 @@ defjvp(y0_p, lambda t, ans, x: neg(mul(t, _s("y1", x))))
 defjvp(y1_p, lambda t, ans, x: mul(t, sub(_s("y0", x), div(ans, x))))
 defjvp(zeta_p, _no_grad("zeta", "x"),
        lambda t, ans, x, q: mul(t, neg(mul(x, _s("zeta", add(x, _c(1, x)), q)))))
+
+
+# --- Bessel functions of any order, d/da of the incomplete gamma (issue 14) --------------------
+# Orders are not differentiable (the derivative in the order has no closed form).
+_ORDER = "the order is not differentiable (no closed form)"
+
+
+def _order_pm1(prim, sign_):
+    """d/dx f_v = (f_{v-1} + sign_ f_{v+1}) / 2, the recurrence of I_v (+) and J_v, Y_n (-)."""
+    def fn(t, ans, v, x):
+        one = _c(1, v)
+        lo, hi = prim.bind1(sub(v, one), x), prim.bind1(add(v, one), x)
+        return mul(t, mul(_c(0.5, x), add(lo, hi) if sign_ > 0 else sub(lo, hi)))
+    return fn
+
+
+defjvp(iv_p, _no_grad("iv", "v", _ORDER), _order_pm1(iv_p, 1))
+defjvp(ive_p, _no_grad("ive", "v", _ORDER), lambda t, ans, v, x: sub(
+    _order_pm1(ive_p, 1)(t, ans, v, x), mul(t, mul(sign(x), ans))))  # ive = iv e^-|x|
+defjvp(jv_p, _no_grad("jv", "v", _ORDER), _order_pm1(jv_p, -1))
+defjvp(yn_p, _no_grad("yn", "n", _ORDER), _order_pm1(yn_p, -1))
+
+
+# d/da P(a, x) from the series P = sum_k T_k, T_k = x^(a+k) e^-x / Gamma(a+k+1), differentiated
+# term by term (order 1: sum_k T_k L_k, L_k = log x - digamma(a+k+1); order 2:
+# sum_k T_k (L_k^2 - polygamma(1, a+k+1))); SciPy's gammaln, digamma, polygamma give the terms.
+# Enough terms that T_k (ratio x / (a+k+1)) falls below double precision; for x in the thousands
+# the sum is slow but exact, and its absolute error is that of P (about 1e-16 log x).
+
+def _igamma_grad_a(a, x, *, order):
+    xp = xp_of(a)
+    a, x = xp.asarray(a), xp.asarray(x)
+    mod = scipy_module("special", "the special functions") if xp is np else \
+        cupy_backend.special_module()
+    top = float(xp.max(x)) if x.size else 0.0
+    k = xp.arange(int(top + 10 * math.sqrt(top) + 60), dtype=a.dtype)
+    ak = a[..., None] + k + 1
+    lx = xp.log(xp.where(x > 0, x, 1))[..., None]
+    lk = lx - mod.digamma(ak)
+    terms = xp.exp((ak - 1) * lx - x[..., None] - mod.gammaln(ak)) * (
+        lk if order == 1 else lk * lk - mod.polygamma(1, ak))
+    return xp.where(x > 0, terms.sum(-1), 0).astype(a.dtype, copy=False)
+
+
+def _igamma_grad_a_dx(t, ans, a, x, *, order):  # d/dx of d^n/da^n P = d^n/da^n of dP/dx
+    la = sub(log(x), _s("digamma", a))
+    f = la if order == 1 else sub(mul(la, la), _s("polygamma", _c(1, a), a))
+    return mul(t, mul(_dgammainc_dx(a, x), f))
+
+
+def _igamma_grad_a_da(t, ans, a, x, *, order):
+    if order == 2:
+        _no_grad("gammainc", "a", "third derivatives in `a` are not implemented")()
+    return mul(t, igamma_grad_a_p.bind1(a, x, order=2))
+
+
+igamma_grad_a_p.impl = _igamma_grad_a
+igamma_grad_a_p.abstract_eval = binop_abstract_eval_for("igamma_grad_a")
+igamma_grad_a_p.batch = broadcasting_batcher(igamma_grad_a_p)
+igamma_grad_a_p.transpose = NOT_APPLICABLE
+register_c_expr(igamma_grad_a_p, NOT_APPLICABLE)
+defjvp(igamma_grad_a_p, _igamma_grad_a_da, _igamma_grad_a_dx)
+
+
+# betainc in a and b: with K_pq = int_0^x log(t)^p log(1-t)^q t^(a-1) (1-t)^(b-1) dt / B(a, b)
+# (betainc = K_00), dK_pq/da = K_(p+1)q - K_pq (digamma(a) - digamma(a+b)), dK_pq/db likewise
+# with q + 1 and digamma(b), dK_pq/dx = the integrand at x: derivatives of every order. The
+# K_pq with p + q > 0 are integrals SciPy evaluates (scipy.integrate.quad, per element, on the
+# host: accurate to about 1e-10, and slow for large arrays).
+
+def _betainc_moment(a, b, x, *, p, q):
+    quad = scipy_module("integrate", "the derivatives of betainc in a and b").quad
+    lbeta = scipy_module("special", "the special functions").betaln
+    xp, dt = xp_of(a), np.result_type(a)
+    a, b, x = (np.asarray(to_numpy(v), np.float64) for v in (a, b, x))
+
+    def one(a, b, x):
+        if not 0 < x <= 1:
+            return 0.0 if x == 0 else np.nan
+        lb = lbeta(a, b)
+        return quad(lambda t: np.log(t) ** p * np.log1p(-t) ** q * np.exp(
+            (a - 1) * np.log(t) + (b - 1) * np.log1p(-t) - lb), 0, x, epsabs=1e-13,
+            epsrel=1e-11, limit=200)[0]
+    return xp.asarray(np.vectorize(one, otypes=[np.float64])(a, b, x).astype(dt))
+
+
+def _betainc_moment_d(i, t, ans, a, b, x, *, p, q):
+    """The jvp of K_pq (betainc for p = q = 0) in argument i (a, b, x)."""
+    if i == 2:
+        lx, l1x = log(x), log1p_p.bind1(neg(x))
+        f = exp(sub(add(mul(sub(a, _c(1, a)), lx), mul(sub(b, _c(1, b)), l1x)), _lbeta(a, b)))
+        for factor in [lx] * p + [l1x] * q:
+            f = mul(f, factor)
+        return mul(t, f)
+    up = betainc_moment_p.bind1(a, b, x, p=p + (i == 0), q=q + (i == 1))
+    dig = sub(_s("digamma", a if i == 0 else b), _s("digamma", add(a, b)))
+    return mul(t, sub(up, mul(ans, dig)))
+
+
+betainc_moment_p.impl = _betainc_moment
+betainc_moment_p.abstract_eval = _abstract_eval_for("betainc_moment", 3)
+betainc_moment_p.batch = broadcasting_batcher(betainc_moment_p)
+betainc_moment_p.transpose = NOT_APPLICABLE
+register_c_expr(betainc_moment_p, NOT_APPLICABLE)
+defjvp(betainc_moment_p, *(lambda t, ans, a, b, x, i=i, **pq: _betainc_moment_d(i, t, ans, a, b,
+                                                                                 x, **pq)
+                           for i in range(3)))

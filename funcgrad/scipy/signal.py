@@ -25,7 +25,7 @@ def _crop(full, shape1, shape2, mode):
     return full[tuple(slice(s, s + abs(a - b) + 1) for s, a, b in zip(lo, shape1, shape2))]
 
 
-def convolve(in1, in2, mode="full", method="direct"):
+def convolve(in1, in2, mode="full", method="direct", precision=None):
     """The n-D convolution of `in1` and `in2` (equal ndim), like `scipy.signal.convolve`."""
     if mode not in ("full", "same", "valid"):
         raise FuncgradError(f"convolve: mode must be 'full', 'same' or 'valid', got {mode!r}")
@@ -43,14 +43,14 @@ def convolve(in1, in2, mode="full", method="direct"):
     return _crop(out, s1, s2, mode)
 
 
-def correlate(in1, in2, mode="full", method="direct"):
+def correlate(in1, in2, mode="full", method="direct", precision=None):
     """The n-D cross-correlation, `convolve(in1, flip(conj(in2)))`, like
     `scipy.signal.correlate`."""
     in2 = fnp.asarray(in2)
     return convolve(in1, fnp.flip(fnp.conj(in2) if in2.dtype.kind == "c" else in2), mode)
 
 
-def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
+def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, precision=None):
     """2-D convolution, like `scipy.signal.convolve2d` (zero-filled boundary only)."""
     if boundary != "fill" or fillvalue != 0:
         raise FuncgradError("convolve2d: only boundary='fill' with fillvalue=0 is supported; pad "

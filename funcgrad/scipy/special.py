@@ -8,6 +8,7 @@ order) in every argument where the derivative has a closed form.
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -17,30 +18,44 @@ from .. import primitives as prims
 from ..numpy._base import _promote
 
 
-def _special(name, doc):
-    def f(*xs):
+def _special(name, params, doc):
+    """The primitive `name` as a function of the arguments `params` (SciPy's and JAX's names)."""
+    sig = inspect.Signature([inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                             for p in params.split()])
+
+    def f(*args, **kwargs):
+        xs = sig.bind(*args, **kwargs).args
         return prims.special_op(name, *_promote(name, *xs, to_float=True))
     f.__name__ = f.__qualname__ = name
+    f.__signature__ = sig
     f.__doc__ = f"{doc}, like `scipy.special.{name}` (computed by SciPy)."
     return f
 
 
-gammaln = _special("gammaln", "`log|Gamma(x)|`")
-digamma = psi = _special("digamma", "The digamma function `d/dx gammaln(x)`")
-polygamma = _special("polygamma", "`polygamma(n, x)`, the n-th derivative of digamma")
-erf = _special("erf", "The error function")
-erfc = _special("erfc", "The complementary error function `1 - erf(x)`")
-erfinv = _special("erfinv", "The inverse of erf")
-ndtri = _special("ndtri", "The inverse of the standard normal CDF")
-log_ndtr = _special("log_ndtr", "The log of the standard normal CDF")
-gammainc = _special("gammainc", "The regularized lower incomplete gamma `P(a, x)`")
-gammaincc = _special("gammaincc", "The regularized upper incomplete gamma `Q(a, x)`")
-betainc = _special("betainc", "The regularized incomplete beta `I_x(a, b)`")
-i0, i0e = _special("i0", "The modified Bessel `I_0`"), _special("i0e", "`exp(-|x|) I_0(x)`")
-i1, i1e = _special("i1", "The modified Bessel `I_1`"), _special("i1e", "`exp(-|x|) I_1(x)`")
-j0, j1 = _special("j0", "The Bessel `J_0`"), _special("j1", "The Bessel `J_1`")
-y0, y1 = _special("y0", "The Bessel `Y_0`"), _special("y1", "The Bessel `Y_1`")
-_hurwitz = _special("zeta", "The Hurwitz zeta function")
+gammaln = _special("gammaln", "x", "`log|Gamma(x)|`")
+digamma = psi = _special("digamma", "x", "The digamma function `d/dx gammaln(x)`")
+polygamma = _special("polygamma", "n x", "`polygamma(n, x)`, the n-th derivative of digamma")
+erf = _special("erf", "x", "The error function")
+erfc = _special("erfc", "x", "The complementary error function `1 - erf(x)`")
+erfinv = _special("erfinv", "x", "The inverse of erf")
+ndtri = _special("ndtri", "p", "The inverse of the standard normal CDF")
+_log_ndtr = _special("log_ndtr", "x", "The log of the standard normal CDF")
+gammainc = _special("gammainc", "a x", "The regularized lower incomplete gamma `P(a, x)`")
+gammaincc = _special("gammaincc", "a x", "The regularized upper incomplete gamma `Q(a, x)`")
+betainc = _special("betainc", "a b x", "The regularized incomplete beta `I_x(a, b)`")
+i0, i0e = _special("i0", "x", "The modified Bessel `I_0`"), _special("i0e", "x",
+                                                                   "`exp(-|x|) I_0(x)`")
+i1, i1e = _special("i1", "x", "The modified Bessel `I_1`"), _special("i1e", "x",
+                                                                   "`exp(-|x|) I_1(x)`")
+j0, j1 = _special("j0", "x", "The Bessel `J_0`"), _special("j1", "x", "The Bessel `J_1`")
+y0, y1 = _special("y0", "x", "The Bessel `Y_0`"), _special("y1", "x", "The Bessel `Y_1`")
+_hurwitz = _special("zeta", "x q", "The Hurwitz zeta function")
+
+
+def log_ndtr(x, series_order=3):
+    """The log of the standard normal CDF, like `scipy.special.log_ndtr` (computed by SciPy to
+    full precision; `series_order`, JAX's asymptotic-series length, is accepted and unused)."""
+    return _log_ndtr(x)
 
 
 def zeta(x, q=None):
@@ -127,9 +142,12 @@ def entr(x):
     return fnp.where(fnp.less(x, 0.0), -np.inf, -xlogy(x, x))
 
 
-def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=None):
     """`log(sum(b * exp(a)))`, shifted by the (gradient-stopped) max so it never overflows, like
-    `scipy.special.logsumexp`; `return_sign=True` returns `(log|s|, sign(s))`."""
+    `scipy.special.logsumexp`; `return_sign=True` returns `(log|s|, sign(s))`; `where` (a
+    boolean mask, as in JAX) leaves the masked-out entries out of the sum."""
+    if where is not None:
+        a = fnp.where(where, a, -np.inf)
     if b is not None:
         a, b = fnp.broadcast_arrays(*_promote("logsumexp", a, b, to_float=True))
         a = fnp.where(fnp.not_equal(b, 0.0), a, -np.inf)
@@ -153,3 +171,10 @@ def softmax(x, axis=None):
     """`exp(x) / sum(exp(x), axis)`, shifted by the max."""
     e = fnp.exp(fnp.subtract(x, fnp.stop_gradient(fnp.max(x, axis=axis, keepdims=True))))
     return e / fnp.sum(e, axis=axis, keepdims=True)
+
+
+# --- Bessel functions of any order (issue 14): orders are not differentiable ------------------
+iv = _special("iv", "v x", "The modified Bessel function `I_v(x)` of real order v")
+ive = _special("ive", "v x", "`exp(-|x|) I_v(x)`")
+jv = jn = _special("jv", "v x", "The Bessel function `J_v(x)` of real order v (alias `jn`)")
+yn = _special("yn", "n x", "The Bessel function `Y_n(x)` of integer order n")

@@ -3,6 +3,7 @@
 (pdf = exp(logpdf), sf = 1 - cdf, logcdf = log(cdf), ...)."""
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -41,6 +42,9 @@ class _Dist:
         if ppf is not None:
             fns["ppf"] = ppf
         for fn_name, fn in fns.items():
+            if fn.__name__ == "<lambda>" and fn_name != "ppf":  # derived: its source's arguments
+                fn.__signature__ = inspect.signature(cdf if "cdf" in fn_name or "sf" in fn_name
+                                                     else logpdf)
             fn.__name__ = fn.__qualname__ = fn_name
             fn.__doc__ = fn.__doc__ or f"`{name}.{fn_name}`, like `scipy.stats.{name}.{fn_name}`."
             setattr(self, fn_name, fn)
