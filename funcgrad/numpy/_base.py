@@ -214,7 +214,7 @@ def _promote(op: str, *args, to_float: bool = False):
 
 # --- creation (arrays of the device they are made for, embedded as constants when traced) -----
 
-arange, linspace, tri, tril_indices = np.arange, np.linspace, np.tri, np.tril_indices
+tril_indices = np.tril_indices
 
 
 def _on(make, like=None):
@@ -237,7 +237,8 @@ def _creation(name):  # NumPy's function (signature, `like=`), made on `_on`'s d
     return make
 
 
-zeros, ones, full, eye, identity = map(_creation, ("zeros", "ones", "full", "eye", "identity"))
+zeros, ones, full, eye, identity, arange, linspace, tri = map(_creation, (
+    "zeros", "ones", "full", "eye", "identity", "arange", "linspace", "tri"))
 empty = zeros
 
 

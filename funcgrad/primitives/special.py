@@ -24,20 +24,23 @@ from .rules import (
     same_shape_dtype,
     scipy_module,
     unop_abstract_eval,
+    xp_of,
 )
 
 
 def _impl_for(name):
     def impl(*xs):
         dev = next((device_of(x) for x in xs if is_gpu_array(x)), None)
-        if dev is None:
-            mod = scipy_module("special", "the special functions")
-        else:  # cupyx.scipy.special (CuPy has all of them); host operands (a promoted order or
-            # constant) join the device operand's device, since CuPy refuses host arrays
-            mod = cupy_backend.special_module()
-            xs = [cupy_backend.to_device(x, dev.index) if isinstance(x, np.ndarray) else x
-                  for x in xs]
-        out, dt = getattr(mod, name)(*xs), getattr(xs[-1], "dtype", None)
+        fn = None if dev is None else getattr(cupy_backend.special_module(), name, None)
+        if fn is None:  # SciPy: on the CPU, or for what cupyx.scipy.special lacks (iv, ive, jv)
+            fn = getattr(scipy_module("special", "the special functions"), name)
+            out = fn(*[to_numpy(x) for x in xs]) if dev else fn(*xs)
+            out = cupy_backend.to_device(out, dev.index) if dev else out
+        else:  # cupyx.scipy.special; host operands (a promoted order or constant) join the
+            # device operand's device, since CuPy refuses host arrays
+            out = fn(*[cupy_backend.to_device(x, dev.index) if isinstance(x, np.ndarray) else x
+                       for x in xs])
+        dt = getattr(xs[-1], "dtype", None)
         return out if dt is None else out.astype(dt, copy=False)
     return impl
 

@@ -129,7 +129,7 @@ def _lu_parts(a):
 
 def _unit_lower(lu):
     n = fnp.shape(lu)[-1]
-    return fnp.tril(lu, -1) + fnp.eye(n, dtype=lu.dtype)
+    return fnp.tril(lu, -1) + fnp.eye(n, dtype=lu.dtype, like=lu)
 
 
 def lu(a, permute_l=False, overwrite_a=False, check_finite=True):
@@ -137,7 +137,7 @@ def lu(a, permute_l=False, overwrite_a=False, check_finite=True):
     `scipy.linalg.lu`, for square matrices (and stacks); differentiable in `a`."""
     lu_, _, perm = _lu_parts(a)
     n = fnp.shape(lu_)[-1]
-    p = fnp.swapaxes((perm[..., :, None] == fnp.arange(n)).astype(lu_.dtype), -1, -2)
+    p = fnp.swapaxes((perm[..., :, None] == fnp.arange(n, like=lu_)).astype(lu_.dtype), -1, -2)
     low, up = _unit_lower(lu_), fnp.triu(lu_)
     return (p @ low, up) if permute_l else (p, low, up)
 
@@ -165,7 +165,7 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
     shape = fnp.shape(b)
     x = fnp.reshape(b, (n, -1))
     perm = prims.lu_pivots_to_permutation(fnp.asarray(piv), n)
-    p = (perm[:, None] == fnp.arange(n)).astype(lu_.dtype)  # p @ x == x[perm]
+    p = (perm[:, None] == fnp.arange(n, like=lu_)).astype(lu_.dtype)  # p @ x == x[perm]
     low = _unit_lower(lu_)
     if trans == 0:
         x = prims.triangular_solve(lu_, prims.triangular_solve(low, p @ x, True), False)

@@ -6,5 +6,5 @@ import cupy
 import scipy.special as _sp
 
 _NAMES = ("gammaln digamma polygamma erf erfc erfinv ndtri log_ndtr gammainc gammaincc betainc "
-          "i0 i0e i1 i1e j0 j1 y0 y1 zeta").split()
+          "i0 i0e i1 i1e j0 j1 y0 y1 yn zeta").split()
 globals().update({n: cupy._device_fn(getattr(_sp, n), n) for n in _NAMES})
