@@ -202,7 +202,8 @@ defjvp(igamma_grad_a_p, _igamma_grad_a_da, _igamma_grad_a_dx)
 def _betainc_moment(a, b, x, *, p, q):
     quad = scipy_module("integrate", "the derivatives of betainc in a and b").quad
     lbeta = scipy_module("special", "the special functions").betaln
-    xp, dt = xp_of(a), np.result_type(a)
+    xp = xp_of(a)
+    dt = np.dtype(getattr(a, "dtype", np.float64))
     a, b, x = (np.asarray(to_numpy(v), np.float64) for v in (a, b, x))
 
     def one(a, b, x):
