@@ -53,11 +53,15 @@ import statistics
 import sys
 import time
 
-# One BLAS thread everywhere (see benchmarks/eager.py): on a small machine OpenBLAS's threads and
+# One thread everywhere (see benchmarks/eager.py): on a small machine OpenBLAS's threads and
 # XLA's pool preempt each other. Set before NumPy is imported; override from the environment.
+# OPENBLAS_NUM_THREADS also pins SciPy's own OpenBLAS, which Numba's np.dot calls (through
+# scipy.linalg.cython_blas); Numba's kernels are not `parallel`, so NUMBA_NUM_THREADS is unused.
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(_HERE))
 
@@ -521,6 +525,9 @@ def main(argv=None) -> None:
            "JAX jit": jblock(lambda: jax_mlp_j(jp8, jxb, jtb))}
     if fg_mlp_nat is not None:
         fns["funcgrad native"] = lambda: fg_mlp_nat(p8, xb, tb)
+    if fg_mlp_nat is not None:  # (a program the native tier does not lower runs as NumPy)
+        fg_mlp_nat(p8, xb, tb)
+        print(f"funcgrad native MLP step runs on the {fg_mlp_nat.tier(p8, xb, tb)} tier")
     want = bench_jit.mlp_step_by_hand(p8, xb, tb)
     for name, fn in fns.items():
         got = fn()
@@ -546,10 +553,27 @@ def main(argv=None) -> None:
     report(results, args, t_start, load_before, jax, torch)
 
 
+def blas_threads() -> str:
+    """The thread count of every OpenBLAS loaded in this process (NumPy's; SciPy's, which
+    Numba's np.dot calls), read from the libraries themselves."""
+    import ctypes
+    libs = sorted({ln.split()[-1] for ln in open("/proc/self/maps") if "openblas" in ln})
+    out = []
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for fn in ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+                   "openblas_get_num_threads"):
+            if hasattr(lib, fn):
+                out.append(f"{os.path.basename(path).split('-')[0]} {getattr(lib, fn)()}")
+                break
+    return ", ".join(out) or "n/a"
+
+
 def report(results, args, t_start, load_before, jax, torch) -> None:
     print(f"Machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python "
           f"{platform.python_version()}, NumPy {onp.__version__} (BLAS threads: "
-          f"{os.environ.get('OPENBLAS_NUM_THREADS')}), jax {jax.__version__}, autograd "
+          f"{blas_threads()}), XLA_FLAGS {os.environ.get('XLA_FLAGS')!r}, threads in this "
+          f"process: {len(os.listdir('/proc/self/task'))}, jax {jax.__version__}, autograd "
           f"{_version('autograd')}, torch {'not installed' if torch is None else torch.__version__}"
           f" (threads: {'n/a' if torch is None else torch.get_num_threads()}), numba "
           f"{_version('numba')}")
