@@ -16,7 +16,10 @@ to agree (``allclose``) before anything is timed.
 - JAX jit: the same step as one ``jax.jit`` function (``jax.nn.log_softmax``), batches
   pre-converted to device arrays;
 - NumPy by hand: forward and backward written out, updates in place;
-- funcgrad eager: the same step without ``jit`` (``fg.value_and_grad`` each step).
+- funcgrad eager: the same step without ``jit`` (``fg.value_and_grad`` each step);
+- funcgrad jit, scan / JAX jit, scan: the whole epoch as one jitted function, the same step
+  inside ``fg.scan`` / ``jax.lax.scan`` over the batches stacked into one (steps, 100, 784)
+  array, the mean loss returned at the end.
 
 Each loop reads the loss of every step (as a training loop printing an average does); JAX's are
 collected as device arrays and blocked on at the end of the epoch. An epoch is timed with
@@ -144,6 +147,28 @@ def bench_one(act, batches, args, onp, torch, jax, jnp, fg, nn, optim) -> dict:
             return total / len(batches)
         return epoch, lambda: state["p"]
 
+    # the whole epoch as ONE jitted function: a `scan` of the step over the stacked batches
+    # (all batches have BATCH rows), the losses stacked and averaged once at the end
+    xs = onp.stack([xb for xb, _ in batches])
+    ts = onp.stack([tb for _, tb in batches])
+
+    @fg.jit
+    def fg_scan_epoch(params, opt_state, xs, ts):
+        def body(carry, batch):
+            p, s, loss = fg_step(*carry, *batch)
+            return (p, s), loss
+        (params, opt_state), losses = fg.scan(body, (params, opt_state), (xs, ts))
+        return params, opt_state, fg.numpy.mean(losses)
+
+    def make_fg_scan():
+        state = {"p": copy(init)}
+        state["s"] = opt.init(state["p"])
+
+        def epoch():
+            state["p"], state["s"], loss = fg_scan_epoch(state["p"], state["s"], xs, ts)
+            return float(loss)
+        return epoch, lambda: state["p"]
+
     # --- PyTorch eager ----------------------------------------------------------------------
     tnet = torch.nn.Sequential(torch.nn.Linear(784, HIDDEN),
                                torch.nn.Sigmoid() if act == "sigmoid" else torch.nn.ReLU(),
@@ -183,6 +208,17 @@ def bench_one(act, batches, args, onp, torch, jax, jnp, fg, nn, optim) -> dict:
         return jax.tree_util.tree_map(lambda a, b: a - LR * b, p, g), loss
     jbatches = [(jnp.asarray(xb), jnp.asarray(tb.astype(onp.int32))) for xb, tb in batches]
     jstate = {"p": jax.tree_util.tree_map(jnp.asarray, copy(init))}
+
+    @jax.jit
+    def jax_scan_epoch(p, xs, ts):
+        p, losses = jax.lax.scan(lambda q, b: jax_step(q, *b), p, (xs, ts))
+        return p, jnp.mean(losses)
+    jxs, jts = jnp.asarray(xs), jnp.asarray(ts.astype(onp.int32))
+    jscan = {"p": jax.tree_util.tree_map(jnp.asarray, copy(init))}
+
+    def jax_scan():
+        jscan["p"], loss = jax_scan_epoch(jscan["p"], jxs, jts)
+        return float(loss)
 
     def jax_epoch():
         p, losses = jstate["p"], []
@@ -233,7 +269,10 @@ def bench_one(act, batches, args, onp, torch, jax, jnp, fg, nn, optim) -> dict:
     runners = {"funcgrad jit": make_fg(fg_step_jit),
                "PyTorch eager": (torch_epoch, torch_params),
                "JAX jit": (jax_epoch, lambda: jax.tree_util.tree_map(onp.asarray, jstate["p"])),
-               "NumPy by hand": (numpy_epoch, lambda: np_p)}
+               "NumPy by hand": (numpy_epoch, lambda: np_p),
+               "funcgrad jit, scan": make_fg_scan(),
+               "JAX jit, scan": (jax_scan, lambda: jax.tree_util.tree_map(onp.asarray,
+                                                                           jscan["p"]))}
     if not args.no_eager:
         runners["funcgrad eager"] = make_fg(fg_step)
 

@@ -53,11 +53,15 @@ import statistics
 import sys
 import time
 
-# One BLAS thread everywhere (see benchmarks/eager.py): on a small machine OpenBLAS's threads and
+# One thread everywhere (see benchmarks/eager.py): on a small machine OpenBLAS's threads and
 # XLA's pool preempt each other. Set before NumPy is imported; override from the environment.
+# OPENBLAS_NUM_THREADS also pins SciPy's own OpenBLAS, which Numba's np.dot calls (through
+# scipy.linalg.cython_blas); Numba's kernels are not `parallel`, so NUMBA_NUM_THREADS is unused.
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(_HERE))
 
@@ -271,6 +275,11 @@ def main(argv=None) -> None:
         except TypeError:
             return None
 
+    def say_tier(what, jitted, *args):
+        """A program the native tier does not lower runs its NumPy code: say which ran."""
+        jitted(*args)
+        print(f"funcgrad native {what}: runs on the {jitted.tier(*args)} tier")
+
     def jblock(f):
         return lambda: jax.block_until_ready(f())
 
@@ -414,6 +423,7 @@ def main(argv=None) -> None:
     fns = {"funcgrad jit": lambda: fg_hvp(x0, v0), "JAX jit": jblock(lambda: jax_hvp(jx0, jv0))}
     if fg_hvp_nat is not None:
         fns["funcgrad native"] = lambda: fg_hvp_nat(x0, v0)
+        say_tier("HVP", fg_hvp_nat, x0, v0)
     want = bench_jit.rosen_hvp_by_hand(x0, v0)
     for name, fn in fns.items():
         check(f"hvp: {name}", fn(), want, rtol=1e-9, atol=1e-9)
@@ -439,6 +449,7 @@ def main(argv=None) -> None:
            "JAX jit": jblock(lambda: jax_pe(jps, jxb, jtb))}
     if fg_pe_nat is not None:
         fns["funcgrad native"] = lambda: fg_pe_nat(ps, xb, tb)
+        say_tier("per-example gradients", fg_pe_nat, ps, xb, tb)
     want = jax_pe(jps, jxb, jtb)
     for name, fn in fns.items():
         got = fn()
@@ -521,6 +532,8 @@ def main(argv=None) -> None:
            "JAX jit": jblock(lambda: jax_mlp_j(jp8, jxb, jtb))}
     if fg_mlp_nat is not None:
         fns["funcgrad native"] = lambda: fg_mlp_nat(p8, xb, tb)
+    if fg_mlp_nat is not None:
+        say_tier("MLP step", fg_mlp_nat, p8, xb, tb)
     want = bench_jit.mlp_step_by_hand(p8, xb, tb)
     for name, fn in fns.items():
         got = fn()
@@ -546,10 +559,27 @@ def main(argv=None) -> None:
     report(results, args, t_start, load_before, jax, torch)
 
 
+def blas_threads() -> str:
+    """The thread count of every OpenBLAS loaded in this process (NumPy's; SciPy's, which
+    Numba's np.dot calls), read from the libraries themselves."""
+    import ctypes
+    libs = sorted({ln.split()[-1] for ln in open("/proc/self/maps") if "openblas" in ln})
+    out = []
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for fn in ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+                   "openblas_get_num_threads"):
+            if hasattr(lib, fn):
+                out.append(f"{os.path.basename(path).split('-')[0]} {getattr(lib, fn)()}")
+                break
+    return ", ".join(out) or "n/a"
+
+
 def report(results, args, t_start, load_before, jax, torch) -> None:
     print(f"Machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python "
           f"{platform.python_version()}, NumPy {onp.__version__} (BLAS threads: "
-          f"{os.environ.get('OPENBLAS_NUM_THREADS')}), jax {jax.__version__}, autograd "
+          f"{blas_threads()}), XLA_FLAGS {os.environ.get('XLA_FLAGS')!r}, threads in this "
+          f"process: {len(os.listdir('/proc/self/task'))}, jax {jax.__version__}, autograd "
           f"{_version('autograd')}, torch {'not installed' if torch is None else torch.__version__}"
           f" (threads: {'n/a' if torch is None else torch.get_num_threads()}), numba "
           f"{_version('numba')}")

@@ -155,3 +155,22 @@ def test_module_docstring_example_source():
     x = np.ones(3, np.float32)
     src = fg.jit(lambda x, y: fnp.sin(x) * y + 1.0).lower(x, x).source
     assert textwrap.indent(src, "    ") in cg.__doc__
+
+
+@pytest.mark.parametrize("arg", [0.7, 3, True, 0.5 + 1j, np.float64(0.7), np.float32(0.7),
+                                 np.int32(3), np.bool_(True), np.array(0.7)])
+def test_scalar_arguments_take_the_cached_call_path_with_the_same_key(arg):
+    # the cached-call path for positional arrays and scalars must key a scalar exactly as the
+    # general path does (shape, dtype, weak type), so it reuses the one trace and result type
+    f = lambda x, y: x * 2 + y  # noqa: E731
+    jf, y = fg.jit(f, backend="numpy"), np.ones(2, np.float32)
+    first = jf(arg, y)  # traced through the general path
+    again = jf(arg, y)  # the cached-call path
+    key, *_ = jf._key((arg, y), {})
+    assert jf._n_traces == 1 and jf.cache_size() == 1 and jf._last_key == key
+    assert again.dtype == first.dtype
+    np.testing.assert_allclose(again, first)
+    np.testing.assert_allclose(again, f(np.asarray(arg), y), rtol=1e-6)
+    # a Python scalar is weakly typed, a NumPy scalar is not: two signatures, as before
+    jf(float(np.float32(0.7)) if isinstance(arg, float) else 0.7, y)
+    assert jf._n_traces == (1 if type(arg) is float else 2)

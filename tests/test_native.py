@@ -231,3 +231,18 @@ def test_disk_cache_is_reused_by_a_second_process(tmp_path):
     assert stats1 == "0 1" and stats2 == "1 0"  # compiled once, then loaded from disk
     assert list((tmp_path / "native").glob("fg_*.py"))
     assert list((tmp_path / "native" / "__pycache__").glob("*.nbi"))
+
+
+@needs_numba
+@pytest.mark.parametrize("x", [0.5, np.float64(0.5), np.float32(0.5), np.array(0.5)])
+def test_scalar_arguments_tier_up_on_the_cached_call_path(x):
+    # scalars take jit's cached-call path; the auto tier switch still counts those calls
+    f = lambda x: fnp.tanh(x) * x + 1.0  # noqa: E731
+    auto = fg.jit(f)
+    for _ in range(native.AUTO_CALLS + 1):
+        got = auto(x)
+    assert auto.tier(x) == "native"
+    want = fg.jit(f, backend="numpy")(x)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    _both(f, x)

@@ -110,6 +110,7 @@ def _shared_cache(fun: Callable, options: tuple) -> dict:
 
 _ARGS_TREES: dict[int, PyTreeDef] = {}  # n -> the structure of (n positional arrays, no kwargs)
 _CPU = str(CPU)
+_SCALARS = (float, int, bool, complex)
 
 
 def _args_tree(n: int) -> PyTreeDef:
@@ -258,12 +259,16 @@ class Jitted:
             return self.fun(*args, **kwargs)
         key = None
         if not kwargs and self._plain and core._dynamic[0] is None and len(core.trace_stack) == 1:
-            # the common case, NumPy arrays only: the key `_key` would give, without flattening
+            # the common case, NumPy arrays and scalars only: the key `_key` would give, without
+            # flattening (a Python or NumPy scalar is one leaf, on the CPU)
             leaf_keys = []
             for a in args:
-                if type(a) is not np.ndarray:
+                if type(a) is np.ndarray:
+                    leaf_keys.append((a.shape, a.dtype, False))
+                elif type(a) in _SCALARS or isinstance(a, (np.number, np.bool_)):
+                    leaf_keys.append(_leaf_key(a))
+                else:
                     break
-                leaf_keys.append((a.shape, a.dtype, False))
             else:
                 tree = _ARGS_TREES.get(len(args)) or _args_tree(len(args))
                 key = (tree, tuple(leaf_keys), (), self.device or _CPU, 1)
