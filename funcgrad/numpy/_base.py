@@ -203,9 +203,12 @@ def _promote(op: str, *args, to_float: bool = False):
     out = []
     for a, av in zip(args, avals):
         if not isinstance(a, Tracer):
-            if not (weak and type(a) in (int, float, complex) and av.dtype == dt):
-                # a Python scalar becomes a NumPy scalar, which device arrays accept as well
-                a = dt.type(a) if type(a) in (int, float, complex) else asarray(a, dtype=dt)
+            if type(a) not in (int, float, complex):
+                a = asarray(a, dtype=dt)
+            elif not weak:  # joins a strong dtype as a NumPy scalar (device arrays accept it)
+                a = dt.type(a)
+            elif av.dtype != dt:  # a weak result: stays a (weak) Python scalar of dt's kind
+                a = complex(a) if dt.kind == "c" else float(a)
         elif av.dtype != dt:
             a = convert_element_type(a, dt, weak)
         out.append(_bcast(a, shape))
