@@ -27,6 +27,12 @@ def test_no_product_with_the_unit_seed():
         assert not any(type(a) is Lit and np.all(a.val == 1) for a in e.inputs), e
 
 
+def test_square_tangent_is_one_product_doubled():
+    ir = fg.make_ir(lambda x, t: fg.jvp(lambda y: y * y, (x,), (t,))[1])(3.0, 1.0)
+    assert [e.prim.name for e in ir.open.eqns] == ["mul", "add"]
+    assert float(np.asarray(ir(3.0, 0.5)).reshape(-1)[0]) == 3.0
+
+
 @pytest.mark.parametrize("order", [1, 2, 3, 4, 5, 6])
 def test_tanh_derivatives_match_jax(order):
     want = float(_nested(jax.numpy.tanh, order, jax.grad)(0.5))

@@ -130,6 +130,8 @@ def _mul_jvp(primals, tangents):  # written out: the most frequent rule in any p
         return [out], [mul_p.bind1(tx, y)]
     if type(tx) is Zero:
         return [out], [mul_p.bind1(x, ty)]
+    if x is y and tx is ty:  # a square: tx*x + x*tx is one product doubled (bit for bit)
+        return [out], [add_p.bind1(m := mul_p.bind1(tx, y), m)]
     return [out], [add_p.bind1(mul_p.bind1(tx, y), mul_p.bind1(x, ty))]
 
 
