@@ -107,12 +107,19 @@ add_p.jvp = _add_sub_jvp(add_p, False)
 sub_p.jvp = _add_sub_jvp(sub_p, True)
 
 
+_REAL_SCALARS = frozenset((np.float16, np.float32, np.float64))
+
+
 def _mul_transpose(ct, x, y):
     ux, uy = type(x) is UndefPrimal, type(y) is UndefPrimal
     if ux and uy:
         raise ValueError("mul: transposing a product of two linear values (not linear)")
     if type(ct) is Zero:
         return [Zero(x.aval) if ux else None, Zero(y.aval) if uy else None]
+    other, a = (y, x.aval) if ux else (x, y.aval)  # grad's unit seed: 1 * other is other, exactly
+    b = type(ct) in _REAL_SCALARS and ct == 1 and get_aval_of(other)
+    if b and b.shape == a.shape and b.dtype == a.dtype:
+        return [other, None] if ux else [None, other]
     return [mul(ct, y), None] if ux else [None, mul(x, ct)]
 
 
@@ -123,6 +130,8 @@ def _mul_jvp(primals, tangents):  # written out: the most frequent rule in any p
         return [out], [mul_p.bind1(tx, y)]
     if type(tx) is Zero:
         return [out], [mul_p.bind1(x, ty)]
+    if x is y and tx is ty:  # a square: tx*x + x*tx is one product doubled (bit for bit)
+        return [out], [add_p.bind1(m := mul_p.bind1(tx, y), m)]
     return [out], [add_p.bind1(mul_p.bind1(tx, y), mul_p.bind1(x, ty))]
 
 
