@@ -477,16 +477,20 @@ PRIMITIVE_SPECS: list[Spec] = [
 
 # --- linear algebra: fnp.linalg and fg.scipy.linalg (primitives/decompositions.py) ---------------
 
+_BAND_DIAG = np.array([[0.0], [8.0], [0.0]])
+
+
 def well_conditioned(rng, shapes) -> list[np.ndarray]:
-    """Square matrices n I + noise with a random sign per row (negative determinants too);
-    non-square arguments (right-hand sides) uniform in [-2, 2)."""
+    """Square matrices n I + noise (in [-1/2, 1/2)) with a random sign per row (negative
+    determinants too); non-square arguments (right-hand sides) uniform in [-2, 2)."""
     out = []
     for s in shapes:
         if len(s) < 2 or s[-1] != s[-2]:
             out.append(rng.uniform(-2.0, 2.0, s))
             continue
         signs = rng.choice([-1.0, 1.0], tuple(s[:-1]) + (1,))
-        out.append((rng.uniform(-1.0, 1.0, s) + s[-1] * np.eye(s[-1])) * signs)
+        # noise below 1/2 keeps every matrix diagonally dominant, 1 x 1 ones at least 1/2 from 0
+        out.append((rng.uniform(-0.5, 0.5, s) + s[-1] * np.eye(s[-1])) * signs)
     return out
 
 
@@ -623,7 +627,8 @@ PRIMITIVE_SPECS += [
           lambda jax, jnp: lambda a, b: jax.scipy.linalg.lu_solve(jax.scipy.linalg.lu_factor(a),
                                                                   b, trans=1)),
     _spec("scipy_sqrtm", lambda a: _fl.sqrtm(_spd(fnp, a)), 1, SQUARE, REAL, None),
-    _spec("scipy_solve_banded", lambda ab, b: _fl.solve_banded((1, 1), ab + 4.0, b), 2,
+    # the main diagonal (row 1 of ab) lifted to [6, 10]: diagonally dominant, well conditioned
+    _spec("scipy_solve_banded", lambda ab, b: _fl.solve_banded((1, 1), ab + _BAND_DIAG, b), 2,
           [((3, 4), (4,)), ((3, 3), (3, 2))], REAL, None),
     _sp("iv", lambda x: fsp.iv(1.5, x), uniform(0.5, 3.0), None),
     _sp("ive", lambda x: fsp.ive(2.0, x), away_from_zero(), None),
