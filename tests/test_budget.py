@@ -30,7 +30,7 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 11265  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
+CORE_CODE_LINES_MAX = 11330  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
 # session 5 (+690): lu/sqrtm/Bessel/complex linalg, JAX signatures, misuse messages, pictures
 # +5 mul: no product with grad's unit seed, a square's tangent as one product doubled
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
@@ -40,8 +40,10 @@ MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.av
 # nested bodies, .source), +90 vmap(cond) row gather under jit and eager = jit checks,
 # +94 transform misuse messages (key paths, fixes) and make_ir's dead-code removal,
 # +185 lu/sqrtm, Bessel functions, d gammainc/da, d betainc/d(a, b), complex linear algebra
-# +3 mul: no product with grad's unit seed, a square's tangent as one product doubled
-MACHINERY_CODE_LINES_MAX = 6743
+# +3 mul: no product with grad's unit seed, a square's tangent as one product doubled,
+# +62 native lowerings (reductions over some axes, slice/rev/pad, any dot_general) and the
+# auto rule for large loop-free programs
+MACHINERY_CODE_LINES_MAX = 6805
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [

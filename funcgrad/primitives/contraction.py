@@ -142,6 +142,9 @@ def _matmul_expr(dn, x, y, a, b) -> str | None:
             b = f"{b}.T"
         elif rc != (0,):
             return None
+        if x.ndim > 2:  # (e.g. per-example x @ W): leading dims folded into rows, one matmul
+            shape = x.shape[:-1] + y.shape[1 - rc[0]:][:y.ndim - 1]
+            return f"np.matmul(np.reshape({a}, (-1, {k})), {b}).reshape({shape!r})"
         return f"np.matmul({a}, {b})"
     if lb == rb == (0,) and x.ndim == y.ndim == 3 and len(lc) == 1:
         if lc == (1,):
@@ -173,12 +176,38 @@ register_emitter(dot_general_p, _dot_general_emit)
 register_c_expr(dot_general_p, NOT_APPLICABLE)  # a library call (BLAS), never fused
 
 
-def _dot_native(eqn, args, ctx):  # np.dot (BLAS) for vectors and matrices of floats
-    (lc, rc), (lb, _) = eqn.params["dimension_numbers"]
-    x, y = (v.aval for v in eqn.inputs)
-    return None if (lb or x.dtype.kind != "f" or x.ndim not in (1, 2) or y.ndim not in (1, 2)
-                    or len(lc) != 1) else (f"np.dot({args[0]}{'' if lc[0] == x.ndim - 1 else '.T'}"
-                                           f", {args[1]}{'' if rc[0] == 0 else '.T'})")
+def _dot_native(eqn, args, ctx):
+    """`np.dot` (BLAS) for vectors and matrices of floats; any other contraction of floats as
+    (B, M, K) @ (B, K, N): a broadcast multiply for K = 1, one matmul for B = 1 (batch and free
+    dims folded into rows), else a loop of matmuls."""
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    (x, y), out = (v.aval for v in eqn.inputs), eqn.out_binders[0].aval
+    if x.dtype.kind != "f" or not x.ndim or not y.ndim:
+        return None
+    if not lb and len(lc) == 1 and x.ndim <= 2 and y.ndim <= 2:
+        return (f"np.dot({args[0]}{'' if lc[0] == x.ndim - 1 else '.T'}, "
+                f"{args[1]}{'' if rc[0] == 0 else '.T'})")
+    if not out.ndim or 0 in x.shape + y.shape:
+        return None
+    lf, rf = _free(x.ndim, lc, lb), _free(y.ndim, rc, rb)
+    b, k = (math.prod(x.shape[i] for i in d) for d in (lb, lc))
+    m, n = math.prod(x.shape[i] for i in lf), math.prod(y.shape[i] for i in rf)
+
+    def canon(a, perm, shape):
+        a = a if list(perm) == sorted(perm) else f"np.transpose({a}, {tuple(perm)!r})"
+        return f"np.ascontiguousarray({a}).reshape({shape!r})"
+    if k == 1:
+        expr = f"{canon(args[0], [*lb, *lf, *lc], (b, m, 1))} * " \
+               f"{canon(args[1], [*rb, *rc, *rf], (b, 1, n))}"
+    elif b == 1:
+        expr = f"np.dot({canon(args[0], [*lf, *lc], (m, k))}, {canon(args[1], [*rc, *rf], (k, n))})"
+    else:
+        xm, ym = ctx.carry([canon(args[0], [*lb, *lf, *lc], (b, m, k)),
+                            canon(args[1], [*rb, *rc, *rf], (b, k, n))])
+        ctx.line(f"{(expr := ctx.fresh('d'))} = np.empty(({b}, {m}, {n}), {xm}.dtype)")
+        ctx.line(f"for {(i := ctx.fresh('i'))} in range({b}):")
+        ctx.line(f"    {expr}[{i}] = np.dot({xm}[{i}], {ym}[{i}])")
+    return f"({expr}).reshape({out.shape!r})"
 
 
 register_native(dot_general_p, _dot_native)

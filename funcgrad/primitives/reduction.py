@@ -6,12 +6,13 @@ emitter (`ufunc.reduce`).
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
 from ..avals import ShapedArray
 from ..backend.fusion import register_c_expr, register_reduction
-from ..backend.native import register_native
+from ..backend.native import ctor, register_native
 from ..backend.numpy_codegen import register_emitter
 from ..core import NOT_APPLICABLE, Zero, get_aval_of
 from .batching import moveaxis
@@ -82,11 +83,25 @@ def _reduce_chooser_jvp(prim):
     return jvp
 
 
-def _reduce_native(method, eqn, args, ctx):  # whole arrays; partial sums axis by axis
-    axes = sorted(eqn.params["axes"], reverse=True)
-    return (f"np.{method}({args[0]})" if axes and len(axes) == eqn.inputs[0].aval.ndim else
-            functools.reduce(lambda s, a: f"np.sum({s}, axis={a})", axes, args[0])
-            if method == "sum" or not axes else None)
+def _reduce_native(method, eqn, args, ctx):
+    """Whole arrays with `np.<method>`; sums axis by axis; the others row by row, the reduced
+    axes moved last and flattened (Numba's max, min, argmax take no `axis`)."""
+    x, out, axes = eqn.inputs[0].aval, eqn.out_binders[0].aval, eqn.params["axes"]
+    if not axes or 0 in x.shape:
+        return args[0] if not axes else None
+    if out.ndim == 0:
+        return f"{ctor(out.dtype)}(np.{method}({args[0]}))"
+    if method == "sum":
+        return functools.reduce(lambda s, a: f"np.sum({s}, axis={a})", sorted(axes)[::-1],
+                                args[0])
+    rows, perm = math.prod(out.shape), _kept_dims(x.ndim, axes) + tuple(axes)
+    t, o, i = ctx.fresh("r"), ctx.fresh("r"), ctx.fresh("i")
+    ctx.line(f"{t} = np.ascontiguousarray(np.transpose({args[0]}, {perm!r})).reshape(({rows}, "
+             f"{math.prod(x.shape) // rows}))")
+    ctx.line(f"{o} = np.empty({rows}, {ctor(out.dtype)})")
+    ctx.line(f"for {i} in range({rows}):")
+    ctx.line(f"    {o}[{i}] = np.{method}({t}[{i}])")
+    return f"{o}.reshape({out.shape!r})"
 
 
 for _p, _uf, _method in ((reduce_sum_p, np.add, "sum"), (reduce_max_p, np.maximum, "max"),
@@ -119,6 +134,7 @@ for _p, _fn in ((argmax_p, np.argmax), (argmin_p, np.argmin)):
     _p.abstract_eval = _arg_abstract_eval
     defzero_jvp(_p)
     _p.batch = _reduce_batch(_p)
+    register_native(_p, functools.partial(_reduce_native, _fn.__name__))
 
 
 # --- cumsum -----------------------------------------------------------------------------------

@@ -233,6 +233,10 @@ deflinear(slice_p, _slice_transpose)
 slice_p.batch = lambda size, xs, bdims, *, start_indices, limit_indices, strides: (
     [slice_(_bdim_front(xs[0], bdims[0], size), (0,) + start_indices, (size,) + limit_indices,
             (1,) + strides)], [0])
+register_native(slice_p, lambda eqn, args, ctx: args[0] + "[" + ", ".join(
+    f"{a}:{b}:{c}" for a, b, c in zip(*(eqn.params[k] for k in (
+        "start_indices", "limit_indices", "strides")))) + "]" if eqn.inputs[0].aval.ndim
+    else args[0], view=True)
 
 
 # --- pad ----------------------------------------------------------------------------------------
@@ -290,6 +294,20 @@ deflinear(pad_p, _pad_transpose)
 pad_p.batch = _pad_batch
 
 
+def _pad_native(eqn, args, ctx):  # a filled array, then x into its strided slots
+    x, out = eqn.inputs[0].aval, eqn.out_binders[0].aval
+    if not x.ndim:
+        return None
+    ctx.line(f"{(o := ctx.fresh('p'))} = np.full({out.shape!r}, {args[1]}, {ctor(out.dtype)})")
+    ctx.line(f"{o}[" + ", ".join(f"{lo}:{lo + (n - 1) * (it + 1) + 1 if n else lo}:{it + 1}" for
+                                 (lo, _, it), n in zip(eqn.params["padding_config"], x.shape))
+             + f"] = {args[0]}")
+    return o
+
+
+register_native(pad_p, _pad_native)
+
+
 # --- concatenate --------------------------------------------------------------------------------
 def _concatenate_abstract_eval(*xs, dimension):
     x0 = xs[0]
@@ -335,6 +353,9 @@ rev_p.abstract_eval = lambda x, *, dimensions: [x]
 deflinear(rev_p, lambda ct, x, *, dimensions: [rev(ct, dimensions)])
 rev_p.batch = lambda size, xs, bdims, *, dimensions: (
     [rev(_bdim_front(xs[0], bdims[0], size), tuple(d + 1 for d in dimensions))], [0])
+register_native(rev_p, lambda eqn, args, ctx: args[0] + "[" + ", ".join(
+    "::-1" if d in eqn.params["dimensions"] else ":" for d in range(eqn.inputs[0].aval.ndim))
+    + "]" if eqn.params["dimensions"] else args[0], view=True)
 
 
 # --- convert_element_type -----------------------------------------------------------------------

@@ -435,8 +435,9 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
         backend: "numpy" (generated NumPy code), "native" (the program compiled by Numba, the
             `fast` extra, at its first call and cached on disk; NumPy code where an equation
             has no native lowering) or "auto" (NumPy code at once, native from the second call
-            of a program with a loop or the `backend.native.AUTO_CALLS`-th call of any other,
-            compiled on that call; NumPy only without Numba).
+            of a program with a loop or the `backend.native.AUTO_CALLS`-th call of a loop-free
+            one whose values all have at most `AUTO_SMALL` elements, compiled on that call;
+            NumPy only without Numba).
 
     Returns:
         A callable with `.lower(*args)` (`.ir`, `.source`), `.explain_cache_miss()` and
