@@ -30,9 +30,9 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 11273  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
+CORE_CODE_LINES_MAX = 11307  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
 # session 5 (+690): lu/sqrtm/Bessel/complex linalg, JAX signatures, misuse messages, pictures;
-# +13 d zeta/dx
+# +47 d zeta/dx, JAX's parameter names and `out=None` for 47 more fnp functions
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
              "funcgrad.core", "funcgrad.ir", "funcgrad.staging", "funcgrad.primitives*",
              "funcgrad.transforms*", "funcgrad.backend*"]
@@ -40,8 +40,8 @@ MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.av
 # nested bodies, .source), +90 vmap(cond) row gather under jit and eager = jit checks,
 # +94 transform misuse messages (key paths, fixes) and make_ir's dead-code removal,
 # +185 lu/sqrtm, Bessel functions, d gammainc/da, d betainc/d(a, b), complex linear algebra,
-# +11 d zeta/dx (Euler-Maclaurin sum, as JAX)
-MACHINERY_CODE_LINES_MAX = 6751
+# +21 d zeta/dx and d2 zeta/dx2 (Euler-Maclaurin sum, as JAX)
+MACHINERY_CODE_LINES_MAX = 6761
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [

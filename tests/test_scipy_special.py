@@ -160,6 +160,8 @@ def test_zeta_derivative_in_x_matches_jax():
     # d/dq d/dx, and jit
     np.testing.assert_allclose(fg.jit(fg.vmap(fg.grad(fg.grad(f), 1)))(x, q),
                                jax.vmap(jax.grad(jax.grad(js.zeta), 1))(x, q), rtol=1e-12)
-    fg.testing.check_grads(f, (x, q), order=1)
-    with pytest.raises(FuncgradError, match="second derivatives in `x`"):
-        fg.grad(fg.grad(f))(2.0, 1.5)
+    np.testing.assert_allclose(fg.vmap(fg.grad(fg.grad(f)))(x, q),
+                               jax.vmap(jax.grad(jax.grad(js.zeta)))(x, q), rtol=1e-10)
+    fg.testing.check_grads(f, (x, q), order=2)
+    with pytest.raises(FuncgradError, match="third derivatives in `x`"):
+        fg.grad(fg.grad(fg.grad(f)))(2.0, 1.5)

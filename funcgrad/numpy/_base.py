@@ -94,6 +94,13 @@ def _aval(x) -> ShapedArray:
     return get_aval_of(x)
 
 
+def no_out(name: str, out) -> None:
+    """JAX's `out=` keyword: accepted as None only, as JAX does (arrays are immutable)."""
+    if out is not None:
+        raise FuncgradError(f"{name}: `out=` is not supported (arrays are immutable); use the "
+                            f"returned array instead, at {user_frame()}")
+
+
 def asarray(x, dtype=None):
     """`x` as an array: a tracer stays itself (cast to `dtype` if given); a (nested) list
     holding tracers becomes one traced array, as NumPy builds one from a list."""
