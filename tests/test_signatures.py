@@ -146,3 +146,30 @@ nanquantile nanstd nansum nanvar negative ones_like pad percentile polydiv polym
 quantile ravel real repeat reshape searchsorted sort stack std subtract sum take take_along_axis
 tensordot var vdot vecdot vstack where zeros_like
 """.split())
+
+
+def test_jax_parameter_names_and_keywords_of_top_level_numpy():
+    import numpy as np
+
+    import funcgrad as fg
+    jnp = jax.numpy
+    a = np.arange(1.0, 7.0).reshape(2, 3)
+    for f in (lambda m: m, fg.jit):  # eager NumPy path, and traced
+        np.testing.assert_allclose(f(lambda a: fnp.divide(x1=a, x2=2.0))(a), a / 2)
+        np.testing.assert_allclose(f(lambda a: fnp.power(x1=a, x2=2))(a), a ** 2)
+        np.testing.assert_allclose(f(lambda a: fnp.fmax(x1=a, x2=3.0))(a), np.fmax(a, 3.0))
+        np.testing.assert_allclose(f(lambda a: fnp.flip(m=a, axis=0))(a), a[::-1])
+        np.testing.assert_allclose(f(lambda a: fnp.tile(A=a, reps=2))(a), np.tile(a, 2))
+        np.testing.assert_allclose(f(lambda a: fnp.argmax(a, 1, None, True))(a),
+                                   jnp.argmax(a, 1, None, True))
+        np.testing.assert_allclose(f(lambda a: fnp.cumsum(a, 1, np.float32))(a),
+                                   jnp.cumsum(a, 1, np.float32))
+        np.testing.assert_allclose(f(lambda a: fnp.around(a / 7, 2, out=None))(a),
+                                   jnp.around(a / 7, 2))
+        np.testing.assert_allclose(f(lambda a: fnp.nanargmin(a, 0, keepdims=True))(a),
+                                   jnp.nanargmin(a, 0, keepdims=True))
+    assert fnp.size(a, axis=1) == 3 and fnp.size(a, (0, 1)) == 6
+    assert fg.jit(lambda a: fnp.cumsum(a, dtype=np.float32))(a).dtype == np.float32
+    for call in (lambda a: fnp.ptp(a, out=np.zeros(())), lambda a: fnp.outer(a, a, out=a)):
+        with pytest.raises(fg.FuncgradError, match="`out=` is not supported"):
+            fg.jit(call)(a)

@@ -82,6 +82,8 @@ def numpy_fallback(np_fn, by_name_from: int | None = None, gather_from: int | No
                         if by_name_from is not None and len(args) > by_name_from:
                             kwargs.update(zip(names, args[by_name_from:]))
                             args = args[:by_name_from]
+                        if kwargs and isinstance(np_fn, np.ufunc):  # positional-only there
+                            args, kwargs = inspect.signature(f).bind(*args, **kwargs).args, {}
                         return np_fn(*args, **kwargs)
             return f(*args, **kwargs)
         return call
