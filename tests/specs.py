@@ -651,4 +651,11 @@ PRIMITIVE_SPECS += [
     # its own d/da, so finite differences check this one)
     _sp("gammainc_da", lambda x: fg.grad(lambda a: fnp.sum(fsp.gammainc(a, x)))(
         fnp.full_like(x, 2.0)), uniform(0.5, 3.0), None),
+    # zeta in x and q, and d/dx zeta
+    # as a function of q (it stages the Euler-Maclaurin primitive; finite differences)
+    _spec("zeta_xq", fsp.zeta, 2, SAME, lambda rng, shapes: [rng.uniform(1.5, 4.0, shapes[0]),
+                                                            rng.uniform(0.5, 3.0, shapes[1])],
+          lambda jax, jnp: jax.scipy.special.zeta),
+    _sp("zeta_dx", lambda q: fg.grad(lambda x: fnp.sum(fsp.zeta(x, q)))(fnp.full_like(q, 2.5)),
+        uniform(0.5, 3.0), None),
 ]

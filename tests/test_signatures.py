@@ -138,15 +138,38 @@ def test_top_level_numpy_mismatches_only_shrink():
 
 
 FNP_KNOWN = frozenset("numpy." + n for n in """
-add all amax amin any arctan2 argmax argmin argsort around array asarray astype atan2 bincount
-bitwise_and bitwise_or bitwise_xor broadcast_to clip compress concatenate convolve copysign
-correlate count_nonzero cumprod cumsum delete digitize divide divmod dot dstack einsum empty_like
-expand_dims flip floor_divide fmax fmin fmod full_like heaviside hstack hypot imag inner isin
-isneginf isposinf ldexp logaddexp logaddexp2 logical_and logical_or logical_xor matmul max maximum
-mean min minimum mod modf moveaxis multiply nanargmax nanargmin nancumprod nancumsum nanmax nanmean
-nanmin nanpercentile nanprod nanquantile nanstd nansum nanvar ndim negative ones_like outer pad
-percentile permute_dims polydiv polymul polyval pow power prod ptp quantile ravel real remainder
-repeat reshape roll round searchsorted shape size sort split squeeze stack std subtract sum
-swapaxes take take_along_axis tensordot tile trace transpose true_divide var vdot vecdot vstack
-where zeros_like
+add all amax amin any argsort array asarray astype bincount bitwise_and bitwise_or bitwise_xor
+broadcast_to clip compress concatenate convolve correlate delete digitize dot dstack einsum
+empty_like full_like hstack imag inner isin logaddexp logaddexp2 logical_and logical_or logical_xor
+matmul max maximum mean min minimum multiply nanmax nanmean nanmin nanpercentile nanprod
+nanquantile nanstd nansum nanvar negative ones_like pad percentile polydiv polymul polyval prod
+quantile ravel real repeat reshape searchsorted sort stack std subtract sum take take_along_axis
+tensordot var vdot vecdot vstack where zeros_like
 """.split())
+
+
+def test_jax_parameter_names_and_keywords_of_top_level_numpy():
+    import numpy as np
+
+    import funcgrad as fg
+    jnp = jax.numpy
+    a = np.arange(1.0, 7.0).reshape(2, 3)
+    for f in (lambda m: m, fg.jit):  # eager NumPy path, and traced
+        np.testing.assert_allclose(f(lambda a: fnp.divide(x1=a, x2=2.0))(a), a / 2)
+        np.testing.assert_allclose(f(lambda a: fnp.power(x1=a, x2=2))(a), a ** 2)
+        np.testing.assert_allclose(f(lambda a: fnp.fmax(x1=a, x2=3.0))(a), np.fmax(a, 3.0))
+        np.testing.assert_allclose(f(lambda a: fnp.flip(m=a, axis=0))(a), a[::-1])
+        np.testing.assert_allclose(f(lambda a: fnp.tile(A=a, reps=2))(a), np.tile(a, 2))
+        np.testing.assert_allclose(f(lambda a: fnp.argmax(a, 1, None, True))(a),
+                                   jnp.argmax(a, 1, None, True))
+        np.testing.assert_allclose(f(lambda a: fnp.cumsum(a, 1, np.float32))(a),
+                                   jnp.cumsum(a, 1, np.float32))
+        np.testing.assert_allclose(f(lambda a: fnp.around(a / 7, 2, out=None))(a),
+                                   jnp.around(a / 7, 2))
+        np.testing.assert_allclose(f(lambda a: fnp.nanargmin(a, 0, keepdims=True))(a),
+                                   jnp.nanargmin(a, 0, keepdims=True))
+    assert fnp.size(a, axis=1) == 3 and fnp.size(a, (0, 1)) == 6
+    assert fg.jit(lambda a: fnp.cumsum(a, dtype=np.float32))(a).dtype == np.float32
+    for call in (lambda a: fnp.ptp(a, out=np.zeros(())), lambda a: fnp.outer(a, a, out=a)):
+        with pytest.raises(fg.FuncgradError, match="`out=` is not supported"):
+            fg.jit(call)(a)

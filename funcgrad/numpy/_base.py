@@ -82,6 +82,8 @@ def numpy_fallback(np_fn, by_name_from: int | None = None, gather_from: int | No
                         if by_name_from is not None and len(args) > by_name_from:
                             kwargs.update(zip(names, args[by_name_from:]))
                             args = args[:by_name_from]
+                        if kwargs and isinstance(np_fn, np.ufunc):  # positional-only there
+                            args, kwargs = inspect.signature(f).bind(*args, **kwargs).args, {}
                         return np_fn(*args, **kwargs)
             return f(*args, **kwargs)
         return call
@@ -92,6 +94,13 @@ def numpy_fallback(np_fn, by_name_from: int | None = None, gather_from: int | No
 
 def _aval(x) -> ShapedArray:
     return get_aval_of(x)
+
+
+def no_out(name: str, out) -> None:
+    """JAX's `out=` keyword: accepted as None only, as JAX does (arrays are immutable)."""
+    if out is not None:
+        raise FuncgradError(f"{name}: `out=` is not supported (arrays are immutable); use the "
+                            f"returned array instead, at {user_frame()}")
 
 
 def asarray(x, dtype=None):

@@ -38,7 +38,7 @@ core._ops.update({
 # The arithmetic operators of tracers call these functions directly (one call fewer than going
 # through the `_ops` table, on the hottest path of eager autodiff).
 Tracer.__add__, Tracer.__sub__, Tracer.__mul__ = add, subtract, multiply
-Tracer.__truediv__, Tracer.__pow__, Tracer.__matmul__ = divide, power, matmul
+Tracer.__truediv__, Tracer.__pow__, Tracer.__matmul__ = divide.fast, power, matmul
 Tracer.__radd__ = lambda self, other: add(other, self)
 Tracer.__rsub__ = lambda self, other: subtract(other, self)
 Tracer.__rmul__ = lambda self, other: multiply(other, self)

@@ -16,7 +16,7 @@ from ..util import canonical_axes
 from . import indexing as ix
 from . import shapes as sh
 from . import ufuncs as uf
-from ._base import _aval, _promote, _traced, asarray, astype, numpy_fallback
+from ._base import _aval, _promote, _traced, asarray, astype, no_out, numpy_fallback
 
 _IMPORTED = set(globals())  # what `__all__` (at the end) leaves out
 
@@ -131,13 +131,13 @@ radians, degrees = deg2rad, rad2deg
 
 
 @numpy_fallback(np.hypot)
-def hypot(x, y):
-    """`sqrt(x**2 + y**2)` scaled by `max(|x|, |y|)` (no overflow; derivative 0/0 only at 0)."""
-    x, y = _promote("hypot", uf.abs(x), uf.abs(y), to_float=True)
-    m = uf.maximum(x, y)
+def hypot(x1, x2):
+    """`sqrt(x1**2 + x2**2)` scaled by `max(|x1|, |x2|)` (no overflow; derivative 0/0 only at 0)."""
+    x1, x2 = _promote("hypot", uf.abs(x1), uf.abs(x2), to_float=True)
+    m = uf.maximum(x1, x2)
     safe = uf.where(uf.equal(m, 0), 1.0, m)
-    r = uf.multiply(safe, uf.sqrt(uf.add(uf.square(uf.divide(x, safe)),
-                                          uf.square(uf.divide(y, safe)))))
+    r = uf.multiply(safe, uf.sqrt(uf.add(uf.square(uf.divide(x1, safe)),
+                                          uf.square(uf.divide(x2, safe)))))
     return uf.where(uf.equal(m, 0), 0.0, r)
 
 
@@ -150,15 +150,15 @@ def signbit(x):
 
 
 @numpy_fallback(np.copysign)
-def copysign(x, y):
-    x, y = _promote("copysign", x, y, to_float=True)
-    return uf.where(signbit(y), uf.negative(uf.abs(x)), uf.abs(x))
+def copysign(x1, x2):
+    x1, x2 = _promote("copysign", x1, x2, to_float=True)
+    return uf.where(signbit(x2), uf.negative(uf.abs(x1)), uf.abs(x1))
 
 
 @numpy_fallback(np.heaviside)
-def heaviside(x, h0):
-    x, h0 = _promote("heaviside", x, h0, to_float=True)
-    return uf.where(uf.greater(x, 0), 1.0, uf.where(uf.less(x, 0), 0.0, h0))
+def heaviside(x1, x2):
+    x1, x2 = _promote("heaviside", x1, x2, to_float=True)
+    return uf.where(uf.greater(x1, 0), 1.0, uf.where(uf.less(x1, 0), 0.0, x2))
 
 
 @numpy_fallback(np.sinc)
@@ -172,11 +172,12 @@ def sinc(x):
 
 
 @numpy_fallback(np.fmod)
-def fmod(x, y):
-    """Remainder with the sign of `x` (C's fmod), like `numpy.fmod`."""
-    x, y = _promote("fmod", x, y)
-    r = uf.mod(uf.abs(x), uf.abs(y))
-    return uf.where(signbit(x) if _aval(x).dtype.kind == "f" else uf.less(x, 0), uf.negative(r), r)
+def fmod(x1, x2):
+    """Remainder with the sign of `x1` (C's fmod), like `numpy.fmod`."""
+    x1, x2 = _promote("fmod", x1, x2)
+    r = uf.mod(uf.abs(x1), uf.abs(x2))
+    neg = signbit(x1) if _aval(x1).dtype.kind == "f" else uf.less(x1, 0)
+    return uf.where(neg, uf.negative(r), r)
 
 
 @numpy_fallback(np.float_power)
@@ -192,32 +193,35 @@ def logaddexp2(x, y):
 
 
 @numpy_fallback(np.isposinf)
-def isposinf(x):
+def isposinf(x, out=None):
+    no_out('isposinf', out)
     return uf.equal(x, np.inf)
 
 
 @numpy_fallback(np.isneginf)
-def isneginf(x):
+def isneginf(x, out=None):
+    no_out('isneginf', out)
     return uf.equal(x, -np.inf)
 
 
 
 
 @numpy_fallback(np.ldexp)
-def ldexp(x, e):
-    return uf.multiply(x, uf.exp2(astype(e, np.float64) if _aval(x).dtype != np.float32
-                                   else astype(e, np.float32)))
+def ldexp(x1, x2):
+    return uf.multiply(x1, uf.exp2(astype(x2, np.float64) if _aval(x1).dtype != np.float32
+                                   else astype(x2, np.float32)))
 
 
 @numpy_fallback(np.modf)
-def modf(x):
+def modf(x, out=None):
+    no_out('modf', out)
     i = uf.trunc(x)
     return uf.subtract(x, i), i
 
 
 @numpy_fallback(np.divmod)
-def divmod(x, y):  # noqa: A001
-    return uf.floor_divide(x, y), uf.mod(x, y)
+def divmod(x1, x2):  # noqa: A001
+    return uf.floor_divide(x1, x2), uf.mod(x1, x2)
 
 
 @numpy_fallback(np.unwrap)

@@ -14,6 +14,7 @@ from ..avals import result_dtype
 from ..backend import is_gpu_array
 from ..core import FuncgradError, Tracer, user_frame
 from ..util import canonical_axes
+from . import _base
 from ._base import _aval, _broadcast_shapes, _promote, asarray, astype, broadcast_to, numpy_fallback
 from .shapes import moveaxis, pad, ravel, reshape, squeeze, sum, transpose
 from .ufuncs import add, less, maximum, minimum, multiply, where
@@ -299,7 +300,8 @@ def diag(v, k=0):
 
 
 @numpy_fallback(np.trace)
-def trace(a, offset=0, axis1=0, axis2=1, dtype=None):
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _base.no_out('trace', out)
     return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
 
 
@@ -367,8 +369,9 @@ def inner(x, y):
 
 
 @numpy_fallback(np.outer)
-def outer(x, y):
-    return multiply(reshape(x, (-1, 1)), reshape(y, (1, -1)))
+def outer(a, b, out=None):
+    _base.no_out("outer", out)
+    return multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
 @numpy_fallback(np.tensordot)

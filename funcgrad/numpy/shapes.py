@@ -14,6 +14,7 @@ from .. import primitives as prims  # their bind wrappers share names with this 
 from ..avals import is_float, result_dtype
 from ..core import FuncgradError, Tracer, user_frame
 from ..util import canonical_axes
+from . import _base
 from ._base import _aval, _broadcast_shapes, asarray, astype, broadcast_to, numpy_fallback, ones
 from .ufuncs import divide, multiply, sqrt, square, subtract, where
 
@@ -111,12 +112,12 @@ def prod(x, axis=None, keepdims=False):
 
 def _arg(prim, np_fn):
     @numpy_fallback(np_fn, 1)
-    def f(x, axis=None, keepdims=False):
+    def f(a, axis=None, out=None, keepdims=False):
+        _base.no_out(np_fn.__name__, out)
         if axis is None:
-            x, axis = ravel(x), 0
-        axes = canonical_axes(axis, _aval(x).ndim)
-        out = prim.bind1(x, axes=axes, index_dtype=np.dtype(np.int64))
-        return _keep(x, out, axes, keepdims)
+            a, axis = ravel(a), 0
+        axes = canonical_axes(axis, _aval(a).ndim)
+        return _keep(a, prim.bind1(a, axes=axes, index_dtype=np.dtype(np.int64)), axes, keepdims)
     f.__name__ = f.__qualname__ = np_fn.__name__
     return f
 
@@ -126,52 +127,57 @@ argmin = _arg(prims.argmin_p, np.argmin)
 
 
 @numpy_fallback(np.cumsum)
-def cumsum(x, axis=None):
-    if axis is None:
-        x, axis = ravel(x), 0
-    return prims.cumsum(x, canonical_axes(axis, _aval(x).ndim)[0])
+def cumsum(a, axis=None, dtype=None, out=None):
+    _base.no_out("cumsum", out)
+    a = ravel(a) if axis is None else a
+    a = a if dtype is None else astype(a, dtype)
+    return prims.cumsum(a, canonical_axes(0 if axis is None else axis, _aval(a).ndim)[0])
 
 
 @numpy_fallback(np.cumprod)
-def cumprod(x, axis=None, dtype=None):
+def cumprod(a, axis=None, dtype=None, out=None):
     """Cumulative product along `axis`, as log2(n) rounds of shifted multiplications (a
     Hillis-Steele scan): exact with zeros in the input, and differentiable to any order."""
+    _base.no_out("cumprod", out)
     if axis is None:
-        x, axis = ravel(x), 0
-    aval = _aval(x)
+        a, axis = ravel(a), 0
+    aval = _aval(a)
     ax = canonical_axes(axis, aval.ndim)[0]
     if dtype is not None:
-        x = astype(x, dtype)
+        a = astype(a, dtype)
     elif aval.dtype.kind in "biu" and aval.dtype.itemsize < 8:  # NumPy's accumulator dtypes
-        x = astype(x, np.uint64 if aval.dtype.kind == "u" else np.int64)
-    one, n, k = np.ones((), _aval(x).dtype), aval.shape[ax], 1
+        a = astype(a, np.uint64 if aval.dtype.kind == "u" else np.int64)
+    one, n, k = np.ones((), _aval(a).dtype), aval.shape[ax], 1
     while k < n:  # afterwards, entry i holds the product of entries max(0, i - 2k + 1) .. i
         hi = list(aval.shape)
         hi[ax] = n - k
-        shifted = prims.pad(prims.slice_(x, [0] * aval.ndim, hi, [1] * aval.ndim), one,
+        shifted = prims.pad(prims.slice_(a, [0] * aval.ndim, hi, [1] * aval.ndim), one,
                         [(k if d == ax else 0, 0, 0) for d in range(aval.ndim)])
-        x, k = multiply(x, shifted), 2 * k
-    return x
+        a, k = multiply(a, shifted), 2 * k
+    return a
 
 
 @numpy_fallback(np.count_nonzero, 1)
-def count_nonzero(x, axis=None, keepdims=False):
-    return sum(astype(x, bool), axis, keepdims=keepdims)
+def count_nonzero(a, axis=None, keepdims=False):
+    return sum(astype(a, bool), axis, keepdims=keepdims)
 
 
 
 # --- shapes -----------------------------------------------------------------------------------
 
-def shape(x):
-    return _aval(x).shape
+def shape(a):
+    return _aval(a).shape
 
 
-def ndim(x):
-    return _aval(x).ndim
+def ndim(a):
+    return _aval(a).ndim
 
 
-def size(x):
-    return _aval(x).size
+def size(a, axis=None):
+    """The number of elements of `a` (along `axis`, an int or tuple, when given)."""
+    shp = _aval(a).shape
+    return int(np.prod([shp[i] for i in canonical_axes(axis, len(shp))])) if axis is not None \
+        else _aval(a).size
 
 
 @numpy_fallback(np.reshape, gather_from=1)
@@ -200,44 +206,44 @@ flatten = ravel
 
 
 @numpy_fallback(np.transpose, gather_from=1)
-def transpose(x, axes=None):
-    """`x` with its axes permuted (reversed by default); `transpose(x, 1, 0)` works too."""
-    nd = _aval(x).ndim
-    perm = tuple(reversed(range(nd))) if axes is None else tuple(a % nd for a in axes)
-    return x if perm == tuple(range(nd)) else prims.transpose(x, perm)
+def transpose(a, axes=None):
+    """`a` with its axes permuted (reversed by default); `transpose(a, 1, 0)` works too."""
+    nd = _aval(a).ndim
+    perm = tuple(reversed(range(nd))) if axes is None else tuple(i % nd for i in axes)
+    return a if perm == tuple(range(nd)) else prims.transpose(a, perm)
 
 
 @numpy_fallback(np.swapaxes)
-def swapaxes(x, axis1, axis2):
-    perm = list(range(_aval(x).ndim))
-    a, b = axis1 % len(perm), axis2 % len(perm)
-    perm[a], perm[b] = perm[b], perm[a]
-    return transpose(x, perm)
+def swapaxes(a, axis1, axis2):
+    perm = list(range(_aval(a).ndim))
+    i, j = axis1 % len(perm), axis2 % len(perm)
+    perm[i], perm[j] = perm[j], perm[i]
+    return transpose(a, perm)
 
 
 @numpy_fallback(np.moveaxis)
-def moveaxis(x, source, destination):
-    nd = _aval(x).ndim
+def moveaxis(a, source, destination):
+    nd = _aval(a).ndim
     src = [source % nd] if isinstance(source, int) else [s % nd for s in source]
     dst = [destination % nd] if isinstance(destination, int) else [d % nd for d in destination]
     order = [i for i in range(nd) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return transpose(x, order)
+    return transpose(a, order)
 
 
 @numpy_fallback(np.expand_dims)
-def expand_dims(x, axis):
-    nd = _aval(x).ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
-    return prims.expand_dims(x, canonical_axes(axis, nd))
+def expand_dims(a, axis):
+    nd = _aval(a).ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
+    return prims.expand_dims(a, canonical_axes(axis, nd))
 
 
 @numpy_fallback(np.squeeze)
-def squeeze(x, axis=None):
-    aval = _aval(x)
+def squeeze(a, axis=None):
+    aval = _aval(a)
     axes = tuple(i for i, s in enumerate(aval.shape) if s == 1) if axis is None else \
         canonical_axes(axis, aval.ndim)
-    return prims.squeeze(x, axes) if axes else x
+    return prims.squeeze(a, axes) if axes else a
 
 
 @numpy_fallback(np.concatenate)
@@ -259,8 +265,8 @@ def stack(arrays, axis=0):
 
 
 @numpy_fallback(np.split)
-def split(x, indices_or_sections, axis=0):
-    aval = _aval(x)
+def split(ary, indices_or_sections, axis=0):
+    aval = _aval(ary)
     ax = canonical_axes(axis, aval.ndim)[0]
     n = aval.shape[ax]
     if isinstance(indices_or_sections, int):
@@ -275,13 +281,13 @@ def split(x, indices_or_sections, axis=0):
     out = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         idx[ax] = builtins.slice(lo, hi)
-        out.append(x[tuple(idx)])
+        out.append(ary[tuple(idx)])
     return out
 
 
 @numpy_fallback(np.flip)
-def flip(x, axis=None):
-    return prims.rev(x, canonical_axes(axis, _aval(x).ndim))
+def flip(m, axis=None):
+    return prims.rev(m, canonical_axes(axis, _aval(m).ndim))
 
 
 @numpy_fallback(np.pad, 3)
@@ -296,14 +302,14 @@ def pad(x, pad_width, mode="constant", constant_values=0):
 
 
 @numpy_fallback(np.tile)
-def tile(x, reps):
+def tile(A, reps):
     reps = (reps,) if isinstance(reps, int) else tuple(reps)
-    aval = _aval(x)
+    aval = _aval(A)
     nd = builtins.max(aval.ndim, len(reps))
-    x = reshape(x, (1,) * (nd - aval.ndim) + aval.shape)
+    A = reshape(A, (1,) * (nd - aval.ndim) + aval.shape)
     reps = (1,) * (nd - len(reps)) + reps
-    shp = _aval(x).shape
-    expanded = broadcast_to(reshape(x, tuple(v for s in shp for v in (1, s))),
+    shp = _aval(A).shape
+    expanded = broadcast_to(reshape(A, tuple(v for s in shp for v in (1, s))),
                             tuple(v for r, s in zip(reps, shp) for v in (r, s)))
     return reshape(expanded, tuple(r * s for r, s in zip(reps, shp)))
 
@@ -379,22 +385,22 @@ def _slice_axis(x, lo: int, hi: int, axis: int):
 
 
 @numpy_fallback(np.roll)
-def roll(x, shift, axis=None):
+def roll(a, shift, axis=None):
     """Rotates entries along `axis` (None: the flattened array); `shift` and `axis` may be
     tuples, broadcast against each other as in `numpy.roll`. The shift must be concrete."""
-    aval = _aval(x)
+    aval = _aval(a)
     if axis is None:
-        return reshape(roll(ravel(x), shift, 0), aval.shape)
+        return reshape(roll(ravel(a), shift, 0), aval.shape)
     total = {}
-    for s, a in np.broadcast(np.asarray(shift), np.asarray(axis)):
-        a = canonical_axes(int(a), aval.ndim)[0]
-        total[a] = total.get(a, 0) + int(s)
-    for a, s in total.items():
-        n = aval.shape[a]
+    for s, ax in np.broadcast(np.asarray(shift), np.asarray(axis)):
+        ax = canonical_axes(int(ax), aval.ndim)[0]
+        total[ax] = total.get(ax, 0) + int(s)
+    for ax, s in total.items():
+        n = aval.shape[ax]
         if n and s % n:
             s %= n
-            x = concatenate([_slice_axis(x, n - s, n, a), _slice_axis(x, 0, n - s, a)], a)
-    return x
+            a = concatenate([_slice_axis(a, n - s, n, ax), _slice_axis(a, 0, n - s, ax)], ax)
+    return a
 
 
 def _tri_mask(x, k: int, upper: bool):

@@ -18,7 +18,7 @@ from . import extra as ex
 from . import indexing as ix
 from . import shapes as sh
 from . import ufuncs as uf
-from ._base import _aval, _promote, asarray, astype, numpy_fallback
+from ._base import _aval, _promote, asarray, astype, no_out, numpy_fallback
 
 _IMPORTED = set(globals())  # what `__all__` (at the end) leaves out
 
@@ -119,7 +119,8 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
 
 
 @numpy_fallback(np.ptp)
-def ptp(a, axis=None, keepdims=False):
+def ptp(a, axis=None, out=None, keepdims=False):
+    no_out('ptp', out)
     return uf.subtract(sh.max(a, axis, keepdims), sh.min(a, axis, keepdims))
 
 
@@ -177,13 +178,13 @@ nanmin = _nan_extreme(sh.min, np.inf, np.nanmin)
 
 
 @numpy_fallback(np.nanargmax)
-def nanargmax(a, axis=None, keepdims=False):
-    return sh.argmax(_nan_fill(a, -np.inf), axis)
+def nanargmax(a, axis=None, out=None, keepdims=False):
+    return sh.argmax(_nan_fill(a, -np.inf), axis, out, keepdims)
 
 
 @numpy_fallback(np.nanargmin)
-def nanargmin(a, axis=None, keepdims=False):
-    return sh.argmin(_nan_fill(a, np.inf), axis)
+def nanargmin(a, axis=None, out=None, keepdims=False):
+    return sh.argmin(_nan_fill(a, np.inf), axis, out, keepdims)
 
 
 @numpy_fallback(np.nanmean, 1)
@@ -207,13 +208,13 @@ def nanstd(a, axis=None, dtype=None, ddof=0, keepdims=False):
 
 
 @numpy_fallback(np.nancumsum, 1)
-def nancumsum(a, axis=None, dtype=None):
-    return sh.cumsum(_nan_fill(a, 0), axis)
+def nancumsum(a, axis=None, dtype=None, out=None):
+    return sh.cumsum(_nan_fill(a, 0), axis, dtype, out)
 
 
 @numpy_fallback(np.nancumprod, 1)
-def nancumprod(a, axis=None, dtype=None):
-    return sh.cumprod(_nan_fill(a, 1), axis)
+def nancumprod(a, axis=None, dtype=None, out=None):
+    return sh.cumprod(_nan_fill(a, 1), axis, dtype, out)
 
 
 def _cumulative(scan, np_fn, identity):

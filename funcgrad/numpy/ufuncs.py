@@ -16,6 +16,7 @@ from .. import primitives as prims
 from ..avals import is_float, result_dtype
 from ..backend import get_array_module
 from ..core import FuncgradError, Tracer, user_frame
+from . import _base
 from ._base import _aval, _bcast, _broadcast_shapes, _promote, asarray, astype, numpy_fallback
 
 __all__ = [
@@ -50,13 +51,17 @@ def _unary(prim, np_fn, name, float_only=True):
     return f
 
 
-def _binary(prim, np_fn, name, to_float=False):
+def _binary(prim, np_fn, name, to_float=False, x1x2=False):
     def f(x, y):
         if (core._dynamic[0] is None and not isinstance(x, Tracer)
                 and not isinstance(y, Tracer) and not core.DEBUG_NANS[0]):
             return np_fn(x, y)  # plain arrays: NumPy itself
         x, y = _promote(name, x, y, to_float=to_float)
         return prim.bind1(x, y)
+    if x1x2:  # JAX's parameter names; tracer operators call `f.fast` (one frame fewer)
+        fast = f
+        f = lambda x1, x2: fast(x1, x2)  # noqa: E731
+        f.fast = fast
     f.__name__ = f.__qualname__ = name
     f.__doc__ = f"Elementwise `{name}` with NumPy broadcasting, like `numpy.{np_fn.__name__}`."
     return f
@@ -89,11 +94,11 @@ logical_not = invert = _unary(prims.not_p, np.invert, "invert", float_only=False
 add = _binary(prims.add_p, np.add, "add")
 subtract = _binary(prims.sub_p, np.subtract, "subtract")
 multiply = _binary(prims.mul_p, np.multiply, "multiply")
-true_divide = divide = _binary(prims.div_p, np.true_divide, "divide", to_float=True)
-mod = remainder = _binary(prims.rem_p, np.mod, "mod")
+true_divide = divide = _binary(prims.div_p, np.true_divide, "divide", True, True)
+mod = remainder = _binary(prims.rem_p, np.mod, "mod", x1x2=True)
 maximum = _binary(prims.max_p, np.maximum, "maximum")
 minimum = _binary(prims.min_p, np.minimum, "minimum")
-arctan2 = _binary(prims.atan2_p, np.arctan2, "arctan2", to_float=True)
+arctan2 = _binary(prims.atan2_p, np.arctan2, "arctan2", True, True)
 equal = _binary(prims.eq_p, np.equal, "equal")
 not_equal = _binary(prims.ne_p, np.not_equal, "not_equal")
 less = _binary(prims.lt_p, np.less, "less")
@@ -103,16 +108,21 @@ greater_equal = _binary(prims.ge_p, np.greater_equal, "greater_equal")
 bitwise_and = logical_and = _binary(prims.and_p, np.bitwise_and, "bitwise_and")
 bitwise_or = logical_or = _binary(prims.or_p, np.bitwise_or, "bitwise_or")
 bitwise_xor = logical_xor = _binary(prims.xor_p, np.bitwise_xor, "bitwise_xor")
-round_ = around = _unary(prims.round_p, np.round, "round", float_only=False)
+round_ = _unary(prims.round_p, np.round, "round", float_only=False)
 
 
 # --- composites ---------------------------------------------------------------------------------
 
-def round(x, decimals=0):  # noqa: A001
+def round(a, decimals=0, out=None):  # noqa: A001
+    """`numpy.round` (half to even); `out` (JAX's keyword) must be None."""
+    _base.no_out("round", out)
     if decimals:
         scale = 10.0 ** decimals
-        return divide(round_(multiply(x, scale)), scale)
-    return round_(x)
+        return divide(round_(multiply(a, scale)), scale)
+    return round_(a)
+
+
+around = round
 
 
 def square(x):
@@ -124,19 +134,19 @@ def reciprocal(x):
 
 
 @numpy_fallback(np.floor_divide)
-def floor_divide(x, y):
-    dt = result_dtype(_aval(x), _aval(y))[0]
-    out = floor(divide(x, y))
+def floor_divide(x1, x2):
+    dt = result_dtype(_aval(x1), _aval(x2))[0]
+    out = floor(divide(x1, x2))
     return out if is_float(dt) else astype(out, dt)
 
 
 @numpy_fallback(np.power)
-def power(x, y):
-    """`x ** y`; a Python-int exponent becomes `integer_pow` (exact, no log of negatives)."""
-    if type(y) is int and not isinstance(x, (int, float)):
-        (x,) = _promote("power", x)
-        return prims.integer_pow(x, y) if y >= 0 else divide(1.0, prims.integer_pow(x, -y))
-    return prims.pow_p.bind1(*_promote("power", x, y))
+def power(x1, x2):
+    """`x1 ** x2`; a Python-int exponent becomes `integer_pow` (exact, no log of negatives)."""
+    if type(x2) is int and not isinstance(x1, (int, float)):
+        (x1,) = _promote("power", x1)
+        return prims.integer_pow(x1, x2) if x2 >= 0 else divide(1.0, prims.integer_pow(x1, -x2))
+    return prims.pow_p.bind1(*_promote("power", x1, x2))
 
 
 @numpy_fallback(lambda x: 0.5 * get_array_module(x).tanh(0.5 * asarray(x)) + 0.5)
@@ -237,12 +247,12 @@ def logaddexp(x, y):
 
 def _nan_ignoring(choose, np_fn, name):
     @numpy_fallback(np_fn)
-    def f(x, y):
-        x, y = _promote(name, x, y)
-        out = choose(x, y)
+    def f(x1, x2):
+        x1, x2 = _promote(name, x1, x2)
+        out = choose(x1, x2)
         if _aval(out).dtype.kind not in "fc":
             return out
-        return where(isnan(y), x, where(isnan(x), y, out))  # NaN only where both are NaN
+        return where(isnan(x2), x1, where(isnan(x1), x2, out))  # NaN only where both are NaN
     f.__name__ = f.__qualname__ = name
     f.__doc__ = f"Elementwise `{name}` ignoring NaNs, like `numpy.{name}`."
     return f

@@ -218,3 +218,7 @@ def lu_pivots_to_permutation(pivots, size: int):
 
 
 def sqrtm(a): return sqrtm_p.bind1(a)
+
+
+# --- zeta in x (issue 14, round 2) -------------------------------------------------------------
+zeta_grad_x_p = Primitive("zeta_grad_x")  # d/dx zeta(x, q), by the Euler-Maclaurin sum

@@ -127,7 +127,7 @@ defjvp(j0_p, lambda t, ans, x: neg(mul(t, _s("j1", x))))
 defjvp(j1_p, _over_x(lambda ans, x, s: sub(_s("j0", x), div(ans, s))))
 defjvp(y0_p, lambda t, ans, x: neg(mul(t, _s("y1", x))))
 defjvp(y1_p, lambda t, ans, x: mul(t, sub(_s("y0", x), div(ans, x))))
-defjvp(zeta_p, _no_grad("zeta", "x"),
+defjvp(zeta_p, lambda t, ans, x, q: mul(t, zeta_grad_x_p.bind1(x, q, order=1)),
        lambda t, ans, x, q: mul(t, neg(mul(x, _s("zeta", add(x, _c(1, x)), q)))))
 
 
@@ -185,11 +185,13 @@ def _igamma_grad_a_da(t, ans, a, x, *, order):
     return mul(t, igamma_grad_a_p.bind1(a, x, order=2))
 
 
-igamma_grad_a_p.impl = _igamma_grad_a
-igamma_grad_a_p.abstract_eval = binop_abstract_eval_for("igamma_grad_a")
-igamma_grad_a_p.batch = broadcasting_batcher(igamma_grad_a_p)
-igamma_grad_a_p.transpose = NOT_APPLICABLE
-register_c_expr(igamma_grad_a_p, NOT_APPLICABLE)
+def _series_prim(prim, impl, arity=2):  # the rules of the derivative helpers below
+    prim.impl, prim.abstract_eval = impl, _abstract_eval_for(prim.name, arity)
+    prim.batch, prim.transpose = broadcasting_batcher(prim), NOT_APPLICABLE
+    register_c_expr(prim, NOT_APPLICABLE)
+
+
+_series_prim(igamma_grad_a_p, _igamma_grad_a)
 defjvp(igamma_grad_a_p, _igamma_grad_a_da, _igamma_grad_a_dx)
 
 
@@ -229,11 +231,46 @@ def _betainc_moment_d(i, t, ans, a, b, x, *, p, q):
     return mul(t, sub(up, mul(ans, dig)))
 
 
-betainc_moment_p.impl = _betainc_moment
-betainc_moment_p.abstract_eval = _abstract_eval_for("betainc_moment", 3)
-betainc_moment_p.batch = broadcasting_batcher(betainc_moment_p)
-betainc_moment_p.transpose = NOT_APPLICABLE
-register_c_expr(betainc_moment_p, NOT_APPLICABLE)
+_series_prim(betainc_moment_p, _betainc_moment, 3)
 defjvp(betainc_moment_p, *(lambda t, ans, a, b, x, i=i, **pq: _betainc_moment_d(i, t, ans, a, b,
                                                                                  x, **pq)
                            for i in range(3)))
+
+
+# d/dx zeta(x, q) (no closed form): the Euler-Maclaurin sum zeta = sum_{k<N} (q+k)^-x
+# + (q+N)^(1-x) / (x-1) + (q+N)^-x P, P = 1/2 + sum_j c_j, c_j = B_2j / (2j)! (x)_(2j-1) /
+# (q+N)^(2j-1), the form JAX differentiates, differentiated term by term once or twice (order;
+# N = M = 16; Bernoulli numbers by SciPy). In q: d/dq d^n/dx^n zeta = d^n/dx^n (-x zeta(x+1, q)).
+
+def _zeta_grad_x(x, q, *, order):
+    xp, n = xp_of(x), 16
+    b = scipy_module("special", "the special functions").bernoulli(2 * n)[2::2]
+    s, a = xp.asarray(x, np.float64)[..., None], xp.asarray(q, np.float64)[..., None]
+    la = xp.log(a + xp.arange(n))
+    head = ((-la) ** order * xp.exp(-s * la)).sum(-1)
+    si, ln = s + xp.arange(2 * n - 1), xp.log(a[..., 0] + n)
+    s, a, e = s[..., 0], a + n, xp.exp(-s[..., 0] * ln)
+    u = s - 1
+    c = xp.asarray(b / [math.factorial(2 * j + 2) for j in range(n)]) * xp.cumprod(
+        si / a, -1)[..., ::2]  # c_j; c_j' = c_j S1_j, c_j'' = c_j (S1_j^2 - S2_j)
+    s1, s2 = xp.cumsum(1 / si, -1)[..., ::2], xp.cumsum(si ** -2.0, -1)[..., ::2]
+    p, dp = 0.5 + c.sum(-1), (c * s1).sum(-1)
+    if order == 1:
+        out = head - e * xp.exp(ln) * (ln / u + 1 / u ** 2) + e * (dp - ln * p)
+    else:
+        out = head + e * xp.exp(ln) * (ln * ln / u + 2 * ln / u ** 2 + 2 / u ** 3) + e * (
+            ln * ln * p - 2 * ln * dp + (c * (s1 * s1 - s2)).sum(-1))
+    return out.astype(getattr(x, "dtype", np.float64), copy=False)
+
+
+def _zeta_grad_x_dx(t, ans, x, q, *, order):
+    if order == 2:
+        _no_grad("zeta", "x", "third derivatives in `x` are not implemented")()
+    return mul(t, zeta_grad_x_p.bind1(x, q, order=2))
+
+
+_series_prim(zeta_grad_x_p, _zeta_grad_x)
+defjvp(zeta_grad_x_p, _zeta_grad_x_dx, lambda t, ans, x, q, *, order: neg(mul(t, add(
+    _s("zeta", add(x, _c(1, x)), q) if order == 1 else mul(_c(2, x), zeta_grad_x_p.bind1(
+        add(x, _c(1, x)), q, order=1)), mul(x, zeta_grad_x_p.bind1(add(x, _c(1, x)), q,
+                                                                    order=order))))))
