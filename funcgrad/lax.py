@@ -115,9 +115,9 @@ def pad(x, padding_value, padding_config: Sequence[tuple[int, int, int]]):
                             f"axis of the {fnp.ndim(x)}-d operand, got {padding_config!r}, at "
                             f"{user_frame()}")
     out = P.pad(x, fnp.asarray(padding_value, dtype=x.dtype),
-                [(max(lo, 0), max(hi, 0), it) for lo, hi, it in config])
+                [(builtins.max(lo, 0), builtins.max(hi, 0), it) for lo, hi, it in config])
     if any(lo < 0 or hi < 0 for lo, hi, _ in config):  # negative edges crop
-        out = out[tuple(builtins.slice(-min(lo, 0), n + min(hi, 0) if hi < 0 else None)
+        out = out[tuple(builtins.slice(-builtins.min(lo, 0), n + hi if hi < 0 else None)
                         for (lo, hi, _), n in zip(config, fnp.shape(out)))]
     return out
 

@@ -78,3 +78,15 @@ def test_tree_namespace_is_tree_util():
     assert fg.tree.unflatten(treedef, leaves) == tree
     assert fg.tree.structure(tree) == treedef
     assert fg.device_get is fg.to_numpy
+
+
+def test_lax_pad_under_jit_and_grad_matches_jax():
+    # lax.pad's own `max`/`min` (elementwise) once shadowed the builtins it needs for the config
+    import jax
+    x = np.arange(4.0)
+    for cfg in ([(1, 1, 1)], [(-1, 2, 1)], [(2, -1, 0)]):
+        want = np.asarray(jax.lax.pad(x, 0.0, cfg))
+        np.testing.assert_array_equal(fg.jit(lambda x, cfg=cfg: fg.lax.pad(x, 0.0, cfg))(x), want)
+        g = fg.grad(lambda x, cfg=cfg: fnp.sum(fg.lax.pad(x, 0.0, cfg) ** 2))(x)
+        jg = jax.grad(lambda x, cfg=cfg: jax.numpy.sum(jax.lax.pad(x, 0.0, cfg) ** 2))(x)
+        np.testing.assert_allclose(g, jg)
