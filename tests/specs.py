@@ -477,9 +477,6 @@ PRIMITIVE_SPECS: list[Spec] = [
 
 # --- linear algebra: fnp.linalg and fg.scipy.linalg (primitives/decompositions.py) ---------------
 
-_BAND_DIAG = np.array([[0.0], [8.0], [0.0]])
-
-
 def well_conditioned(rng, shapes) -> list[np.ndarray]:
     """Square matrices n I + noise (in [-1/2, 1/2)) with a random sign per row (negative
     determinants too); non-square arguments (right-hand sides) uniform in [-2, 2)."""
@@ -628,7 +625,8 @@ PRIMITIVE_SPECS += [
                                                                   b, trans=1)),
     _spec("scipy_sqrtm", lambda a: _fl.sqrtm(_spd(fnp, a)), 1, SQUARE, REAL, None),
     # the main diagonal (row 1 of ab) lifted to [6, 10]: diagonally dominant, well conditioned
-    _spec("scipy_solve_banded", lambda ab, b: _fl.solve_banded((1, 1), ab + _BAND_DIAG, b), 2,
+    _spec("scipy_solve_banded", lambda ab, b: _fl.solve_banded(
+        (1, 1), fnp.concatenate([ab[:1], ab[1:2] + 8.0, ab[2:]]), b), 2,
           [((3, 4), (4,)), ((3, 3), (3, 2))], REAL, None),
     _sp("iv", lambda x: fsp.iv(1.5, x), uniform(0.5, 3.0), None),
     _sp("ive", lambda x: fsp.ive(2.0, x), away_from_zero(), None),

@@ -21,8 +21,7 @@ def test_golden_grad_tanh():
         "    b:f64[] = tanh a\n"
         "    c:f64[] = mul b b\n"
         "    d:f64[] = sub 1.0 c\n"
-        "    e:f64[] = mul 1.0 d\n"
-        "  in (e,) }")
+        "  in (d,) }")  # grad's unit seed is not multiplied in
 
 
 def test_golden_broadcast_and_params():
