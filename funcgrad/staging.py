@@ -35,6 +35,17 @@ class IRTracer(Tracer):
         return self.var.aval
 
 
+def live_eqn_indices(eqns: list[Eqn], outvars: list) -> list[int]:
+    """Indices (ascending) of the equations some output of which is read by a later live
+    equation or is among `outvars`: what dead-code removal keeps (every primitive is pure)."""
+    live, kept = {x for x in outvars if type(x) is Var}, []
+    for i in reversed(range(len(eqns))):
+        if any(v in live for v in eqns[i].out_binders):
+            kept.append(i)
+            live.update(x for x in eqns[i].inputs if type(x) is Var)
+    return kept[::-1]
+
+
 class Builder:
     """Accumulates equations and constants while a function is staged."""
 
@@ -62,12 +73,7 @@ class Builder:
                 out_atoms.append(t.var)
         eqns, regions = self.eqns, self.regions
         if dce:
-            live, kept = {x for x in out_atoms if type(x) is Var}, []
-            for i in reversed(range(len(eqns))):
-                if any(v in live for v in eqns[i].out_binders):
-                    kept.append(i)
-                    live.update(x for x in eqns[i].inputs if type(x) is Var)
-            kept.reverse()
+            kept = live_eqn_indices(eqns, out_atoms)
             new_at = functools.partial(bisect.bisect_left, kept)  # a region's bounds after DCE
             regions = [(r, new_at(a), new_at(b)) for r, a, b in regions if new_at(a) < new_at(b)]
             eqns = [eqns[i] for i in kept]

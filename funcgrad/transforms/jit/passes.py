@@ -28,6 +28,7 @@ from ...avals import ShapedArray
 from ...core import Tracer
 from ...ir import IR, Eqn, Lit, OpenIR, Var, is_scalar_literal
 from ...primitives import add_p, broadcast_in_dim_p, neg_p, reshape_p, sub_p, transpose_p
+from ...staging import live_eqn_indices
 
 FOLD_LIMIT = 4096  # largest constant (in elements) that constant folding may create
 _COMMUTATIVE = {"add", "mul", "max", "min", "eq", "ne", "and", "or", "xor"}
@@ -115,13 +116,7 @@ def inline_calls(closed: IR) -> IR:
 def dce(closed: IR) -> IR:
     """Remove equations none of whose outputs is read by a later equation or the outputs."""
     jaxpr = closed.open
-    live = {x for x in jaxpr.outvars if type(x) is Var}
-    kept = []
-    for e in reversed(jaxpr.eqns):
-        if any(v in live for v in e.out_binders):
-            kept.append(e)
-            live.update(x for x in e.inputs if type(x) is Var)
-    kept.reverse()
+    kept = [jaxpr.eqns[i] for i in live_eqn_indices(jaxpr.eqns, jaxpr.outvars)]
     return _closed(jaxpr.constvars, closed.consts, jaxpr.invars, kept, jaxpr.outvars)
 
 
