@@ -502,6 +502,18 @@ def separated_spectrum(rng, shapes) -> list[np.ndarray]:
     return out
 
 
+def separated_general(rng, shapes) -> list[np.ndarray]:
+    """Non-symmetric matrices q diag(w) q^-1 with real eigenvalues at least 1 apart (eig's
+    derivative needs gaps; real ones keep the order LAPACK returns stable under perturbation)."""
+    out = []
+    for s in shapes:
+        n = s[-1]
+        q = np.eye(n) + 0.2 * rng.uniform(-1.0, 1.0, s)
+        w = np.arange(n) * 1.5 + 1.0 + rng.uniform(-0.25, 0.25, tuple(s[:-1]))
+        out.append((q * w[..., None, :]) @ np.linalg.inv(q))
+    return out
+
+
 def _spd(m, a):  # a @ a.T + n I: symmetric positive definite, for any a (m: fnp or jnp)
     n = a.shape[-1]
     return m.matmul(a, m.swapaxes(a, -1, -2)) + n * (m.eye(n, like=a) if m is fnp else m.eye(n))
@@ -530,6 +542,8 @@ PRIMITIVE_SPECS += [
     _spec("linalg_eigh_vectors_sq", lambda a: fnp.linalg.eigh(_sym(fnp, a))[1] ** 2, 1,
           SQUARE, separated_spectrum,
           lambda jax, jnp: lambda a: jnp.linalg.eigh(_sym(jnp, a))[1] ** 2),
+    _spec("linalg_eig_values", lambda a: fnp.sort(fnp.real(fnp.linalg.eigvals(a))), 1, SQUARE,
+          separated_general, lambda jax, jnp: lambda a: jnp.sort(jnp.real(jnp.linalg.eigvals(a)))),
     _spec("solve_triangular", lambda a, b: fg.scipy.linalg.solve_triangular(a, b, lower=True),
           2, [((3, 3), (3, 2)), ((3, 3), (3,)), ((2, 2, 2), (2, 2, 3))], well_conditioned,
           lambda jax, jnp: lambda a, b: jax.scipy.linalg.solve_triangular(a, b, lower=True)),

@@ -106,6 +106,10 @@ def test_complex_results_have_numpys_dtypes():
     assert np.asarray(fg.jit(fnp.linalg.svd)(a)[1]).dtype == np.float32
 
 
-def test_complex_eig_still_refused_with_a_reason():
-    with pytest.raises(Exception, match="eig: expected a real floating-point matrix"):
-        fg.jit(fnp.linalg.eig)(_square())
+def test_complex_eig_values_and_vectors():
+    a = _square()
+    w, v = fg.jit(fnp.linalg.eig)(a)
+    np.testing.assert_allclose(a @ v, v * w, atol=1e-10)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=0), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.sort_complex(w), np.sort_complex(np.linalg.eigvals(a)),
+                               rtol=1e-10)

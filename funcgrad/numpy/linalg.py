@@ -42,8 +42,6 @@ def _square(name: str, a) -> None:
     aval = get_aval_of(asarray(a))
     if aval.dtype.kind in "biu":
         aval = aval.update(dtype=np.dtype(np.float64))
-    if aval.dtype.kind == "c":  # NumPy handles complex plain arrays; traced ones fail below
-        return
     prims.check_square(name, aval)
 
 
@@ -247,16 +245,21 @@ def qr(a, mode="reduced"):
 
 
 @_square_checked("eig")
-@numpy_fallback(np.linalg.eig)
 def eig(a):
-    """Eigenvalues and right eigenvectors of a general square matrix (complex), like
-    `numpy.linalg.eig`; not differentiable (use eigh for symmetric matrices)."""
+    """Eigenvalues and right eigenvectors of a general square (real or complex) matrix, like
+    `numpy.linalg.eig`: complex outputs (always, as JAX: NumPy returns real ones for a real
+    spectrum), each eigenvector of unit norm.
+
+    Differentiable in forward and reverse mode for distinct eigenvalues (repeated ones give
+    inf/nan, as the eigenvectors are then not unique). Each eigenvector's phase is arbitrary, so
+    differentiate functions invariant to it (`w`, `abs(v)`, `v @ diag(w) @ inv(v)`); for
+    symmetric matrices `eigh` is cheaper and real."""
     (a,) = _float(a)
     return EigResult(*prims.eig(a))
 
 
-@numpy_fallback(np.linalg.eigvals)
 def eigvals(a):
+    """The eigenvalues of `eig` (differentiable like them)."""
     return eig(a)[0]
 
 

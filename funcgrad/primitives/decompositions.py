@@ -6,13 +6,14 @@ same leading (batch) dimensions: primitives never broadcast. `fnp.linalg`
 sides into `(..., n, 1)`. The impls call the array module's `linalg` (NumPy, or CuPy for GPU
 arrays), which loops over batch dimensions itself, so the batching rules only move the batch
 axis to the front. Matrix products inside the rules are `dot_general`. Real and complex
-floating-point dtypes (eig: real only).
+floating-point dtypes.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..avals import ShapedArray, real_dtype
+from ..backend import to_numpy
 from ..backend.fusion import register_c_expr
 from ..core import NOT_APPLICABLE, Zero, get_aval_of, not_mapped
 from .batching import bdim_at_front, moveaxis
@@ -28,10 +29,10 @@ def check_square(name: str, a: ShapedArray) -> None:
             f"{name}: expected a square matrix or a stack of them, shape (..., n, n), got "
             f"{a.str_short()}. Pass a square matrix (for least squares use a.T @ a, or "
             f"reshape a flattened matrix to (n, n)).")
-    if a.dtype.kind not in "fc" or (a.dtype.kind == "c" and name == "eig"):
+    if a.dtype.kind not in "fc":
         raise ShapeError(
-            f"{name}: expected a real floating-point{'' if name == 'eig' else ' (or complex)'} "
-            f"matrix, got {a.str_short()}. Convert it first, e.g. fnp.astype(a, fnp.float64).")
+            f"{name}: expected a real floating-point (or complex) matrix, got {a.str_short()}. "
+            f"Convert it first, e.g. fnp.astype(a, fnp.float64).")
 
 
 def _mT(x):
@@ -378,8 +379,10 @@ qr_p.abstract_eval, qr_p.jvp, qr_p.batch = _qr_abstract_eval, _qr_jvp, _front_ba
 not_linear(qr_p)
 
 
-# eig: eigenvalues and right eigenvectors of a general real matrix, complex outputs; no
-# derivative rule (it needs complex solves)
+# eig: A V = V diag(w), complex outputs, columns of V of unit norm (NumPy's convention). With
+# P = V^-1 dA V (distinct eigenvalues): dw = diag(P); dV = V (F * P) with F_ij = 1 / (w_j - w_i),
+# F_ii = 0, minus V Re(diag(V^H V (F * P))) so that every column keeps its unit norm (the phase of
+# each eigenvector is arbitrary; this choice leaves it fixed to first order)
 
 def _eig_abstract_eval(a):
     check_square("eig", a)
@@ -388,17 +391,26 @@ def _eig_abstract_eval(a):
 
 
 def _eig_jvp(primals, tangents):
-    if all(type(t) is Zero for t in tangents):
-        outs = eig(*primals)
+    (a,), (da,) = primals, tangents
+    w, v = outs = eig(a)
+    if type(da) is Zero:
         return outs, [Zero(get_aval_of(o)) for o in outs]
-    raise ShapeError("eig: derivatives of a general (non-symmetric) eigendecomposition are not "
-                     "supported; for symmetric matrices use fnp.linalg.eigh (differentiable).")
+    vv = get_aval_of(v)
+    nd, n = vv.ndim, vv.shape[-1]
+    eye = _const_matrix(np.eye(n), vv)
+    p = solve(v, _matmul(_as(da, v), v))
+    dw = reduce_sum(mul(p, eye), (nd - 1,))
+    w_j, w_i = _bcast_last(w, vv.shape, 1), _bcast_last(w, vv.shape, 2)
+    f = sub(div(_const_matrix(np.ones((n, n)), vv), add(sub(w_j, w_i), eye)), eye)
+    dv = _matmul(v, mul(f, p))
+    norm = real(reduce_sum(mul(conj(v), dv), (nd - 2,)))  # Re(v_k^H dv_k) per column k
+    return outs, [dw, sub(dv, mul(v, _bcast_last(_as(norm, v), vv.shape, 1)))]
 
 
 def _eig_impl(a):
-    w, v = _xp(a).linalg.eig(a)
-    c = np.result_type(a.dtype, np.complex64)
-    return [w.astype(c, copy=False), v.astype(c, copy=False)]
+    xp, c = _xp(a), np.result_type(a.dtype, np.complex64)
+    w, v = np.linalg.eig(to_numpy(a))  # LAPACK on the host: CuPy has no general eig
+    return [xp.asarray(w.astype(c, copy=False)), xp.asarray(v.astype(c, copy=False))]
 
 
 eig_p.impl, eig_p.abstract_eval, eig_p.jvp = _eig_impl, _eig_abstract_eval, _eig_jvp
