@@ -17,6 +17,8 @@ This package only re-exports. Its modules, each importing only those before it:
 - `rearrange.py`: stacking, splitting and rearranging helpers, select/choose/piecewise;
 - `statistics.py`: quantiles, `nan*` reductions, cov, interpolation, convolution, counting;
 - `polynomial.py`: products (kron, cross, vecdot) and the polynomial helpers;
+- `ufunc_objects.py`: `fnp.ufunc`, and add, multiply, maximum, ... as ufunc objects with
+  reduce/accumulate/outer/reduceat/at;
 - `_operators.py`: fills the tracer operator table (`x * y`, `x.sum()`, `np.sin(x)`).
 """
 from . import _operators, fft, linalg  # noqa: F401  (_operators: the tracer operator table)
@@ -28,3 +30,4 @@ from .rearrange import *  # noqa: F401,F403
 from .shapes import *  # noqa: F401,F403
 from .statistics import *  # noqa: F401,F403
 from .ufuncs import *  # noqa: F401,F403
+from .ufunc_objects import *  # noqa: F401,F403  (last: add ... negative as ufunc objects)

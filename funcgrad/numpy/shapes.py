@@ -16,7 +16,11 @@ from ..core import FuncgradError, Tracer, user_frame
 from ..util import canonical_axes
 from . import _base
 from ._base import _aval, _broadcast_shapes, asarray, astype, broadcast_to, numpy_fallback, ones
+from .ufuncs import add as uf_add
 from .ufuncs import divide, multiply, sqrt, square, subtract, where
+from .ufuncs import maximum as uf_maximum
+from .ufuncs import minimum as uf_minimum
+from .ufuncs import where as uf_where
 
 __all__ = [
     "sum", "mean", "var", "std", "max", "min", "amax", "amin", "all", "any", "prod", "argmax",
@@ -35,71 +39,133 @@ def _keep(x, out, axes, keepdims):
     return prims.reshape(out, shape) if shape != _aval(out).shape else out  # sizes agree
 
 
-@numpy_fallback(np.sum, 1)
-def sum(x, axis=None, dtype=None, keepdims=False):  # noqa: A001
-    aval = _aval(x)
-    axes = canonical_axes(axis, aval.ndim)
-    if dtype is not None:
-        x = astype(x, dtype)
-    elif aval.dtype.kind in "bu" or (aval.dtype.kind == "i" and aval.dtype.itemsize < 8):
-        x = astype(x, np.int64)
-    return _keep(x, prims.reduce_sum(x, axes), axes, keepdims)
+def _np_reduction(np_fn):
+    """`np_fn` for the NumPy fast path: JAX's defaults that NumPy spells as absent (None `out`,
+    `initial`, `where`, `mean`, `correction`) are dropped; `promote_integers=False` keeps the
+    operand's dtype."""
+    def call(a, *, promote_integers=True, **kw):
+        kw = {k: v for k, v in kw.items() if v is not None or k == "axis"}
+        if not promote_integers and "dtype" not in kw:
+            kw["dtype"] = a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype
+        return np_fn(a, **kw)
+    return call
 
 
-@numpy_fallback(np.mean, 1)
-def mean(x, axis=None, dtype=None, keepdims=False):
-    aval = _aval(x)
-    axes = canonical_axes(axis, aval.ndim)
-    n = math.prod([aval.shape[a] for a in axes])
-    if not is_float(aval.dtype):
-        x = astype(x, dtype or np.float64)
-    return divide(sum(x, axes, keepdims=keepdims), float(n))
+def _reduction_args(name, a, axis, out, where, fill, dtype=None):
+    """The shared start of every reduction: `out=` refused, axes made canonical, `a` cast to
+    `dtype`, and the elements where `where` is False replaced by `fill` (the identity)."""
+    _base.no_out(name, out)
+    a = asarray(a) if dtype is None else astype(a, dtype)
+    if where is not None:
+        if fill is None:
+            raise FuncgradError(f"{name}: `where=` needs `initial=` (this reduction has no "
+                                f"identity to put where the mask is False), at {user_frame()}")
+        a = uf_where(where, a, fill)
+    return a, canonical_axes(axis, _aval(a).ndim)
 
 
-@numpy_fallback(np.var, 1)
-def var(x, axis=None, ddof=0, keepdims=False):
-    aval = _aval(x)
-    axes = canonical_axes(axis, aval.ndim)
-    n = math.prod([aval.shape[a] for a in axes])
-    centered = subtract(x, mean(x, axes, keepdims=True))
-    return divide(sum(square(centered), axes, keepdims=keepdims), float(n - ddof))
+def _sum_dtype(dtype, promote_integers):
+    """NumPy's and JAX's accumulator: small integers and bools sum in the 64-bit integer of
+    their sign (unsigned stays unsigned), unless `promote_integers=False`."""
+    if not promote_integers or dtype.kind not in "biu" or (dtype.kind in "iu" and
+                                                           dtype.itemsize == 8):
+        return None
+    return np.dtype(np.uint64 if dtype.kind == "u" else np.int64)
 
 
-@numpy_fallback(np.std, 1)
-def std(x, axis=None, ddof=0, keepdims=False):
-    return sqrt(var(x, axis, ddof, keepdims))
+def _with_initial(op, out, initial):
+    return out if initial is None else op(out, initial)
 
 
-@numpy_fallback(np.max, 1)
-def max(x, axis=None, keepdims=False):  # noqa: A001
-    axes = canonical_axes(axis, _aval(x).ndim)
-    return _keep(x, prims.reduce_max(x, axes), axes, keepdims)
+@numpy_fallback(_np_reduction(np.sum), 1)
+def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None,  # noqa: A001
+        promote_integers=True):
+    """Sum over axes like `numpy.sum`; `where=` masks elements out, `initial=` starts the sum."""
+    dtype = dtype if dtype is not None else _sum_dtype(_aval(asarray(a)).dtype, promote_integers)
+    a, axes = _reduction_args("sum", a, axis, out, where, 0, dtype)
+    return _with_initial(uf_add, _keep(a, prims.reduce_sum(a, axes), axes, keepdims), initial)
 
 
-@numpy_fallback(np.min, 1)
-def min(x, axis=None, keepdims=False):  # noqa: A001
-    axes = canonical_axes(axis, _aval(x).ndim)
-    return _keep(x, prims.reduce_min(x, axes), axes, keepdims)
+def _count(name, a, axes, where, keepdims):
+    """How many elements each reduction of `a` over `axes` sees (a mask's count, or a size)."""
+    if where is None:
+        return float(math.prod([_aval(a).shape[i] for i in axes]))
+    mask = broadcast_to(asarray(where), _aval(a).shape)
+    return sum(mask, axes, _aval(a).dtype if is_float(_aval(a).dtype) else np.float64,
+               keepdims=keepdims)
 
 
+def _float_or(a, dtype):
+    """`a` in `dtype`, or (without one) in float64 unless it is floating already."""
+    a = asarray(a)
+    return astype(a, dtype) if dtype is not None else a if is_float(_aval(a).dtype) else \
+        astype(a, np.float64)
+
+
+@numpy_fallback(_np_reduction(np.mean), 1)
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
+    a = _float_or(a, dtype)
+    axes = canonical_axes(axis, _aval(a).ndim)
+    total = sum(a, axes, out=out, keepdims=keepdims, where=where)
+    return divide(total, _count("mean", a, axes, where, keepdims))
+
+
+@numpy_fallback(_np_reduction(np.var), 1)
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
+        correction=None):
+    """Variance like `numpy.var`: `correction` is another name for `ddof`; `mean=` a mean
+    computed already (with keepdims=True)."""
+    if correction is not None:
+        ddof = correction
+    a = _float_or(a, dtype)
+    axes = canonical_axes(axis, _aval(a).ndim)
+    m = mean if mean is not None else _mean(a, axes, keepdims=True, where=where)
+    sq = sum(square(subtract(a, m)), axes, out=out, keepdims=keepdims, where=where)
+    return divide(sq, subtract(_count("var", a, axes, where, keepdims), ddof))
+
+
+_mean = mean
+
+
+@numpy_fallback(_np_reduction(np.std), 1)
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
+        correction=None):
+    return sqrt(var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
+                    correction=correction))
+
+
+def _extreme(prim, op, name):
+    def f(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+        a, axes = _reduction_args(name, a, axis, out, where, initial)
+        return _with_initial(op, _keep(a, prim.bind1(a, axes=axes), axes, keepdims), initial)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = (f"`{name}` over axes like `numpy.{name}`; with `where=` (a mask), `initial=` is "
+                 f"the value of an all-masked reduction.")
+    return f
+
+
+max = numpy_fallback(_np_reduction(np.max), 1)(_extreme(prims.reduce_max_p, uf_maximum, "max"))  # noqa: A001
+min = numpy_fallback(_np_reduction(np.min), 1)(_extreme(prims.reduce_min_p, uf_minimum, "min"))  # noqa: A001
 amax, amin = max, min
 
 
-@numpy_fallback(np.all, 1)
-def all(x, axis=None, keepdims=False):  # noqa: A001
-    return min(astype(x, bool), axis, keepdims)
+@numpy_fallback(_np_reduction(np.all), 1)
+def all(a, axis=None, out=None, keepdims=False, *, where=None):  # noqa: A001
+    return min(astype(a, bool), axis, out, keepdims, True if where is not None else None, where)
 
 
-@numpy_fallback(np.any, 1)
-def any(x, axis=None, keepdims=False):  # noqa: A001
-    return max(astype(x, bool), axis, keepdims)
+@numpy_fallback(_np_reduction(np.any), 1)
+def any(a, axis=None, out=None, keepdims=False, *, where=None):  # noqa: A001
+    return max(astype(a, bool), axis, out, keepdims, False if where is not None else None, where)
 
 
-@numpy_fallback(np.prod, 1)
-def prod(x, axis=None, keepdims=False):
+@numpy_fallback(_np_reduction(np.prod), 1)
+def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None,
+         promote_integers=True):
     """Product over axes, as a chain of multiplications (exact with zeros, differentiable)."""
+    dtype = dtype if dtype is not None else _sum_dtype(_aval(asarray(a)).dtype, promote_integers)
+    x, axes = _reduction_args("prod", a, axis, out, where, 1, dtype)
     aval = _aval(x)
-    axes = canonical_axes(axis, aval.ndim)
     rest = [i for i in range(aval.ndim) if i not in axes]
     moved = transpose(x, rest + list(axes))
     n = math.prod([aval.shape[a] for a in axes])
@@ -107,7 +173,7 @@ def prod(x, axis=None, keepdims=False):
     out = ones(flat.shape[:-1], aval.dtype) if n == 0 else flat[..., 0]
     for i in range(1, n):
         out = multiply(out, flat[..., i])
-    return _keep(x, out, axes, keepdims)
+    return _with_initial(multiply, _keep(x, out, axes, keepdims), initial)
 
 
 def _arg(prim, np_fn):

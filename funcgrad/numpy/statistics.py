@@ -121,7 +121,7 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
 @numpy_fallback(np.ptp)
 def ptp(a, axis=None, out=None, keepdims=False):
     no_out('ptp', out)
-    return uf.subtract(sh.max(a, axis, keepdims), sh.min(a, axis, keepdims))
+    return uf.subtract(sh.max(a, axis, keepdims=keepdims), sh.min(a, axis, keepdims=keepdims))
 
 
 @numpy_fallback(np.average)
@@ -148,27 +148,25 @@ def _nan_fill(a, fill):
     return uf.where(uf.isnan(a), fill, a) if _aval(a).dtype.kind in "fc" else a
 
 
-def _all_nan(a, axis, keepdims):
-    return sh.all(uf.isnan(a), axis, keepdims=keepdims)
+@numpy_fallback(sh._np_reduction(np.nansum), 1)
+def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    return sh.sum(_nan_fill(a, 0), axis, dtype, out, keepdims, initial, where)
 
 
-@numpy_fallback(np.nansum, 1)
-def nansum(a, axis=None, dtype=None, keepdims=False):
-    return sh.sum(_nan_fill(a, 0), axis, dtype, keepdims)
-
-
-@numpy_fallback(np.nanprod, 1)
-def nanprod(a, axis=None, dtype=None, keepdims=False):
-    return sh.prod(_nan_fill(a, 1), axis, keepdims)
+@numpy_fallback(sh._np_reduction(np.nanprod), 1)
+def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    return sh.prod(_nan_fill(a, 1), axis, dtype, out, keepdims, initial, where)
 
 
 def _nan_extreme(reduce, fill, np_fn):
-    @numpy_fallback(np_fn, 1)
-    def f(a, axis=None, keepdims=False):
+    @numpy_fallback(sh._np_reduction(np_fn), 1)
+    def f(a, axis=None, out=None, keepdims=False, initial=None, where=None):
         a = asarray(a)
-        out = reduce(_nan_fill(a, fill), axis, keepdims)
-        return uf.where(_all_nan(a, axis, keepdims), np.nan, out) if _aval(a).dtype.kind == "f" \
-            else out
+        out = reduce(_nan_fill(a, fill), axis, out, keepdims, initial, where)
+        if _aval(a).dtype.kind != "f" or initial is not None:
+            return out
+        seen = sh.any(_not_nan(a, where), axis, keepdims=keepdims)
+        return uf.where(seen, out, np.nan)  # an all-NaN slice gives NaN
     f.__name__ = np_fn.__name__
     return f
 
@@ -187,24 +185,28 @@ def nanargmin(a, axis=None, out=None, keepdims=False):
     return sh.argmin(_nan_fill(a, np.inf), axis, out, keepdims)
 
 
-@numpy_fallback(np.nanmean, 1)
-def nanmean(a, axis=None, dtype=None, keepdims=False):
-    a = asarray(a)
-    cnt = sh.sum(uf.logical_not(uf.isnan(a)), axis, keepdims=keepdims)
-    return uf.divide(nansum(a, axis, keepdims=keepdims), cnt)
+def _not_nan(a, where):
+    """The mask of the elements the nan-statistics see: not NaN, and `where`."""
+    seen = uf.logical_not(uf.isnan(a))
+    return seen if where is None else uf.logical_and(seen, where)
 
 
-@numpy_fallback(np.nanvar, 1)
-def nanvar(a, axis=None, dtype=None, ddof=0, keepdims=False):
-    a = asarray(a)
-    cnt = sh.sum(uf.logical_not(uf.isnan(a)), axis, keepdims=keepdims)
-    d = uf.where(uf.isnan(a), 0.0, uf.subtract(_nan_fill(a, 0), nanmean(a, axis, keepdims=True)))
-    return uf.divide(sh.sum(uf.square(d), axis, keepdims=keepdims), uf.subtract(cnt, ddof))
+@numpy_fallback(sh._np_reduction(np.nanmean), 1)
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
+    a = sh._float_or(a, dtype)
+    return sh.mean(_nan_fill(a, 0), axis, None, out, keepdims, where=_not_nan(a, where))
 
 
-@numpy_fallback(np.nanstd, 1)
-def nanstd(a, axis=None, dtype=None, ddof=0, keepdims=False):
-    return uf.sqrt(nanvar(a, axis, ddof=ddof, keepdims=keepdims))
+@numpy_fallback(sh._np_reduction(np.nanvar), 1)
+def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None):
+    a = sh._float_or(a, dtype)
+    return sh.var(_nan_fill(a, 0), axis, None, out, ddof, keepdims, where=_not_nan(a, where),
+                  mean=mean)
+
+
+@numpy_fallback(sh._np_reduction(np.nanstd), 1)
+def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None):
+    return uf.sqrt(nanvar(a, axis, dtype, out, ddof, keepdims, where, mean))
 
 
 @numpy_fallback(np.nancumsum, 1)

@@ -105,9 +105,24 @@ less = _binary(prims.lt_p, np.less, "less")
 less_equal = _binary(prims.le_p, np.less_equal, "less_equal")
 greater = _binary(prims.gt_p, np.greater, "greater")
 greater_equal = _binary(prims.ge_p, np.greater_equal, "greater_equal")
-bitwise_and = logical_and = _binary(prims.and_p, np.bitwise_and, "bitwise_and")
-bitwise_or = logical_or = _binary(prims.or_p, np.bitwise_or, "bitwise_or")
-bitwise_xor = logical_xor = _binary(prims.xor_p, np.bitwise_xor, "bitwise_xor")
+bitwise_and = _binary(prims.and_p, np.bitwise_and, "bitwise_and")
+bitwise_or = _binary(prims.or_p, np.bitwise_or, "bitwise_or")
+bitwise_xor = _binary(prims.xor_p, np.bitwise_xor, "bitwise_xor")
+
+
+def _logical(bitwise, np_fn):
+    """The truth-value form of a bitwise function: its operands as bools first."""
+    @numpy_fallback(np_fn)
+    def f(x, y):
+        return bitwise(astype(asarray(x), bool), astype(asarray(y), bool))
+    f.__name__ = f.__qualname__ = np_fn.__name__
+    f.__doc__ = f"Elementwise `{np_fn.__name__}` of the operands' truth values."
+    return f
+
+
+logical_and = _logical(bitwise_and, np.logical_and)
+logical_or = _logical(bitwise_or, np.logical_or)
+logical_xor = _logical(bitwise_xor, np.logical_xor)
 round_ = _unary(prims.round_p, np.round, "round", float_only=False)
 
 

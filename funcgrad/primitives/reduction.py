@@ -61,10 +61,16 @@ def _reduce_sum_transpose(ct, x, *, axes):
 def _reduce_impl(uf: np.ufunc, method: str):
     # the ufunc reductions themselves: NumPy's function forms (and, less so, the array methods)
     # add Python dispatch layers that cost as much as a small sum
+    # (the result keeps the operand's dtype: sums would promote small integers otherwise)
     reduce = uf.reduce
-    return lambda x, *, axes: (reduce(x, axes) if type(x) is np.ndarray
-                               else getattr(x, method)(axis=axes) if hasattr(x, method)
-                               else getattr(np, method)(x, axis=axes))
+
+    def impl(x, *, axes):
+        if type(x) is np.ndarray:
+            return reduce(x, axes, x.dtype)
+        kw = {"dtype": x.dtype} if method == "sum" else {}
+        return getattr(x, method)(axis=axes, **kw) if hasattr(x, method) else \
+            getattr(np, method)(x, axis=axes, **kw)
+    return impl
 
 
 def _reduce_chooser_jvp(prim):
