@@ -60,7 +60,8 @@ def test_grads_through_masked_reductions_match_jax():
 def test_promote_integers(promote):
     for name in ("sum", "prod"):
         want = getattr(jnp, name)(INTS, promote_integers=promote)
-        for f in (getattr(fnp, name), fg.jit(getattr(fnp, name), static_argnames="promote_integers")):
+        jitted = fg.jit(getattr(fnp, name), static_argnames="promote_integers")
+        for f in (getattr(fnp, name), jitted):
             got = f(INTS, promote_integers=promote)
             assert np.asarray(got).dtype == want.dtype and got == want
     unsigned = np.arange(3, dtype=np.uint8)  # NumPy's accumulator: unsigned stays unsigned

@@ -29,5 +29,5 @@ from .polynomial import *  # noqa: F401,F403
 from .rearrange import *  # noqa: F401,F403
 from .shapes import *  # noqa: F401,F403
 from .statistics import *  # noqa: F401,F403
-from .ufuncs import *  # noqa: F401,F403
 from .ufunc_objects import *  # noqa: F401,F403  (last: add ... negative as ufunc objects)
+from .ufuncs import *  # noqa: F401,F403

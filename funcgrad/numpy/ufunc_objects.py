@@ -14,8 +14,8 @@ from ..core import FuncgradError, user_frame
 from ..util import canonical_axes
 from . import shapes as sh
 from . import ufuncs as uf
-from .extra import logaddexp2 as _logaddexp2
 from ._base import _aval, asarray, astype, full, no_out
+from .extra import logaddexp2 as _logaddexp2
 from .indexing import at as _at
 
 __all__ = ["ufunc", "add", "subtract", "multiply", "maximum", "minimum", "logaddexp",
@@ -70,7 +70,8 @@ class ufunc:  # noqa: N801  (NumPy's and JAX's name)
         if initial is not None:
             res = self._fn(res, initial)
         if keepdims:
-            res = sh.reshape(res, tuple(1 if i in axes else n for i, n in enumerate(_aval(a).shape)))
+            shape = _aval(a).shape
+            res = sh.reshape(res, tuple(1 if i in axes else n for i, n in enumerate(shape)))
         return res
 
     def _typed(self, x):
