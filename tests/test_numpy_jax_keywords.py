@@ -132,3 +132,124 @@ def test_logical_functions_use_truth_values():
         for got in (getattr(fnp, name)(x, y), fg.jit(getattr(fnp, name))(x, y)):
             assert np.asarray(got).dtype == np.bool_
             np.testing.assert_array_equal(got, want)
+
+
+F32 = A.astype(np.float32)
+CONTRACTIONS = [("matmul", (F32, F32.T)), ("dot", (F32, F32.T)), ("tensordot", (F32, F32, 2)),
+                ("inner", (F32, F32)), ("vdot", (F32, F32)), ("vecdot", (F32, F32)),
+                ("convolve", (F32[0], F32[1, :3])), ("correlate", (F32[0], F32[1, :2]))]
+
+
+@pytest.mark.parametrize("name,args", CONTRACTIONS, ids=[c[0] for c in CONTRACTIONS])
+def test_contraction_keywords_match_jax(name, args):
+    for kw in ({}, dict(precision="highest"), dict(preferred_element_type=np.float64)):
+        want = getattr(jnp, name)(*args, **kw)
+        for f in (lambda *q: getattr(fnp, name)(*q, *args[2:], **kw),
+                  fg.jit(lambda x, y: getattr(fnp, name)(x, y, *args[2:], **kw))):
+            got = f(*args[:2])
+            assert np.asarray(got).dtype == want.dtype, kw
+            np.testing.assert_allclose(got, want, rtol=1e-5)
+    ints = np.arange(-6, 6, dtype=np.int8).reshape(3, 4)
+    want = jnp.matmul(ints, ints.T, preferred_element_type=np.int32)
+    for got in (fnp.matmul(ints, ints.T, preferred_element_type=np.int32),
+                fg.jit(lambda a: fnp.matmul(a, a.T, preferred_element_type=np.int32))(ints)):
+        assert np.asarray(got).dtype == np.int32 and np.array_equal(got, want)
+    np.testing.assert_allclose(fnp.vdot(A + 1j * A, A), jnp.vdot(A + 1j * A, A))  # conjugates
+
+
+def test_einsum_keywords():
+    want = jnp.einsum("ij,kj->ik", F32, F32, preferred_element_type=np.float64)
+    for got in (fnp.einsum("ij,kj->ik", F32, F32, preferred_element_type=np.float64,
+                           optimize=True),
+                fg.jit(lambda a: fnp.einsum("ij,kj->ik", a, a, precision="high",
+                                            preferred_element_type=np.float64))(F32)):
+        assert np.asarray(got).dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    with pytest.raises(fg.FuncgradError, match="out_sharding"):
+        fnp.einsum("ij->i", A, out_sharding="x")
+
+
+@pytest.mark.parametrize("mode", ["clip", "wrap", "fill"])
+def test_take_modes_match_jax(mode):
+    idx = np.array([0, -1, 5, -6, 2])
+    for axis in (None, 0, 1):
+        for fill in ((None, -7.0) if mode == "fill" else (None,)):
+            want = jnp.take(A, idx, axis=axis, mode=mode, fill_value=fill)
+            for f in (lambda x: fnp.take(x, idx, axis=axis, mode=mode, fill_value=fill),
+                      fg.jit(lambda x: fnp.take(x, idx, axis=axis, mode=mode, fill_value=fill))):
+                np.testing.assert_array_equal(f(A), want)
+    ind = np.array([[0, -1, 5], [1, 2, -9], [3, 3, 3]])
+    want = (np.take_along_axis(A, np.mod(ind, 4), axis=1) if mode == "wrap"  # JAX has no wrap
+            else jnp.take_along_axis(A, ind, axis=1, mode=mode))
+    np.testing.assert_array_equal(fnp.take_along_axis(A, ind, axis=1, mode=mode), want)
+    np.testing.assert_array_equal(
+        fg.jit(lambda x: fnp.take_along_axis(x, ind, axis=1, mode=mode))(A), want)
+    g = fg.grad(lambda x: fnp.sum(fnp.take(x, idx, axis=1, mode=mode, fill_value=0.0) ** 2))(A)
+    np.testing.assert_allclose(g, jax.grad(lambda x: jnp.sum(
+        jnp.take(x, idx, axis=1, mode=mode, fill_value=0.0) ** 2))(A))
+
+
+def test_static_size_results_match_jax():
+    cond = np.array([True, False, False, True])
+    for kw in (dict(axis=1), dict(axis=1, size=3, fill_value=-1.0), dict(size=2)):
+        want = jnp.compress(cond, A, **kw)
+        np.testing.assert_array_equal(fnp.compress(cond, A, **kw), want)
+        if "size" in kw:
+            np.testing.assert_array_equal(
+                fg.jit(lambda c, a: fnp.compress(c, a, **kw))(cond, A), want)
+    for got in (fnp.where(A > 0, size=3, fill_value=-1),
+                fg.jit(lambda a: fnp.where(a > 0, size=3, fill_value=-1))(A)):
+        for g, w in zip(got, jnp.where(A > 0, size=3, fill_value=-1)):
+            np.testing.assert_array_equal(g, w)
+    with pytest.raises(fg.FuncgradError, match="pass x and y"):
+        fnp.where(A > 0, A, size=2)
+
+
+def test_stacking_dtype_sort_descending_and_renamed_parameters():
+    ints = np.arange(3)
+    for name in ("concatenate", "stack", "hstack", "vstack", "dstack"):
+        want = getattr(jnp, name)([ints, ints], dtype=np.float32)
+        for got in (getattr(fnp, name)([ints, ints], dtype=np.float32),
+                    fg.jit(lambda x: getattr(fnp, name)([x, x], dtype=np.float32))(ints)):
+            assert np.asarray(got).dtype == np.float32
+            np.testing.assert_array_equal(got, want)
+    x = np.array([[3.0, 1, np.nan, 1, 2], [0, 0, 5, -1, 0]])
+    for axis in (-1, 0, None):
+        for f in (lambda m, x: m.argsort(x, axis=axis, descending=True),
+                  lambda m, x: m.sort(x, axis=axis, descending=True)):
+            np.testing.assert_array_equal(f(fnp, x), f(jnp, x))
+            np.testing.assert_array_equal(fg.jit(lambda x: f(fnp, x))(x), f(jnp, x))
+    assert fnp.argsort(x, dtype=np.int32).dtype == np.int32
+    np.testing.assert_array_equal(fnp.clip(A, min=-0.5, max=0.5), jnp.clip(A, min=-0.5, max=0.5))
+    np.testing.assert_array_equal(fg.jit(lambda a: fnp.reshape(a, shape=(4, 3)))(A),
+                                  A.reshape(4, 3))
+    assert fnp.real(A + 2j).dtype == np.float64 and fnp.conj(A).shape == A.shape
+    np.testing.assert_array_equal(fnp.repeat(A, 2, axis=0, total_repeat_length=6),
+                                  np.repeat(A, 2, axis=0))
+    np.testing.assert_array_equal(fnp.polymul([0, 0, 1, 2], [1, 1], trim_leading_zeros=True),
+                                  jnp.polymul(np.array([0, 0, 1, 2]), np.array([1, 1]),
+                                              trim_leading_zeros=True))
+    with pytest.raises(fg.FuncgradError, match="weights= is not supported"):
+        fnp.quantile(A, 0.5, weights=np.ones_like(A))
+
+
+def test_creation_functions_take_device_and_shape():
+    assert fnp.zeros_like(A, shape=(2,)).shape == (2,)
+    np.testing.assert_array_equal(fnp.full_like(A, 2, dtype=int, shape=(2, 2)), np.full((2, 2), 2))
+    assert fnp.array([1, 2], ndmin=3).shape == (1, 1, 2)
+    assert fnp.asarray(A, device="cpu") is not None and fnp.ones(3, device="cpu").shape == (3,)
+    with pytest.raises(fg.FuncgradError, match="out_sharding"):
+        fnp.zeros_like(A, out_sharding="x")
+    np.testing.assert_array_equal(fg.jit(lambda a: fnp.full_like(a, a[0, 0]))(A),
+                                  np.full_like(A, A[0, 0]))
+
+
+@pytest.mark.gpu
+def test_device_keyword_makes_arrays_on_the_gpu():
+    from funcgrad.backend import cupy_backend
+    cp = cupy_backend.cupy_module()
+    for got in (fnp.zeros(3, device="gpu"), fnp.asarray(A, device="gpu"),
+                fnp.ones_like(A, device="gpu"), fnp.array([1.0, 2.0], device="gpu"),
+                fnp.astype(A, np.float32, device="gpu"), fnp.arange(4, device="gpu")):
+        assert cp.get_array_module(got).__name__ == "cupy"
+    assert fnp.zeros_like(fnp.asarray(A, device="gpu"), device="cpu").__class__ is np.ndarray

@@ -9,7 +9,8 @@ This package only re-exports. Its modules, each importing only those before it:
   (`numpy_fallback`), constants, dtype names and array creation;
 - `ufuncs.py`: elementwise functions, `where`, `clip`, and composites over them;
 - `shapes.py`: reductions, scans and shape manipulation;
-- `indexing.py`: indexing, `at`, gathers and sorting, diagonals, matmul/dot/einsum;
+- `indexing.py`: indexing, `at`, gathers and sorting, diagonals;
+- `contractions.py`: matmul, dot, tensordot, einsum;
 - `linalg.py`: `fnp.linalg`;
 - `fft.py`: `fnp.fft`;
 - `extra.py`: aliases, dtype names, more elementwise composites, stacking helpers and the
@@ -23,11 +24,14 @@ This package only re-exports. Its modules, each importing only those before it:
 """
 from . import _operators, fft, linalg  # noqa: F401  (_operators: the tracer operator table)
 from ._base import *  # noqa: F401,F403
+from .contractions import *  # noqa: F401,F403
 from .extra import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .polynomial import *  # noqa: F401,F403
 from .rearrange import *  # noqa: F401,F403
 from .shapes import *  # noqa: F401,F403
 from .statistics import *  # noqa: F401,F403
-from .ufunc_objects import *  # noqa: F401,F403  (last: add ... negative as ufunc objects)
 from .ufuncs import *  # noqa: F401,F403
+
+# isort: split
+from .ufunc_objects import *  # noqa: F401,F403  (last: add ... negative as ufunc objects)

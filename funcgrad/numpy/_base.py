@@ -15,6 +15,7 @@ The package's modules import downwards only: `_base` <- `ufuncs` (elementwise) <
 """
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from .. import core
 from ..avals import ShapedArray, is_float, result_dtype
-from ..backend import cupy_backend, current_device, device_of, is_gpu_array
+from ..backend import as_device, cupy_backend, current_device, device_of, device_put, is_gpu_array
 from ..core import FuncgradError, Tracer, get_aval_of, user_frame
 from ..primitives import broadcast_in_dim, concatenate, convert_element_type, expand_dims
 
@@ -64,14 +65,15 @@ def numpy_fallback(np_fn, by_name_from: int | None = None, gather_from: int | No
     (`numpy.sum(a, axis, dtype, out, keepdims)`), positional arguments from `by_name_from` on are
     passed to it by name instead. With `gather_from`, several positional arguments from there on
     become one tuple first, for both paths (`reshape(x, 2, 3)` is `reshape(x, (2, 3))`, as the
-    methods of NumPy arrays allow).
+    methods of NumPy arrays allow), when they all are ints.
     """
     def wrap(f):
         names = tuple(inspect.signature(f).parameters)[by_name_from or 0:]
 
         @functools.wraps(f)
         def call(*args, **kwargs):
-            if gather_from is not None and len(args) > gather_from + 1:
+            if gather_from is not None and len(args) > gather_from + 1 and builtins.all(
+                    type(a) is int for a in args[gather_from:]):
                 args = args[:gather_from] + (args[gather_from:],)
             if _STAGING[0] is None and not _DEBUG_NANS[0]:
                 for a in args:  # `_traced`, its first level inlined: this is the hot path
@@ -90,6 +92,27 @@ def numpy_fallback(np_fn, by_name_from: int | None = None, gather_from: int | No
     return wrap
 
 
+def np_reduction(np_fn):
+    """`np_fn` for the NumPy fast path: JAX's defaults that NumPy spells as absent (None `out`,
+    `initial`, `where`, `mean`, `correction`) are dropped; `promote_integers=False` keeps the
+    operand's dtype."""
+    def call(a, *, promote_integers=True, **kw):
+        kw = {k: v for k, v in kw.items() if v is not None or k == "axis"}
+        if not promote_integers and "dtype" not in kw:
+            kw["dtype"] = a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype
+        return np_fn(a, **kw)
+    return call
+
+
+def sum_dtype(dtype, promote_integers):
+    """NumPy's and JAX's accumulator: small integers and bools sum in the 64-bit integer of
+    their sign (unsigned stays unsigned), unless `promote_integers=False`."""
+    if not promote_integers or dtype.kind not in "biu" or (dtype.kind in "iu" and
+                                                           dtype.itemsize == 8):
+        return None
+    return np.dtype(np.uint64 if dtype.kind == "u" else np.int64)
+
+
 # --- canonicalisation -------------------------------------------------------------------------
 
 def _aval(x) -> ShapedArray:
@@ -103,26 +126,70 @@ def no_out(name: str, out) -> None:
                             f"returned array instead, at {user_frame()}")
 
 
-def asarray(x, dtype=None):
-    """`x` as an array: a tracer stays itself (cast to `dtype` if given); a (nested) list
-    holding tracers becomes one traced array, as NumPy builds one from a list."""
-    if isinstance(x, Tracer):
-        return x if dtype is None or x.aval.dtype == np.dtype(dtype) else astype(x, dtype)
-    if type(x) in (list, tuple) and _traced(x):
-        xs = [asarray(a, dtype) for a in x]
-        dt = result_dtype(*[_aval(a) for a in xs])[0]
-        return concatenate([expand_dims(a if isinstance(a, Tracer) and _aval(a).dtype == dt
-                                        else astype(a, dt), (0,)) for a in xs], 0)
-    if is_gpu_array(x):  # a device array stays on its device (np.asarray would copy it out)
-        return x if dtype is None else x.astype(dtype, copy=False)
-    return np.asarray(x, dtype=dtype)
+def asarray(a, dtype=None, order=None, *, copy=None, device=None, out_sharding=None):
+    """`a` as an array: a tracer stays itself (cast to `dtype` if given); a (nested) list
+    holding tracers becomes one traced array, as NumPy builds one from a list. `device=` puts a
+    concrete array there (traced values live where their computation runs); `order` and `copy`
+    are NumPy's for concrete arrays (arrays are immutable: a copy is never needed)."""
+    if device is not None or out_sharding is not None:
+        return _placed(asarray(a, dtype, order, copy=copy), device, out_sharding, "asarray")
+    if isinstance(a, Tracer):
+        return a if dtype is None or a.aval.dtype == np.dtype(dtype) else astype(a, dtype)
+    if type(a) in (list, tuple) and _traced(a):
+        xs = [asarray(x, dtype) for x in a]
+        dt = result_dtype(*[_aval(x) for x in xs])[0]
+        return concatenate([expand_dims(x if isinstance(x, Tracer) and _aval(x).dtype == dt
+                                        else astype(x, dt), (0,)) for x in xs], 0)
+    if is_gpu_array(a):  # a device array stays on its device (np.asarray would copy it out)
+        return a if dtype is None else a.astype(dtype, copy=False)
+    return np.asarray(a, dtype=dtype, order=order, copy=copy)
 
 
-array = asarray
+def _placed(x, device, out_sharding, name):
+    """`x` on `device` (None: where it is; a traced value: where its computation runs).
+    `out_sharding` is JAX's sharding control: funcgrad does not shard, so only None."""
+    if out_sharding is not None:
+        raise FuncgradError(f"{name}: `out_sharding=` is not supported (funcgrad does not shard "
+                            f"arrays); pass device= instead, at {user_frame()}")
+    return x if device is None or isinstance(x, Tracer) else device_put(x, device)
 
 
-@numpy_fallback(lambda x, dtype: asarray(x).astype(dtype))
-def astype(x, dtype):
+def contraction_operands(name, a, b, preferred_element_type, out_sharding):
+    """JAX's contraction keywords: `preferred_element_type` casts both operands first (the
+    result has that dtype), `out_sharding` is None only. (`precision`, also accepted, selects
+    XLA's matmul algorithm: funcgrad always computes in the operands' dtype.)"""
+    _placed(None, None, out_sharding, name)
+    if preferred_element_type is None:
+        return a, b
+    return astype(a, preferred_element_type), astype(b, preferred_element_type)
+
+
+def np_contraction(np_fn):
+    """`np_fn(a, b, ...)` for the NumPy fast path, taking JAX's contraction keywords."""
+    def call(a, b, *args, precision=None, preferred_element_type=None, out_sharding=None, **kw):
+        a, b = contraction_operands(np_fn.__name__, a, b, preferred_element_type, out_sharding)
+        return np_fn(a, b, *args, **kw)
+    return call
+
+
+def array(object, dtype=None, *args, copy=True, order="K", ndmin=0, device=None,  # noqa: A002
+          out_sharding=None):
+    """A new array from `object`, like `numpy.array` (with JAX's `device=`)."""
+    if args:
+        raise TypeError(f"array: takes at most 2 positional arguments, got {2 + len(args)}")
+    out = asarray(object, dtype)
+    if not isinstance(out, Tracer) and not is_gpu_array(out):
+        out = np.array(out, copy=copy, order=order)
+    nd = _aval(out).ndim
+    if ndmin > nd:
+        out = broadcast_in_dim(out, (1,) * (ndmin - nd) + _aval(out).shape,
+                               tuple(range(ndmin - nd, ndmin)))
+    return _placed(out, device, out_sharding, "array")
+
+
+@numpy_fallback(lambda x, dtype, /, *, copy=False, device=None:
+                _placed(asarray(x).astype(dtype), device, None, "astype"))
+def astype(x, dtype, /, *, copy=False, device=None):
     dtype = np.dtype(dtype)
     aval = _aval(x)
     return x if aval.dtype == dtype and not aval.weak_type else convert_element_type(x, dtype)
@@ -168,11 +235,13 @@ def _bcast(x, shape):
     return broadcast_in_dim(x, shape, tuple(range(nd - aval.ndim, nd)))
 
 
-@numpy_fallback(np.broadcast_to)
-def broadcast_to(x, shape):
+@numpy_fallback(lambda array, shape, *, out_sharding=None: np.broadcast_to(
+    array, shape) if out_sharding is None else _placed(array, None, out_sharding, "broadcast_to"))
+def broadcast_to(array, shape, *, out_sharding=None):
+    _placed(array, None, out_sharding, "broadcast_to")
     shape = tuple(shape)
-    _broadcast_shapes("broadcast_to", _aval(x).shape, shape)
-    return _bcast(x, shape)
+    _broadcast_shapes("broadcast_to", _aval(array).shape, shape)
+    return _bcast(array, shape)
 
 
 _PY_KINDS = {float: "fc", int: "iufc", complex: "c"}  # dtype kinds a Python scalar adopts
@@ -229,12 +298,12 @@ def _promote(op: str, *args, to_float: bool = False):
 tril_indices = np.tril_indices
 
 
-def _on(make, like=None):
-    """`make(xp)` with the array module of the device the array is for: that of `like` (an
-    array), else where constants are made now (the CPU, or the GPU of the transform or jitted
-    call running on GPU arrays), as NumPy's `like=` and JAX's default device decide."""
-    dev = device_of(like) if like is not None and not isinstance(like, Tracer) else \
-        current_device()
+def _on(make, like=None, device=None):
+    """`make(xp)` with the array module of the device the array is for: `device`, else that of
+    `like` (an array), else where constants are made now (the CPU, or the GPU of the transform or
+    jitted call running on GPU arrays), as NumPy's `like=` and JAX's default device decide."""
+    dev = as_device(device) if device is not None else device_of(like) if (
+        like is not None and not isinstance(like, Tracer)) else current_device()
     if dev.platform == "cpu":
         return make(np)
     cp = cupy_backend.cupy_module()
@@ -242,10 +311,11 @@ def _on(make, like=None):
         return make(cp)
 
 
-def _creation(name):  # NumPy's function (signature, `like=`), made on `_on`'s device
+def _creation(name):  # NumPy's function (`like=`; JAX's `device=`), made on `_on`'s device
     @functools.wraps(getattr(np, name))
-    def make(*args, like=None, **kwargs):
-        return _on(lambda xp: getattr(xp, name)(*args, **kwargs), like)
+    def make(*args, like=None, device=None, out_sharding=None, **kwargs):
+        _placed(None, None, out_sharding, name)
+        return _on(lambda xp: getattr(xp, name)(*args, **kwargs), like, device)
     return make
 
 
@@ -254,20 +324,29 @@ zeros, ones, full, eye, identity, arange, linspace, tri = map(_creation, (
 empty = zeros
 
 
-def _dt(x, dtype):
-    return np.dtype(dtype) if dtype is not None else _aval(x).dtype
+def _like(name, fill, a, dtype, shape, device, out_sharding):
+    """An array of `a`'s shape (or `shape`) and dtype (or `dtype`) filled with `fill`, on
+    `device` or else `a`'s (a traced `a`: where constants are made now)."""
+    _placed(None, None, out_sharding, name)
+    shape = _aval(a).shape if shape is None else (shape,) if isinstance(shape, int) else shape
+    dt = np.dtype(dtype) if dtype is not None else _aval(a).dtype
+    return _on(lambda xp: xp.full(tuple(shape), fill, dt), a, device)
 
 
-def zeros_like(x, dtype=None):  # on x's device (a traced x: where constants are made now)
-    return zeros(_aval(x).shape, _dt(x, dtype), like=x)
+def zeros_like(a, dtype=None, shape=None, *, device=None, out_sharding=None):
+    return _like("zeros_like", 0, a, dtype, shape, device, out_sharding)
 
 
-def ones_like(x, dtype=None):
-    return ones(_aval(x).shape, _dt(x, dtype), like=x)
+def ones_like(a, dtype=None, shape=None, *, device=None, out_sharding=None):
+    return _like("ones_like", 1, a, dtype, shape, device, out_sharding)
 
 
-def full_like(x, fill_value, dtype=None):
-    return full(_aval(x).shape, fill_value, _dt(x, dtype), like=x)
+def full_like(a, fill_value, dtype=None, shape=None, *, device=None, out_sharding=None):
+    if isinstance(fill_value, Tracer) or is_gpu_array(fill_value):  # a traced or device fill
+        return _bcast(astype(fill_value, dtype if dtype is not None else _aval(a).dtype),
+                      _aval(a).shape if shape is None else tuple(shape))
+    return _like("full_like", fill_value, a, dtype, shape, device, out_sharding)
 
 
-empty_like = zeros_like
+def empty_like(prototype, dtype=None, shape=None, *, device=None):
+    return zeros_like(prototype, dtype, shape, device=device)

@@ -10,9 +10,10 @@ import numpy as np
 
 from .. import core
 from ..core import Tracer
-from . import _base, extra, indexing, shapes, statistics, ufuncs
+from . import _base, contractions, extra, indexing, shapes, statistics, ufuncs
 from ._base import astype
-from .indexing import at, getitem, matmul
+from .contractions import matmul
+from .indexing import at, getitem
 from .ufuncs import add, divide, multiply, negative, power, subtract
 
 core._ops.update({
@@ -31,8 +32,9 @@ core._ops.update({
     "flatten": shapes.ravel, "transpose": shapes.transpose, "swapaxes": shapes.swapaxes,
     "squeeze": shapes.squeeze, "astype": astype, "clip": ufuncs.clip, "round": ufuncs.round,
     "conj": ufuncs.conj, "conjugate": ufuncs.conj,
-    "real": ufuncs.real, "imag": ufuncs.imag, "at": at, "dot": indexing.dot, "sort": indexing.sort,
-    "argsort": indexing.argsort, "diagonal": indexing.diagonal, "trace": indexing.trace,
+    "real": ufuncs.real, "imag": ufuncs.imag, "at": at, "dot": contractions.dot,
+    "sort": indexing.sort, "argsort": indexing.argsort, "diagonal": indexing.diagonal,
+    "trace": indexing.trace,
 })
 
 # The arithmetic operators of tracers call these functions directly (one call fewer than going
@@ -47,8 +49,8 @@ Tracer.__neg__ = negative
 
 # NumPy ufuncs called on tracers (`np.sin(x)`, `ndarray * x`) dispatch to the function of the
 # same name (see `Tracer.__array_ufunc__`), for every ufunc this package defines
-_public = {name: getattr(m, name) for m in (_base, extra, statistics, ufuncs, shapes, indexing)
-           for name in m.__all__}
+_public = {name: getattr(m, name) for m in (_base, extra, statistics, ufuncs, shapes, indexing,
+                                            contractions) for name in m.__all__}
 for _name in dir(np):
     if isinstance(getattr(np, _name), np.ufunc) and _name in _public:
         core._ops["ufunc:" + getattr(np, _name).__name__] = _public[_name]

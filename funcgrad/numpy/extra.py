@@ -25,7 +25,14 @@ acos, acosh, asin, asinh, atan, atanh = (uf.arccos, uf.arccosh, uf.arcsin, uf.ar
                                          uf.arctan, uf.arctanh)
 atan2, pow, rint, fabs = uf.arctan2, uf.power, uf.round_, uf.abs  # noqa: A001
 bitwise_invert = bitwise_not = uf.invert
-concat, permute_dims = sh.concatenate, sh.transpose
+permute_dims = sh.transpose
+
+
+def concat(arrays, /, *, axis=0):
+    """The array API's `concatenate` (no dtype=)."""
+    return sh.concatenate(arrays, axis)
+
+
 bool = np.bool_  # noqa: A001
 complex64, complex128, complex_, cdouble, csingle = (np.complex64, np.complex128, np.complex128,
                                                      np.complex128, np.complex64)
@@ -87,6 +94,17 @@ def _concrete(np_fn, hint: str = ""):
     np.right_shift, np.bitwise_left_shift, np.bitwise_right_shift, np.bitwise_count, np.i0,
     np.place, np.put, np.sort_complex))
 _nonzero, argwhere = _concrete(np.nonzero), _concrete(np.argwhere)
+
+
+def where(condition, x=None, y=None, /, *, size=None, fill_value=None):
+    """`numpy.where(condition, x, y)`: elementwise choice. With `condition` alone: `nonzero(
+    condition, size=size, fill_value=fill_value)` (traced values need `size=`)."""
+    if x is None and y is None:
+        return nonzero(condition, size=size, fill_value=fill_value)
+    if x is None or y is None or size is not None or fill_value is not None:
+        raise FuncgradError(f"where: pass x and y (then no size=/fill_value=), or the condition "
+                            f"alone, at {user_frame()}")
+    return uf.where(condition, x, y)
 
 
 def nonzero(a, *, size=None, fill_value=None):

@@ -1,5 +1,5 @@
-"""`fnp`'s indexing (`x[idx]`, take, take_along_axis), functional updates (`at`), sorting,
-diagonals, and the contractions (matmul, dot, tensordot, einsum).
+"""`fnp`'s indexing (`x[idx]`, take, take_along_axis), functional updates (`at`), sorting and
+diagonals (the contractions are in `contractions.py`).
 
 Built on `shapes.py`, `ufuncs.py` and `_base.py`; `funcgrad.numpy` re-exports `__all__`.
 """
@@ -10,18 +10,35 @@ import builtins
 import numpy as np
 
 from .. import primitives as prims  # their bind wrappers share names with fnp's functions
-from ..avals import result_dtype
 from ..backend import is_gpu_array
 from ..core import FuncgradError, Tracer, user_frame
 from ..util import canonical_axes
 from . import _base
-from ._base import _aval, _broadcast_shapes, _promote, asarray, astype, broadcast_to, numpy_fallback
-from .shapes import moveaxis, pad, ravel, reshape, squeeze, sum, transpose
-from .ufuncs import add, less, maximum, minimum, multiply, where
+from ._base import (
+    _aval,
+    _broadcast_shapes,
+    _promote,
+    asarray,
+    astype,
+    broadcast_to,
+    numpy_fallback,
+)
+from .shapes import moveaxis, pad, ravel, reshape, sum
+from .ufuncs import (
+    add,
+    greater_equal,
+    less,
+    logical_and,
+    maximum,
+    minimum,
+    mod,
+    multiply,
+    subtract,
+    where,
+)
 
 __all__ = [
     "getitem", "take", "at", "take_along_axis", "argsort", "sort", "diagonal", "diag", "trace",
-    "matmul", "dot", "vdot", "inner", "outer", "tensordot", "einsum",
 ]
 
 # --- indexing ---------------------------------------------------------------------------------
@@ -133,11 +150,63 @@ def getitem(x, idx):
     return x
 
 
-def take(x, indices, axis=None):
+def _default_fill(dtype):
+    """JAX's fill for out-of-bounds gathers: NaN, the most negative (signed) or largest
+    (unsigned) integer, or True."""
+    return (np.nan if dtype.kind in "fc" else True if dtype.kind == "b" else
+            np.iinfo(dtype).min if dtype.kind == "i" else np.iinfo(dtype).max)
+
+
+def _index_mode(name, ind, n, mode, wrap_negative=True):
+    """(indices in [0, n), the mask of in-bounds ones or None) under JAX's gather `mode`:
+    None/"promise_in_bounds" (negative ones wrap once), "clip", "wrap" or "fill"."""
+    ind = asarray(ind)
+    if mode == "wrap":
+        return mod(ind, n), None
+    if wrap_negative:
+        ind = where(less(ind, 0), add(ind, n), ind)
+    if mode == "clip":
+        return minimum(maximum(ind, 0), n - 1), None
+    if mode in (None, "promise_in_bounds"):
+        return ind, None
+    if mode == "fill":
+        ok = logical_and(greater_equal(ind, 0), less(ind, n))
+        return where(ok, ind, 0), ok
+    raise FuncgradError(f"{name}: mode must be None, 'clip', 'wrap', 'fill' or "
+                        f"'promise_in_bounds', got {mode!r}, at {user_frame()}")
+
+
+def _filled(out, ok, fill_value, lead: int):
+    """`out` with `fill_value` where the gathered index was out of bounds (`ok` False); `ok`
+    has the index shape, found in `out` after `lead` axes."""
+    if ok is None:
+        return out
+    shape = _aval(out).shape
+    ok = reshape(ok, (1,) * lead + _aval(ok).shape + (1,) * (len(shape) - lead - _aval(ok).ndim))
+    fill = _default_fill(_aval(out).dtype) if fill_value is None else fill_value
+    return where(broadcast_to(ok, shape), out, np.asarray(fill, _aval(out).dtype))
+
+
+def _np_take(a, indices, axis=None, out=None, mode=None, unique_indices=False,
+             indices_are_sorted=False, fill_value=None):
+    if mode in (None, "raise", "clip", "wrap") and fill_value is None:
+        return np.take(a, indices, axis, out, mode or "raise")
+    return take.__wrapped__(a, indices, axis, out, mode, fill_value=fill_value)
+
+
+@numpy_fallback(_np_take)
+def take(a, indices, axis=None, out=None, mode=None, unique_indices=False,
+         indices_are_sorted=False, fill_value=None):
+    """Elements of `a` at `indices` along `axis` (None: of the flattened `a`). `mode`, as in
+    JAX: "clip", "wrap", "fill" (out-of-bounds give `fill_value`, by default NaN for floats) or
+    None (NumPy's: in-bounds indices expected; plain arrays raise otherwise)."""
+    _base.no_out("take", out)
+    x = a
     if axis is None:
-        return getitem(ravel(x), asarray(indices))
+        x, axis = ravel(x), 0
     ax = canonical_axes(axis, _aval(x).ndim)[0]
-    return getitem(x, (builtins.slice(None),) * ax + (asarray(indices),))
+    ind, ok = _index_mode("take", indices, _aval(x).shape[ax], mode, mode != "clip")  # as NumPy
+    return _filled(getitem(x, (builtins.slice(None),) * ax + (ind,)), ok, fill_value, ax)
 
 
 class _IndexUpdateHelper:
@@ -227,43 +296,77 @@ def _take_along(x, ind, axis: int):
     return prims.gather(x, idx, tuple(range(nd)))
 
 
-@numpy_fallback(np.take_along_axis)
-def take_along_axis(arr, indices, axis=-1):
+def _np_take_along(arr, indices, axis=-1, mode=None, fill_value=None, *,
+                   wrap_negative_indices=True):
+    if mode is None and wrap_negative_indices:
+        return np.take_along_axis(arr, indices, axis)
+    return take_along_axis.__wrapped__(arr, indices, axis, mode, fill_value,
+                                       wrap_negative_indices=wrap_negative_indices)
+
+
+@numpy_fallback(_np_take_along)
+def take_along_axis(arr, indices, axis=-1, mode=None, fill_value=None, *,
+                    wrap_negative_indices=True):
+    """`numpy.take_along_axis`, with JAX's `mode` and `fill_value` as in `take`."""
     if axis is None:
         arr, indices, axis = ravel(arr), ravel(indices), 0
-    aval, iaval = _aval(arr), _aval(indices)
+    aval, iaval = _aval(arr), _aval(asarray(indices))
     if iaval.ndim != aval.ndim or iaval.dtype.kind not in "iu":
         raise FuncgradError(f"take_along_axis: indices must be integers with as many dimensions "
                             f"as the array, got {iaval.str_short()} for {aval.str_short()}, at "
                             f"{user_frame()}\nAdd axes with `fnp.expand_dims(indices, axis)`.")
     ax = canonical_axes(axis, aval.ndim)[0]
-    n = aval.shape[ax]
-    if isinstance(indices, Tracer):
-        indices = where(less(indices, 0), add(indices, n), indices)
+    ind, ok = _index_mode("take_along_axis", indices, aval.shape[ax], mode,
+                          wrap_negative_indices)
+    return _filled(_take_along(arr, ind, ax), ok, fill_value, 0)
+
+
+def _np_argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False,
+                dtype=None):
+    if descending:  # reversed stable sort of the reversed array: equal entries keep their order
+        a = np.flip(a, axis)
+        n = a.shape[axis] if axis is not None else a.size
+        out = n - 1 - np.flip(np.argsort(a, axis=axis, kind="stable", order=order), axis)
     else:
-        indices = np.where(indices < 0, indices + n, indices)
-    return _take_along(arr, indices, ax)
+        out = np.argsort(a, axis=axis, kind="stable", order=order)
+    return out if dtype is None else out.astype(dtype)
 
 
-@numpy_fallback(lambda x, axis=-1, kind=None, *, stable=True:
-                np.argsort(x, axis=axis, kind="stable"))
-def argsort(x, axis=-1, kind=None, *, stable=True):
-    """Indices that sort `x` along `axis` (None: flattened). Always a stable sort with NaNs last,
-    on plain arrays too (`kind`/`stable` are accepted for compatibility). Not differentiable."""
-    if axis is None:
-        x, axis = ravel(x), 0
-    return prims.argsort(x, canonical_axes(axis, _aval(x).ndim)[0])
-
-
-@numpy_fallback(lambda x, axis=-1, kind=None, *, stable=True:
-                np.sort(x, axis=axis, kind="stable"))
-def sort(x, axis=-1, kind=None, *, stable=True):
-    """`x` sorted along `axis` (stable, NaNs last): a gather at `argsort(x)`, so each output's
-    derivative is that of the input entry it came from."""
+@numpy_fallback(_np_argsort)
+def argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False, dtype=None):
+    """Indices that sort `a` along `axis` (None: flattened). Always a stable sort with NaNs last
+    (first with `descending=True`), on plain arrays too (`kind`/`stable` are accepted for
+    compatibility). Not differentiable."""
+    if order is not None:
+        raise FuncgradError(f"argsort: order= (structured arrays) is not supported, at "
+                            f"{user_frame()}")
+    x = a
     if axis is None:
         x, axis = ravel(x), 0
     ax = canonical_axes(axis, _aval(x).ndim)[0]
-    return _take_along(x, prims.argsort(x, ax), ax)
+    if descending:
+        n = _aval(x).shape[ax]
+        out = subtract(n - 1, prims.rev(prims.argsort(prims.rev(x, (ax,)), ax), (ax,)))
+    else:
+        out = prims.argsort(x, ax)
+    return out if dtype is None else astype(out, dtype)
+
+
+def _np_sort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False):
+    a = np.asarray(a) if axis is not None else np.ravel(a)
+    axis = -1 if axis is None else axis
+    return np.take_along_axis(a, _np_argsort(a, axis, descending=descending), axis)
+
+
+@numpy_fallback(_np_sort)
+def sort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False):
+    """`a` sorted along `axis` (stable, NaNs last; reversed with `descending=True`): a gather
+    at `argsort(a)`, so each output's derivative is that of the input entry it came from."""
+    x = a
+    if axis is None:
+        x, axis = ravel(x), 0
+    ax = canonical_axes(axis, _aval(x).ndim)[0]
+    return _take_along(x, argsort(x, ax, order=order, descending=descending), ax)
 
 
 @numpy_fallback(np.diagonal)
@@ -303,136 +406,3 @@ def diag(v, k=0):
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     _base.no_out('trace', out)
     return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
-
-
-
-# --- linear algebra ---------------------------------------------------------------------------
-
-def _mm_promote(x, y):
-    ax, ay = _aval(x), _aval(y)
-    dt, _ = result_dtype(ax, ay)
-    if not isinstance(x, Tracer):
-        x = asarray(x, dtype=dt)  # no copy when the dtype already matches
-    elif ax.dtype != dt:
-        x = astype(x, dt)
-    if not isinstance(y, Tracer):
-        y = asarray(y, dtype=dt)
-    elif ay.dtype != dt:
-        y = astype(y, dt)
-    return x, y
-
-
-@numpy_fallback(np.matmul)
-def matmul(x, y):
-    x, y = _mm_promote(x, y)
-    ax, ay = _aval(x), _aval(y)
-    if ax.ndim == 0 or ay.ndim == 0:
-        raise FuncgradError(f"matmul: operands must be at least 1-d, got {ax.str_short()} @ "
-                            f"{ay.str_short()}, at {user_frame()}")
-    if ax.ndim == 1 and ay.ndim == 1:
-        return prims.dot_general(x, y, (((0,), (0,)), ((), ())))
-    if ax.ndim == 1:
-        return squeeze(matmul(reshape(x, (1, -1)), y), -2)
-    if ay.ndim == 1:
-        return squeeze(matmul(x, reshape(y, (-1, 1))), -1)
-    if ax.shape[-1] != ay.shape[-2]:
-        raise FuncgradError(f"matmul: inner dimensions differ: {ax.str_short()} @ "
-                            f"{ay.str_short()} ({ax.shape[-1]} != {ay.shape[-2]}), at "
-                            f"{user_frame()}")
-    if ax.ndim == 2 and ay.ndim == 2:
-        return prims.dot_general(x, y, (((1,), (0,)), ((), ())))
-    if ay.ndim == 2:  # (..., m, k) @ (k, n): a plain contraction, no batch dims needed
-        return prims.dot_general(x, y, (((ax.ndim - 1,), (0,)), ((), ())))
-    batch = _broadcast_shapes("matmul", ax.shape[:-2], ay.shape[:-2])
-    x = broadcast_to(x, batch + ax.shape[-2:])
-    y = broadcast_to(y, batch + ay.shape[-2:])
-    nb = len(batch)
-    return prims.dot_general(x, y, (((nb + 1,), (nb,)), (tuple(range(nb)), tuple(range(nb)))))
-
-
-@numpy_fallback(np.dot)
-def dot(x, y):
-    ax, ay = _aval(x), _aval(y)
-    if ax.ndim == 0 or ay.ndim == 0:
-        return multiply(x, y)
-    if ay.ndim <= 2:
-        return matmul(x, y)
-    return tensordot(x, y, ((ax.ndim - 1,), (ay.ndim - 2,)))
-
-
-def vdot(x, y):
-    return dot(ravel(x), ravel(y))
-
-
-def inner(x, y):
-    return tensordot(x, y, ((_aval(x).ndim - 1,), (_aval(y).ndim - 1,)))
-
-
-@numpy_fallback(np.outer)
-def outer(a, b, out=None):
-    _base.no_out("outer", out)
-    return multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
-
-
-@numpy_fallback(np.tensordot)
-def tensordot(x, y, axes=2):
-    x, y = _mm_promote(x, y)
-    ax, ay = _aval(x), _aval(y)
-    if isinstance(axes, int):
-        lc, rc = tuple(range(ax.ndim - axes, ax.ndim)), tuple(range(axes))
-    else:
-        lc, rc = axes
-        lc = (lc,) if isinstance(lc, int) else tuple(lc)
-        rc = (rc,) if isinstance(rc, int) else tuple(rc)
-        lc, rc = tuple(a % ax.ndim for a in lc), tuple(a % ay.ndim for a in rc)
-    return prims.dot_general(x, y, ((lc, rc), ((), ())))
-
-
-@numpy_fallback(np.einsum)
-def einsum(subscripts: str, *operands):
-    """Einstein summation for one or two operands per step (chains fold left to right); an
-    index repeated within one operand takes that diagonal first (traces, diagonals)."""
-    ins, out = subscripts.replace(" ", "").split("->") if "->" in subscripts else \
-        (subscripts.replace(" ", ""), None)
-    in_specs = ins.split(",")
-    if out is None:
-        letters = "".join(in_specs)
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    if len(in_specs) != len(operands):
-        raise FuncgradError(f"einsum: {len(in_specs)} operand specs for {len(operands)} operands")
-    operands = list(operands)
-    for k, spec in enumerate(in_specs):  # a repeated index takes that diagonal ("ii->i", "ii")
-        while len(set(spec)) != len(spec):
-            c = next(c for c in spec if spec.count(c) > 1)
-            i, j = spec.index(c), spec.index(c, spec.index(c) + 1)
-            operands[k] = diagonal(operands[k], 0, i, j)
-            spec = "".join(ch for n, ch in enumerate(spec) if n not in (i, j)) + c
-        in_specs[k] = spec
-    x, xs = operands[0], in_specs[0]
-    for y, ys in zip(operands[1:], in_specs[1:]):
-        rest = set(out).union(*[set(s) for s in in_specs[in_specs.index(ys) + 1:]])
-        x, xs = _einsum_pair(x, xs, y, ys, rest)
-    drop = tuple(i for i, c in enumerate(xs) if c not in out)
-    if drop:
-        x = sum(x, drop)
-        xs = "".join(c for c in xs if c in out)
-    return transpose(x, [xs.index(c) for c in out])
-
-
-def _einsum_pair(x, xs, y, ys, keep):
-    x_only = [i for i, c in enumerate(xs) if c not in ys and c not in keep]
-    if x_only:
-        x, xs = sum(x, tuple(x_only)), "".join(c for c in xs if c in ys or c in keep)
-    y_only = [i for i, c in enumerate(ys) if c not in xs and c not in keep]
-    if y_only:
-        y, ys = sum(y, tuple(y_only)), "".join(c for c in ys if c in xs or c in keep)
-    shared = [c for c in xs if c in ys]
-    batch = [c for c in shared if c in keep]
-    contract = [c for c in shared if c not in keep]
-    x, y = _mm_promote(x, y)
-    dn = ((tuple(xs.index(c) for c in contract), tuple(ys.index(c) for c in contract)),
-          (tuple(xs.index(c) for c in batch), tuple(ys.index(c) for c in batch)))
-    out = prims.dot_general(x, y, dn)
-    spec = "".join(batch) + "".join(c for c in xs if c not in shared) + \
-        "".join(c for c in ys if c not in shared)
-    return out, spec

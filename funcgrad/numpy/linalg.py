@@ -21,7 +21,7 @@ import numpy as np
 from .. import primitives as prims  # `solve`, `slogdet`, ... share names with this module's
 from ..core import get_aval_of
 from ..errors import ShapeError
-from . import indexing, shapes, ufuncs
+from . import contractions, indexing, shapes, ufuncs
 from ._base import asarray, astype, broadcast_to, numpy_fallback
 
 
@@ -291,7 +291,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     tol = _cutoff(s, rcond if rcond is not None else (rtol if rtol is not None else 1e-15), 1, 1)
     keep = ufuncs.greater(s, tol)
     s_inv = ufuncs.where(keep, ufuncs.divide(1.0, ufuncs.where(keep, s, 1.0)), 0.0)
-    return indexing.matmul(_adjoint(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
+    return contractions.matmul(_adjoint(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
                                                          _adjoint(u)))
 
 
@@ -307,10 +307,10 @@ def lstsq(a, b, rcond=None, *, numpy_resid=False):
     s_inv = ufuncs.where(keep, ufuncs.divide(1.0, ufuncs.where(keep, s, 1.0)), 0.0)
     vector = len(shapes.shape(b)) == 1
     b2 = shapes.expand_dims(b, -1) if vector else b
-    x = indexing.matmul(_adjoint(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
-                                                      indexing.matmul(_adjoint(u), b2)))
+    x = contractions.matmul(_adjoint(vh), ufuncs.multiply(shapes.expand_dims(s_inv, -1),
+                                                      contractions.matmul(_adjoint(u), b2)))
     rank = shapes.sum(keep, axis=-1)
-    r = ufuncs.subtract(indexing.matmul(a, x), b2)
+    r = ufuncs.subtract(contractions.matmul(a, x), b2)
     resid = shapes.sum(ufuncs.square(r), axis=-2) if m > n else np.zeros((0,))
     return (shapes.squeeze(x, -1) if vector else x,
             shapes.squeeze(resid, -1) if vector and m > n else resid, rank, s)
@@ -334,10 +334,10 @@ def matrix_power(a, n):
     result, base = None, a
     while n:
         if n & 1:
-            result = base if result is None else indexing.matmul(result, base)
+            result = base if result is None else contractions.matmul(result, base)
         n >>= 1
         if n:
-            base = indexing.matmul(base, base)
+            base = contractions.matmul(base, base)
     return _eye_like(a) if result is None else result
 
 
@@ -345,7 +345,7 @@ def multi_dot(arrays, *, precision=None):
     """The product of the matrices in order (vectors at the ends as in NumPy)."""
     out = arrays[0]
     for x in arrays[1:]:
-        out = indexing.matmul(out, x)
+        out = contractions.matmul(out, x)
     return out
 
 
@@ -479,16 +479,16 @@ def trace(x, /, *, offset=0, dtype=None):
 # JAX's signatures; `precision`, `preferred_element_type` and `out_sharding` (XLA's controls)
 # are accepted and unused: funcgrad computes in the operands' promoted dtype.
 def matmul(x1, x2, /, *, precision=None, preferred_element_type=None):
-    return indexing.matmul(x1, x2)
+    return contractions.matmul(x1, x2)
 
 
 def outer(x1, x2, /):
-    return indexing.outer(x1, x2)
+    return contractions.outer(x1, x2)
 
 
 def tensordot(x1, x2, /, *, axes=2, precision=None, preferred_element_type=None,
               out_sharding=None):
-    return indexing.tensordot(x1, x2, axes)
+    return contractions.tensordot(x1, x2, axes)
 
 
 def matrix_transpose(x, /):

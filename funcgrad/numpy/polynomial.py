@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import FuncgradError, user_frame
+from ..core import FuncgradError, Tracer, user_frame
+from . import _base
+from . import contractions as ct
 from . import extra as ex
-from . import indexing as ix
 from . import linalg as la
 from . import shapes as sh
 from . import ufuncs as uf
@@ -47,25 +48,28 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     return sh.moveaxis(sh.stack(sh.broadcast_arrays(*c), -1), -1, axisc)
 
 
-@numpy_fallback(np.vecdot)
-def vecdot(x1, x2, /, *, axis=-1):
-    return sh.sum(uf.multiply(x1, x2), axis)
+@numpy_fallback(_base.np_contraction(np.vecdot))
+def vecdot(x1, x2, /, *, axis=-1, precision=None, preferred_element_type=None):
+    """`numpy.vecdot`: sum(conj(x1) * x2) over `axis` (JAX's keywords as in `matmul`)."""
+    x1, x2 = _base.contraction_operands("vecdot", x1, x2, preferred_element_type, None)
+    return sh.sum(uf.multiply(uf.conj(x1), x2), axis)
 
 
 @numpy_fallback(np.matvec)
 def matvec(x1, x2, /):
-    return ix.matmul(x1, sh.expand_dims(x2, -1))[..., 0]
+    return ct.matmul(x1, sh.expand_dims(x2, -1))[..., 0]
 
 
 @numpy_fallback(np.vecmat)
 def vecmat(x1, x2, /):
-    return ix.matmul(sh.expand_dims(x1, -2), x2)[..., 0, :]
+    return ct.matmul(sh.expand_dims(x1, -2), x2)[..., 0, :]
 
 
 # --- polynomials --------------------------------------------------------------------------------
 
-@numpy_fallback(np.polyval)
-def polyval(p, x):
+@numpy_fallback(lambda p, x, *, unroll=16: np.polyval(p, x))
+def polyval(p, x, *, unroll=16):
+    """Horner's rule (JAX's `unroll` tunes its loop: funcgrad unrolls fully)."""
     p = asarray(p)
     out = uf.multiply(x, 0)
     for i in range(_aval(p).shape[0]):
@@ -89,8 +93,19 @@ def polysub(a1, a2):
     return polyadd(a1, uf.negative(asarray(a2)))
 
 
-@numpy_fallback(np.polymul)
-def polymul(a1, a2):
+def _trim(a, trim):
+    """`a` without leading zeros (concrete `a` only), as JAX's `trim_leading_zeros=True`."""
+    if not trim or isinstance(a, Tracer):
+        return a
+    a = np.atleast_1d(np.asarray(a))
+    nz = np.flatnonzero(a)
+    return a[nz[0]:] if nz.size else a[-1:]
+
+
+@numpy_fallback(lambda a1, a2, *, trim_leading_zeros=False: np.polymul(
+    _trim(a1, trim_leading_zeros), _trim(a2, trim_leading_zeros)))
+def polymul(a1, a2, *, trim_leading_zeros=False):
+    a1, a2 = _trim(a1, trim_leading_zeros), _trim(a2, trim_leading_zeros)
     return convolve(sh.atleast_1d(a1), sh.atleast_1d(a2))
 
 
@@ -114,8 +129,10 @@ def polyint(p, m=1, k=None):
     return p
 
 
-@numpy_fallback(np.polydiv)
-def polydiv(u, v):
+@numpy_fallback(lambda u, v, *, trim_leading_zeros=False: np.polydiv(
+    _trim(u, trim_leading_zeros), _trim(v, trim_leading_zeros)))
+def polydiv(u, v, *, trim_leading_zeros=False):
+    u, v = _trim(u, trim_leading_zeros), _trim(v, trim_leading_zeros)
     (u,) = _promote("polydiv", asarray(u), to_float=True)
     v = asarray(v)
     nu, nv = _aval(u).shape[0], _aval(v).shape[0]
@@ -142,7 +159,7 @@ def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
     v = vander(x, deg + 1)
     scale = uf.sqrt(sh.sum(uf.square(v), 0))
     vs = uf.divide(v, scale)
-    c = la.solve(ix.matmul(sh.transpose(vs), vs), ix.matmul(sh.transpose(vs), y))
+    c = la.solve(ct.matmul(sh.transpose(vs), vs), ct.matmul(sh.transpose(vs), y))
     return uf.divide(c, scale if _aval(asarray(c)).ndim == 1 else scale[:, None])
 
 

@@ -12,10 +12,11 @@ import numpy as np
 
 from ..core import FuncgradError, Tracer, user_frame
 from ..util import canonical_axes
+from . import extra as ex
 from . import indexing as ix
 from . import shapes as sh
 from . import ufuncs as uf
-from ._base import _aval, _traced, asarray, astype, numpy_fallback
+from ._base import _aval, _traced, asarray, astype, no_out, numpy_fallback
 from .extra import _concrete
 
 _IMPORTED = set(globals())  # what `__all__` (at the end) leaves out
@@ -52,9 +53,11 @@ def column_stack(tup):
                            for t in map(asarray, tup)], 1)
 
 
-@numpy_fallback(np.dstack)
-def dstack(tup):
-    return sh.concatenate(sh.atleast_3d(*tup) if len(tup) > 1 else [sh.atleast_3d(*tup)], 2)
+@numpy_fallback(lambda tup, dtype=None: np.dstack(tup) if dtype is None
+                else np.dstack(tup).astype(dtype))
+def dstack(tup, dtype=None):
+    return sh.concatenate(sh.atleast_3d(*tup) if len(tup) > 1 else [sh.atleast_3d(*tup)], 2,
+                          dtype)
 
 
 @numpy_fallback(np.block)
@@ -130,8 +133,10 @@ def append(arr, values, axis=None):
     return sh.concatenate([arr, values], axis)
 
 
-@numpy_fallback(np.delete)
-def delete(arr, obj, axis=None):
+@numpy_fallback(lambda arr, obj, axis=None, *, assume_unique_indices=False:
+                np.delete(arr, obj, axis))
+def delete(arr, obj, axis=None, *, assume_unique_indices=False):
+    """`numpy.delete` with concrete `obj` (JAX's `assume_unique_indices` needs no handling)."""
     if axis is None:
         arr, axis = sh.ravel(arr), 0
     n = _aval(arr).shape[axis]
@@ -157,13 +162,29 @@ def insert(arr, obj, values, axis=None):
     return ix.take(both, order, axis=axis)
 
 
-@numpy_fallback(np.compress)
-def compress(condition, a, axis=None):
-    if isinstance(condition, Tracer):
-        return _concrete(np.compress)(condition, a, axis)
+def _np_compress(condition, a, axis=None, *, size=None, fill_value=0, out=None):
+    return (np.compress(condition, a, axis, out) if size is None else
+            compress.__wrapped__(condition, a, axis, size=size, fill_value=fill_value))
+
+
+@numpy_fallback(_np_compress)
+def compress(condition, a, axis=None, *, size=None, fill_value=0, out=None):
+    """The slices of `a` along `axis` where `condition` is true (None: of the flattened `a`).
+    Traced conditions need `size=` (the output length; missing entries are `fill_value`)."""
+    no_out("compress", out)
     if axis is None:
         a, axis = sh.ravel(a), 0
-    return ix.take(a, np.nonzero(np.asarray(condition))[0], axis=axis)
+    if size is None:
+        if isinstance(condition, Tracer):
+            return _concrete(np.compress)(condition, a, axis)
+        return ix.take(a, np.nonzero(np.asarray(condition))[0], axis=axis)
+    cond = sh.ravel(asarray(condition))
+    (idx,) = ex.nonzero(cond, size=size)
+    taken = ix.take(a, idx, axis=axis)
+    ax = canonical_axes(axis, _aval(taken).ndim)[0]
+    found = sh.reshape(uf.less(np.arange(size), sh.sum(cond)), (size,) + (1,) * (
+        _aval(taken).ndim - ax - 1))
+    return uf.where(found, taken, fill_value)
 
 
 @numpy_fallback(np.select)

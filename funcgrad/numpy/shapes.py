@@ -15,7 +15,17 @@ from ..avals import is_float, result_dtype
 from ..core import FuncgradError, Tracer, user_frame
 from ..util import canonical_axes
 from . import _base
-from ._base import _aval, _broadcast_shapes, asarray, astype, broadcast_to, numpy_fallback, ones
+from ._base import (
+    _aval,
+    _broadcast_shapes,
+    asarray,
+    astype,
+    broadcast_to,
+    np_reduction,
+    numpy_fallback,
+    ones,
+    sum_dtype,
+)
 from .ufuncs import add as uf_add
 from .ufuncs import divide, multiply, sqrt, square, subtract, where
 from .ufuncs import maximum as uf_maximum
@@ -39,18 +49,6 @@ def _keep(x, out, axes, keepdims):
     return prims.reshape(out, shape) if shape != _aval(out).shape else out  # sizes agree
 
 
-def _np_reduction(np_fn):
-    """`np_fn` for the NumPy fast path: JAX's defaults that NumPy spells as absent (None `out`,
-    `initial`, `where`, `mean`, `correction`) are dropped; `promote_integers=False` keeps the
-    operand's dtype."""
-    def call(a, *, promote_integers=True, **kw):
-        kw = {k: v for k, v in kw.items() if v is not None or k == "axis"}
-        if not promote_integers and "dtype" not in kw:
-            kw["dtype"] = a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype
-        return np_fn(a, **kw)
-    return call
-
-
 def _reduction_args(name, a, axis, out, where, fill, dtype=None):
     """The shared start of every reduction: `out=` refused, axes made canonical, `a` cast to
     `dtype`, and the elements where `where` is False replaced by `fill` (the identity)."""
@@ -64,24 +62,15 @@ def _reduction_args(name, a, axis, out, where, fill, dtype=None):
     return a, canonical_axes(axis, _aval(a).ndim)
 
 
-def _sum_dtype(dtype, promote_integers):
-    """NumPy's and JAX's accumulator: small integers and bools sum in the 64-bit integer of
-    their sign (unsigned stays unsigned), unless `promote_integers=False`."""
-    if not promote_integers or dtype.kind not in "biu" or (dtype.kind in "iu" and
-                                                           dtype.itemsize == 8):
-        return None
-    return np.dtype(np.uint64 if dtype.kind == "u" else np.int64)
-
-
 def _with_initial(op, out, initial):
     return out if initial is None else op(out, initial)
 
 
-@numpy_fallback(_np_reduction(np.sum), 1)
+@numpy_fallback(np_reduction(np.sum), 1)
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None,  # noqa: A001
         promote_integers=True):
     """Sum over axes like `numpy.sum`; `where=` masks elements out, `initial=` starts the sum."""
-    dtype = dtype if dtype is not None else _sum_dtype(_aval(asarray(a)).dtype, promote_integers)
+    dtype = dtype if dtype is not None else sum_dtype(_aval(asarray(a)).dtype, promote_integers)
     a, axes = _reduction_args("sum", a, axis, out, where, 0, dtype)
     return _with_initial(uf_add, _keep(a, prims.reduce_sum(a, axes), axes, keepdims), initial)
 
@@ -102,7 +91,7 @@ def _float_or(a, dtype):
         astype(a, np.float64)
 
 
-@numpy_fallback(_np_reduction(np.mean), 1)
+@numpy_fallback(np_reduction(np.mean), 1)
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     a = _float_or(a, dtype)
     axes = canonical_axes(axis, _aval(a).ndim)
@@ -110,7 +99,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     return divide(total, _count("mean", a, axes, where, keepdims))
 
 
-@numpy_fallback(_np_reduction(np.var), 1)
+@numpy_fallback(np_reduction(np.var), 1)
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
         correction=None):
     """Variance like `numpy.var`: `correction` is another name for `ddof`; `mean=` a mean
@@ -127,7 +116,7 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
 _mean = mean
 
 
-@numpy_fallback(_np_reduction(np.std), 1)
+@numpy_fallback(np_reduction(np.std), 1)
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
         correction=None):
     return sqrt(var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
@@ -144,26 +133,26 @@ def _extreme(prim, op, name):
     return f
 
 
-max = numpy_fallback(_np_reduction(np.max), 1)(_extreme(prims.reduce_max_p, uf_maximum, "max"))  # noqa: A001
-min = numpy_fallback(_np_reduction(np.min), 1)(_extreme(prims.reduce_min_p, uf_minimum, "min"))  # noqa: A001
+max = numpy_fallback(np_reduction(np.max), 1)(_extreme(prims.reduce_max_p, uf_maximum, "max"))  # noqa: A001
+min = numpy_fallback(np_reduction(np.min), 1)(_extreme(prims.reduce_min_p, uf_minimum, "min"))  # noqa: A001
 amax, amin = max, min
 
 
-@numpy_fallback(_np_reduction(np.all), 1)
+@numpy_fallback(np_reduction(np.all), 1)
 def all(a, axis=None, out=None, keepdims=False, *, where=None):  # noqa: A001
     return min(astype(a, bool), axis, out, keepdims, True if where is not None else None, where)
 
 
-@numpy_fallback(_np_reduction(np.any), 1)
+@numpy_fallback(np_reduction(np.any), 1)
 def any(a, axis=None, out=None, keepdims=False, *, where=None):  # noqa: A001
     return max(astype(a, bool), axis, out, keepdims, False if where is not None else None, where)
 
 
-@numpy_fallback(_np_reduction(np.prod), 1)
+@numpy_fallback(np_reduction(np.prod), 1)
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None,
          promote_integers=True):
     """Product over axes, as a chain of multiplications (exact with zeros, differentiable)."""
-    dtype = dtype if dtype is not None else _sum_dtype(_aval(asarray(a)).dtype, promote_integers)
+    dtype = dtype if dtype is not None else sum_dtype(_aval(asarray(a)).dtype, promote_integers)
     x, axes = _reduction_args("prod", a, axis, out, where, 1, dtype)
     aval = _aval(x)
     rest = [i for i in range(aval.ndim) if i not in axes]
@@ -246,11 +235,16 @@ def size(a, axis=None):
         else _aval(a).size
 
 
-@numpy_fallback(np.reshape, gather_from=1)
-def reshape(x, newshape):
-    """`x` in shape `newshape` (one entry may be -1); `reshape(x, 2, 3)` works too."""
-    if isinstance(newshape, (int, np.integer)):
-        newshape = (int(newshape),)
+@numpy_fallback(lambda a, shape, order="C", *, copy=None, out_sharding=None:
+                np.reshape(a, shape, order=order, copy=copy), gather_from=1)
+def reshape(a, shape, order="C", *, copy=None, out_sharding=None):
+    """`a` in `shape` (one entry may be -1); `reshape(x, 2, 3)` works too. Traced values take
+    `order="C"` only; `copy` is NumPy's (arrays are immutable, so never needed)."""
+    if order != "C":
+        raise FuncgradError(f"reshape: only order='C' is supported on traced values, got "
+                            f"{order!r}, at {user_frame()}")
+    _base._placed(None, None, out_sharding, "reshape")
+    x, newshape = a, (int(shape),) if isinstance(shape, (int, np.integer)) else shape
     aval = _aval(x)
     newshape = list(newshape)
     if -1 in newshape:
@@ -264,8 +258,8 @@ def reshape(x, newshape):
     return prims.reshape(x, newshape)
 
 
-def ravel(x):
-    return reshape(x, (-1,))
+def ravel(a, order="C", *, out_sharding=None):
+    return reshape(a, (-1,), order, out_sharding=out_sharding)
 
 
 flatten = ravel
@@ -312,22 +306,24 @@ def squeeze(a, axis=None):
     return prims.squeeze(a, axes) if axes else a
 
 
-@numpy_fallback(np.concatenate)
-def concatenate(arrays, axis=0):
+@numpy_fallback(np.concatenate, 1)
+def concatenate(arrays, axis=0, dtype=None):
+    """`numpy.concatenate`; `dtype`: the result's (by default the operands' promoted dtype)."""
     arrays = [asarray(a) if isinstance(a, (list, tuple)) else a for a in arrays]  # [[x, y], ...]
-    dt = result_dtype(*[_aval(a) for a in arrays])[0]
+    dt = np.dtype(dtype) if dtype is not None else result_dtype(*[_aval(a) for a in arrays])[0]
     arrays = [astype(a, dt) if not isinstance(a, Tracer) or _aval(a).dtype != dt else a
               for a in arrays]
     nd = _aval(arrays[0]).ndim
     return prims.concatenate(arrays, canonical_axes(axis, nd)[0])
 
 
-@numpy_fallback(np.stack)
-def stack(arrays, axis=0):
+@numpy_fallback(np.stack, 1)
+def stack(arrays, axis=0, out=None, dtype=None):
+    _base.no_out("stack", out)
     arrays = [asarray(a) if isinstance(a, (list, tuple)) else a for a in arrays]  # [[x, y], ...]
     nd = _aval(arrays[0]).ndim + 1
     ax = canonical_axes(axis, nd)[0]
-    return concatenate([expand_dims(a, ax) for a in arrays], ax)
+    return concatenate([expand_dims(a, ax) for a in arrays], ax, dtype)
 
 
 @numpy_fallback(np.split)
@@ -356,11 +352,14 @@ def flip(m, axis=None):
     return prims.rev(m, canonical_axes(axis, _aval(m).ndim))
 
 
-@numpy_fallback(np.pad, 3)
-def pad(x, pad_width, mode="constant", constant_values=0):
-    if mode != "constant":
-        raise FuncgradError(f"pad: only mode='constant' is supported on traced values, got "
-                            f"{mode!r}")
+@numpy_fallback(np.pad)
+def pad(array, pad_width, mode="constant", **kwargs):
+    """`numpy.pad`; traced values take mode='constant' with `constant_values` (a scalar)."""
+    x, constant_values = array, kwargs.pop("constant_values", 0)
+    if mode != "constant" or kwargs:
+        raise FuncgradError(f"pad: only mode='constant' (with constant_values=) is supported on "
+                            f"traced values, got mode={mode!r} {sorted(kwargs)}, at "
+                            f"{user_frame()}")
     aval = _aval(x)
     pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (aval.ndim, 2))
     return prims.pad(x, np.asarray(constant_values, aval.dtype), [(int(lo), int(hi), 0)
@@ -380,10 +379,19 @@ def tile(A, reps):
     return reshape(expanded, tuple(r * s for r, s in zip(reps, shp)))
 
 
-@numpy_fallback(np.repeat)
-def repeat(x, repeats, axis=None):
+@numpy_fallback(lambda a, repeats, axis=None, *, total_repeat_length=None, out_sharding=None:
+                np.repeat(a, repeats, axis))
+def repeat(a, repeats, axis=None, *, total_repeat_length=None, out_sharding=None):
+    """`numpy.repeat` with an integer `repeats` (when traced: the output size must be known;
+    `total_repeat_length`, if given, must equal it)."""
+    _base._placed(None, None, out_sharding, "repeat")
+    x = a
     if not isinstance(repeats, int):
         raise FuncgradError("repeat: only an integer number of repeats is supported when traced")
+    if total_repeat_length is not None and total_repeat_length != repeats * (
+            _aval(x).size if axis is None else _aval(x).shape[axis]):
+        raise FuncgradError(f"repeat: total_repeat_length={total_repeat_length} does not match "
+                            f"{repeats} repeats, at {user_frame()}")
     if axis is None:
         x, axis = ravel(x), 0
     aval = _aval(x)
@@ -433,15 +441,15 @@ def atleast_3d(*arys):
     return out if len(out) != 1 else out[0]
 
 
-@numpy_fallback(np.vstack)
-def vstack(tup):
-    return concatenate(_atleast(tup, 2), axis=0)
+@numpy_fallback(np.vstack, 1)
+def vstack(tup, dtype=None):
+    return concatenate(_atleast(tup, 2), axis=0, dtype=dtype)
 
 
-@numpy_fallback(np.hstack)
-def hstack(tup):
+@numpy_fallback(np.hstack, 1)
+def hstack(tup, dtype=None):
     arrs = _atleast(tup, 1)
-    return concatenate(arrs, axis=0 if _aval(arrs[0]).ndim == 1 else 1)
+    return concatenate(arrs, axis=0 if _aval(arrs[0]).ndim == 1 else 1, dtype=dtype)
 
 
 def _slice_axis(x, lo: int, hi: int, axis: int):

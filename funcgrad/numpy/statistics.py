@@ -14,11 +14,23 @@ import numpy as np
 from ..avals import result_dtype
 from ..core import FuncgradError, Tracer, user_frame
 from ..util import canonical_axes
+from . import contractions as ct
 from . import extra as ex
 from . import indexing as ix
 from . import shapes as sh
 from . import ufuncs as uf
-from ._base import _aval, _promote, asarray, astype, no_out, numpy_fallback
+from ._base import (
+    _aval,
+    _placed,
+    _promote,
+    asarray,
+    astype,
+    contraction_operands,
+    no_out,
+    np_contraction,
+    np_reduction,
+    numpy_fallback,
+)
 
 _IMPORTED = set(globals())  # what `__all__` (at the end) leaves out
 
@@ -86,25 +98,46 @@ def _quantile(a, q, axis, method, keepdims, ignore_nan):
     return _keepdims(out, asarray(a), axis, keepdims, q.ndim)
 
 
-@numpy_fallback(np.quantile)
-def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False):
+def _no_weights(name, weights, out_sharding=None):
+    _placed(None, None, out_sharding, name)
+    if weights is not None:
+        raise FuncgradError(f"{name}: weights= is not supported (only NumPy's 'inverted_cdf' "
+                            f"method defines it); repeat samples by their integer weights with "
+                            f"fnp.repeat, or pass weights=None, at {user_frame()}")
+
+
+def _np_quantile(np_fn):
+    def call(a, q, *args, weights=None, out_sharding=None, **kw):
+        _no_weights(np_fn.__name__, weights, out_sharding)
+        return np_fn(a, q, *args, **kw)
+    return call
+
+
+@numpy_fallback(_np_quantile(np.quantile))
+def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False,
+             *, weights=None):
+    _no_weights("quantile", weights)
     return _quantile(a, q, axis, method, keepdims, False)
 
 
-@numpy_fallback(np.nanquantile)
+@numpy_fallback(_np_quantile(np.nanquantile))
 def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-                keepdims=False):
+                keepdims=False, *, weights=None):
+    _no_weights("nanquantile", weights)
     return _quantile(a, q, axis, method, keepdims, True)
 
 
-@numpy_fallback(np.percentile)
-def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False):
+@numpy_fallback(_np_quantile(np.percentile))
+def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False,
+               *, weights=None, out_sharding=None):
+    _no_weights("percentile", weights, out_sharding)
     return _quantile(a, np.asarray(q) / 100.0, axis, method, keepdims, False)
 
 
-@numpy_fallback(np.nanpercentile)
+@numpy_fallback(_np_quantile(np.nanpercentile))
 def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-                  keepdims=False):
+                  keepdims=False, *, weights=None):
+    _no_weights("nanpercentile", weights)
     return _quantile(a, np.asarray(q) / 100.0, axis, method, keepdims, True)
 
 
@@ -148,18 +181,18 @@ def _nan_fill(a, fill):
     return uf.where(uf.isnan(a), fill, a) if _aval(a).dtype.kind in "fc" else a
 
 
-@numpy_fallback(sh._np_reduction(np.nansum), 1)
+@numpy_fallback(np_reduction(np.nansum), 1)
 def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     return sh.sum(_nan_fill(a, 0), axis, dtype, out, keepdims, initial, where)
 
 
-@numpy_fallback(sh._np_reduction(np.nanprod), 1)
+@numpy_fallback(np_reduction(np.nanprod), 1)
 def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     return sh.prod(_nan_fill(a, 1), axis, dtype, out, keepdims, initial, where)
 
 
 def _nan_extreme(reduce, fill, np_fn):
-    @numpy_fallback(sh._np_reduction(np_fn), 1)
+    @numpy_fallback(np_reduction(np_fn), 1)
     def f(a, axis=None, out=None, keepdims=False, initial=None, where=None):
         a = asarray(a)
         out = reduce(_nan_fill(a, fill), axis, out, keepdims, initial, where)
@@ -191,20 +224,20 @@ def _not_nan(a, where):
     return seen if where is None else uf.logical_and(seen, where)
 
 
-@numpy_fallback(sh._np_reduction(np.nanmean), 1)
+@numpy_fallback(np_reduction(np.nanmean), 1)
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     a = sh._float_or(a, dtype)
     return sh.mean(_nan_fill(a, 0), axis, None, out, keepdims, where=_not_nan(a, where))
 
 
-@numpy_fallback(sh._np_reduction(np.nanvar), 1)
+@numpy_fallback(np_reduction(np.nanvar), 1)
 def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None):
     a = sh._float_or(a, dtype)
     return sh.var(_nan_fill(a, 0), axis, None, out, ddof, keepdims, where=_not_nan(a, where),
                   mean=mean)
 
 
-@numpy_fallback(sh._np_reduction(np.nanstd), 1)
+@numpy_fallback(np_reduction(np.nanstd), 1)
 def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None):
     return uf.sqrt(nanvar(a, axis, dtype, out, ddof, keepdims, where, mean))
 
@@ -261,7 +294,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     n = _aval(x).shape[1]
     ddof = (0 if bias else 1) if ddof is None else ddof
     xc = uf.subtract(x, sh.mean(x, 1, keepdims=True))
-    c = uf.divide(ix.matmul(xc, sh.transpose(xc)), float(n - ddof))
+    c = uf.divide(ct.matmul(xc, sh.transpose(xc)), float(n - ddof))
     return sh.squeeze(c) if _aval(c).shape == (1, 1) else c
 
 
@@ -310,9 +343,11 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
     return sh.sum(uf.multiply(mid, d), ax)
 
 
-@numpy_fallback(np.searchsorted)
-def searchsorted(a, v, side="left", sorter=None):
-    """Insertion indices into the sorted 1-D `a` (by comparisons: O(len(a) * len(v)))."""
+@numpy_fallback(lambda a, v, side="left", sorter=None, *, method="scan":
+                np.searchsorted(a, v, side, sorter))
+def searchsorted(a, v, side="left", sorter=None, *, method="scan"):
+    """Insertion indices into the sorted 1-D `a` (by comparisons: O(len(a) * len(v)), whatever
+    JAX's `method`, which picks XLA's algorithm)."""
     if sorter is not None:
         a = ix.take(a, sorter)
     v = asarray(v)
@@ -320,8 +355,9 @@ def searchsorted(a, v, side="left", sorter=None):
     return sh.sum(cmp(sh.expand_dims(asarray(a), tuple(range(1, _aval(v).ndim + 1))), v), 0)
 
 
-@numpy_fallback(np.digitize)
-def digitize(x, bins, right=False):
+@numpy_fallback(lambda x, bins, right=False, *, method=None: np.digitize(x, bins, right))
+def digitize(x, bins, right=False, *, method=None):
+    """`numpy.digitize` (JAX's `method` picks XLA's search algorithm: no effect here)."""
     bins = asarray(bins)
     up = searchsorted(bins, x, "left" if right else "right")
     n = _aval(bins).shape[0]
@@ -355,7 +391,7 @@ def _conv_full(a, v):
     n, m = _aval(a).shape[0], _aval(v).shape[0]
     ap = sh.pad(a, (m - 1, m - 1))
     idx = np.arange(n + m - 1)[:, None] + np.arange(m)[None, :]
-    return ix.matmul(ix.take(ap, idx), sh.flip(v)), n, m
+    return ct.matmul(ix.take(ap, idx), sh.flip(v)), n, m
 
 
 def _mode(full, n, m, mode):
@@ -368,23 +404,26 @@ def _mode(full, n, m, mode):
     return full[lo:lo + length]
 
 
-@numpy_fallback(np.convolve)
-def convolve(a, v, mode="full"):
+@numpy_fallback(np_contraction(np.convolve))
+def convolve(a, v, mode="full", *, precision=None, preferred_element_type=None):
+    a, v = contraction_operands("convolve", a, v, preferred_element_type, None)
     full, n, m = _conv_full(a, v)
     return _mode(full, n, m, mode)
 
 
-@numpy_fallback(np.correlate)
-def correlate(a, v, mode="valid"):
+@numpy_fallback(np_contraction(np.correlate))
+def correlate(a, v, mode="valid", *, precision=None, preferred_element_type=None):
+    a, v = contraction_operands("correlate", a, v, preferred_element_type, None)
     full, n, m = _conv_full(a, sh.flip(sh.ravel(v)))
     return _mode(full, n, m, mode)
 
 
 # --- counting -----------------------------------------------------------------------------------
 
-def bincount(x, weights=None, minlength=0, *, length=None):
+def bincount(x, weights=None, minlength=0, *, length=None, out_sharding=None):
     """Counts (or summed weights) of each non-negative integer; on traced values `length=` fixes
     the output size (as in `jax.numpy.bincount`); larger values are dropped."""
+    _placed(None, None, out_sharding, "bincount")
     if not isinstance(x, Tracer) and not isinstance(weights, Tracer):
         out = np.bincount(x, weights, minlength)
         return out if length is None else np.pad(out, (0, max(0, length - out.size)))[:length]
@@ -419,8 +458,10 @@ def histogram(a, bins=10, range=None, weights=None, density=None):  # noqa: A002
     return counts, edges
 
 
-@numpy_fallback(np.isin)
-def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
+@numpy_fallback(lambda element, test_elements, assume_unique=False, invert=False, *,
+                method="auto": np.isin(element, test_elements, assume_unique, invert))
+def isin(element, test_elements, assume_unique=False, invert=False, *, method="auto"):
+    """`numpy.isin` by comparing every pair (JAX's `method` picks XLA's algorithm)."""
     e = asarray(element)
     eq = sh.any(uf.equal(sh.expand_dims(e, -1), sh.ravel(test_elements)), -1)
     return uf.logical_not(eq) if invert else eq

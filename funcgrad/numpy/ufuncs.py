@@ -26,7 +26,7 @@ __all__ = [
     "true_divide", "divide", "mod", "remainder", "maximum", "minimum", "arctan2", "equal",
     "not_equal", "less", "less_equal", "greater", "greater_equal", "bitwise_and", "logical_and",
     "bitwise_or", "logical_or", "bitwise_xor", "logical_xor", "round_", "around", "round",
-    "square", "reciprocal", "floor_divide", "power", "logistic", "where", "clip", "stop_gradient",
+    "square", "reciprocal", "floor_divide", "power", "logistic", "clip", "stop_gradient",
     "positive", "trunc", "isnan", "isinf", "exp2", "log2", "log10", "cbrt", "logaddexp", "fmax",
     "fmin", "nan_to_num", "real", "imag", "conj", "conjugate", "angle", "iscomplexobj",
     "isrealobj", "iscomplex", "isreal",
@@ -170,28 +170,24 @@ def logistic(x):
     return prims.logistic_p.bind1(x)
 
 
-def where(condition, x=None, y=None):
-    """`numpy.where(condition, x, y)`; the one-argument form needs concrete values."""
-    if x is None and y is None:
-        return np.nonzero(np.asarray(condition))
-    return _where(condition, x, y)
-
-
 @numpy_fallback(np.where)
-def _where(condition, x, y):
+def where(condition, x, y):
+    """`numpy.where(condition, x, y)` (the public `fnp.where`, with its one-argument form, is in
+    `extra.py`)."""
     x, y = _promote("where", x, y)
     shape = _broadcast_shapes("where", _aval(condition).shape, _aval(x).shape)
     c = _bcast(astype(condition, bool) if _aval(condition).dtype != bool else condition, shape)
     return prims.select(c, _bcast(x, shape), _bcast(y, shape))
 
 
-@numpy_fallback(np.clip)
-def clip(x, a_min=None, a_max=None):
-    if a_min is not None:
-        x = maximum(x, a_min)
-    if a_max is not None:
-        x = minimum(x, a_max)
-    return x
+@numpy_fallback(lambda arr=None, /, min=None, max=None: np.clip(arr, min, max))  # noqa: A006
+def clip(arr=None, /, min=None, max=None):  # noqa: A002  (NumPy's and JAX's names)
+    """`arr` limited to [min, max] (either may be None), like `numpy.clip`."""
+    if min is not None:
+        arr = maximum(arr, min)
+    if max is not None:
+        arr = minimum(arr, max)
+    return arr
 
 
 def stop_gradient(x):
@@ -297,8 +293,8 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):  # noqa: A002
 
 def _part(prim, np_fn, of_real):
     @numpy_fallback(np_fn)
-    def f(x):
-        x = asarray(x)
+    def f(val, /):
+        x = asarray(val)
         return prim.bind1(x) if _aval(x).dtype.kind == "c" else of_real(x)
     f.__name__, f.__doc__ = np_fn.__name__, f"`numpy.{np_fn.__name__}` (tracers too)."
     return f
@@ -306,7 +302,15 @@ def _part(prim, np_fn, of_real):
 
 real = _part(prims.real_p, np.real, lambda x: x)
 imag = _part(prims.imag_p, np.imag, lambda x: add(multiply(x, 0), 0))  # +0.0, never -0.0
-conj = conjugate = _part(prims.conj_p, np.conjugate, lambda x: x)
+_conj = _part(prims.conj_p, np.conjugate, lambda x: x)
+
+
+def conj(x, /):
+    """`numpy.conjugate` (tracers too)."""
+    return _conj(x)
+
+
+conjugate = conj
 
 
 @numpy_fallback(np.angle)
