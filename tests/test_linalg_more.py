@@ -134,3 +134,21 @@ def test_hypothesis_svd_and_qr_reconstruct_and_match_numpy(m, n, batch, seed):
     q, r = fg.jit(fnp.linalg.qr)(a)
     np.testing.assert_allclose(q @ r, a, atol=1e-10)
     np.testing.assert_allclose(np.abs(r), np.abs(np.linalg.qr(a)[1]), atol=1e-10)
+
+
+def test_singular_and_indefinite_matrices_give_inf_or_nan_as_jax():
+    """NumPy raises LinAlgError; JAX (and funcgrad) put inf (solves) or nan (cholesky) in that
+    matrix's place, eagerly, under jit and vmap, leaving the other matrices of a batch alone."""
+    sing, good = np.array([[1.0, 2.0], [2.0, 4.0]]), 2.0 * np.eye(2)
+    stack = np.stack([sing, good])
+    for f in (lambda g: g, fg.jit, fg.vmap):
+        inv = f(fnp.linalg.inv)(stack)
+        assert np.isinf(inv[0]).all() and np.allclose(inv[1], 0.5 * np.eye(2))
+        x = f(lambda a: fnp.linalg.solve(a, np.ones(2)))(stack)
+        assert np.isinf(x[0]).all() and np.allclose(x[1], 0.5)
+        low = f(fnp.linalg.cholesky)(np.stack([-good, good]))
+        assert np.isnan(low[0]).all() and np.allclose(low[1], np.sqrt(2.0) * np.eye(2))
+    assert np.isinf(fnp.linalg.inv(sing)).all() and np.isnan(fnp.linalg.cholesky(-good)).all()
+    assert np.isinf(fnp.linalg.solve(sing, np.ones((3, 2, 1)))).all()  # broadcast b, eagerly
+    assert fnp.linalg.det(sing) == 0.0 and fnp.linalg.slogdet(sing)[1] == -np.inf
+    assert not np.isfinite(fg.grad(lambda a: fnp.linalg.slogdet(a)[1])(sing)).any()

@@ -7,13 +7,15 @@ with every ord, `matrix_power`, `multi_dot`, `tensorinv`, `tensorsolve`, ...) ar
 Every function first makes the primitive's own check (square, real matrices), on plain arrays
 too; on plain arrays it then calls `numpy.linalg`, on traced values it promotes integer inputs to
 float64 as NumPy does, broadcasts batch dimensions and binds the primitive. Stacks of matrices
-`(..., n, n)` batch as in NumPy. Singular inputs give what NumPy's LAPACK gives on plain arrays
-and inf/nan (no exception) through the SVD-based functions. `funcgrad.scipy.linalg` builds on
-the helpers here.
+`(..., n, n)` batch as in NumPy. Singular inputs give inf/nan as in JAX, not NumPy's
+LinAlgError: inv and solve put inf in a singular matrix's place, cholesky nan in a non-positive-
+definite one's (the other matrices of a batch are unaffected); det is 0, slogdet's log -inf.
+`funcgrad.scipy.linalg` builds on the helpers here.
 """
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import NamedTuple
 
 import numpy as np
@@ -100,7 +102,10 @@ def _eye_like(a):
 
 def _numpy_solve(a, b):
     _rhs_shapes("solve", np.shape(a), np.shape(b))
-    return np.linalg.solve(a, b)
+    try:
+        return np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:  # a singular matrix: inf in its place, as JAX (the primitive)
+        return inspect.unwrap(solve)(a, b)
 
 
 @_square_checked("solve")
@@ -119,7 +124,7 @@ def solve(a, b):
 
 
 @_square_checked("inv")
-@numpy_fallback(np.linalg.inv)
+@numpy_fallback(lambda a: prims.lapack_or_fill(np.linalg.inv, np.inf, np.asarray(a)))
 def inv(a):
     """The inverse of a square matrix (or of each in a stack), like `numpy.linalg.inv`."""
     (a,) = _float(a)
@@ -148,7 +153,7 @@ def det(a):
 
 
 def _numpy_cholesky(a, *, upper=False, symmetrize_input=True):
-    low = np.linalg.cholesky(a)
+    low = prims.lapack_or_fill(np.linalg.cholesky, np.nan, np.asarray(a))
     return np.swapaxes(low, -1, -2) if upper else low
 
 

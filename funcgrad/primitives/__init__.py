@@ -22,7 +22,7 @@ from . import (  # noqa: F401
     shape,
     special,
 )
-from .decompositions import check_square  # noqa: F401  (the linalg API checks with it)
+from .decompositions import check_square, lapack_or_fill  # noqa: F401  (used by fnp.linalg)
 from .ops import *  # noqa: F401,F403
 
 

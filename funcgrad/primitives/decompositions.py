@@ -121,9 +121,31 @@ def _rhs_abstract_eval(name: str, a: ShapedArray, b: ShapedArray) -> list[Shaped
 # x = A^-1 b:  dx = A^-1 (db - dA x);  linear in b with transpose ct -> A^-T ct
 
 
+def lapack_or_fill(fn, fill, a, *rest):
+    """`fn(a, *rest)` over a stack of matrices, where a singular (for cholesky: not positive
+    definite) matrix gives `fill` (inf, nan) in its place instead of NumPy's LinAlgError, as in
+    JAX: one bad matrix neither stops the program nor spoils the others of its batch."""
+    try:
+        return fn(a, *rest)
+    except np.linalg.LinAlgError:
+        xp, out = _xp(a), None
+        for i in np.ndindex(*a.shape[:-2]):
+            try:
+                r = fn(a[i], *(x[i] for x in rest))
+            except np.linalg.LinAlgError:
+                r = None
+            if out is None and r is not None:
+                out = xp.empty(a.shape[:-2] + r.shape, r.dtype)
+            if out is None:  # no good matrix yet: the result's type from a stand-in
+                good = fn(xp.eye(a.shape[-1], dtype=a.dtype), *(x[i] for x in rest))
+                out = xp.empty(a.shape[:-2] + good.shape, good.dtype)
+            out[i] = fill if r is None else r
+        return out
+
+
 def _solve_impl(a, b):
     xp = _xp(a)
-    return xp.linalg.solve(a, xp.asarray(b))
+    return lapack_or_fill(xp.linalg.solve, np.inf, a, xp.asarray(b))
 
 
 def _solve_jvp(primals, tangents):
@@ -203,7 +225,8 @@ def _cholesky_jvp(primals, tangents):
     return [low], [_matmul(low, mul(y, _const_matrix(phi, aval)))]
 
 
-_decomposition(cholesky_p, lambda a: [a], _cholesky_jvp)
+_decomposition(cholesky_p, lambda a: [a], _cholesky_jvp,
+               lambda a: lapack_or_fill(_xp(a).linalg.cholesky, np.nan, a))
 
 
 # --- slogdet ------------------------------------------------------------------------------------
