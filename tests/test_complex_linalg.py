@@ -1,5 +1,5 @@
-"""Complex linear algebra (issue 14): solve, inv, det, slogdet, cholesky, qr, svd, eigh, matmul
-and solve_triangular on complex64/complex128, with gradients of real-valued losses
+"""Complex linear algebra (issue 14): solve, inv, det, slogdet, cholesky, qr, svd, eigh, eig,
+matmul and solve_triangular on complex64/complex128, with gradients of real-valued losses
 (`sum(w * abs(f)**2)`) and, where the function is holomorphic, holomorphic Jacobians, all against
 JAX; under jit and vmap. Gauge-dependent outputs (eigenvectors, singular vectors) enter through
 gauge-invariant functions (|v|^2, U V^H), as they must for a derivative to exist."""
@@ -49,6 +49,13 @@ CASES = {  # name: (funcgrad f, jax f, argument maker, holomorphic)
     "eigh_vectors_abs2": (lambda a: fnp.abs(fnp.linalg.eigh(a + _h(fnp, a))[1]) ** 2,
                           lambda a: jnp.abs(jnp.linalg.eigh(a + _h(jnp, a))[1]) ** 2,
                           _square, False),
+    "eig_values": (lambda a: fnp.sort(fnp.abs(fnp.linalg.eigvals(a))),  # sorted: LAPACK builds
+                   lambda a: jnp.sort(jnp.abs(jnp.linalg.eigvals(a))), _square, False),  # differ
+    "eig_reconstruction": (lambda a: (lambda w, v: (v * w[None]) @ fnp.linalg.inv(v))(
+                               *fnp.linalg.eig(a)),
+                           lambda a: (lambda w, v: (v * w[None]) @ jnp.linalg.inv(v))(
+                               *jax.lax.linalg.eig(a, compute_left_eigenvectors=False,
+                                                   enable_eigvec_derivs=True)), _square, True),
     "qr": (lambda a: fnp.linalg.qr(a)[1], lambda a: jnp.linalg.qr(a)[1], _square, True),
     "qr_tall_q": (lambda a: fnp.linalg.qr(a)[0], lambda a: jnp.linalg.qr(a)[0],
                   lambda dtype=np.complex128: _rc((4, 2), dtype), True),
