@@ -32,6 +32,7 @@ import numpy as np
 
 from ..core import Primitive
 from ..ir import IR, Lit, Var
+from .numpy_codegen import _can_compact, _compactable, broadcasts
 
 # primitive -> ufunc | format string | fn(eqn, args, ctx) -> expression(s) or None
 emitters: dict[Primitive, Any] = {}
@@ -107,8 +108,18 @@ class Ctx:
         jaxpr = closed.open
         env = dict(zip(jaxpr.invars, args)) | {v: self.const(c) for v, c in
                                                zip(jaxpr.constvars, closed.consts)}
-        for e in jaxpr.eqns:
-            emit, a = emitters.get(e.prim), [self.atom(x, env) for x in e.inputs]
+        compact = _compactable(jaxpr)  # broadcasts an elementwise consumer leaves to Numba's
+        reads = [[compact[x] if type(x) is Var and x in compact and _can_compact(e, j, compact)
+                  else None for j, x in enumerate(e.inputs)] for e in jaxpr.eqns]
+        full = {x for e, r in zip(jaxpr.eqns, reads) for x, c in zip(e.inputs, r) if c is None}
+        full.update(jaxpr.outvars)  # (the broadcasts some reader needs materialised)
+        for e, r in zip(jaxpr.eqns, reads):
+            if e.prim in broadcasts and e.out_binders[0] not in full:
+                continue  # (every reader takes its operand, broadcast by Numba)
+            a = [self.atom(x, env) if c is None else self.atom(c[0], env) if c[1] is None else
+                 f"np.ascontiguousarray({self.atom(c[0], env)}).reshape({c[1]!r})"
+                 for x, c in zip(e.inputs, r)]
+            emit = emitters.get(e.prim)
             expr = (None if emit is None else f"np.{emit.__name__}({', '.join(a)})"
                     if isinstance(emit, np.ufunc) else emit.format(
                         *a, d=ctor(e.out_binders[0].aval.dtype)) if isinstance(emit, str)
