@@ -4,6 +4,7 @@ a second process, and everything without Numba."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -145,6 +146,37 @@ def test_the_benchmark_programs_run_natively(program):
              lambda a, g: a - np.float32(0.1) * g, p, fg.grad(_small_loss)(p, x, t)))
     fn = _both(f, _P, _XB, _TB)
     assert fn.tier(_P, _XB, _TB) == "native"
+
+
+@needs_numba
+def test_sgd_step_broadcasts_no_full_size_array():
+    # the learning rate and the relu's scalar branches stay scalars; the biases' and the
+    # row-wise max's broadcasts are left to Numba's broadcasting (no np.full of a matrix, no
+    # broadcast_to; the mean's seed 1/batch, negated as a vector, is the one np.full left)
+    f = lambda p, x, t: fg.tree_util.tree_map(  # noqa: E731
+        lambda a, g: a - np.float32(0.1) * g, p, fg.grad(_small_loss)(p, x, t))
+    src = _both(f, _P, _XB, _TB).lower(_P, _XB, _TB).source
+    assert re.findall(r"np\.full\(\(\d+,\)", src) == ["np.full((4,)"]
+    assert src.count("np.full(") == 1 and "np.broadcast_to(" not in src
+    assert "np.multiply(np.float32(0.10000000149011612), " in src
+
+
+@needs_numba
+@pytest.mark.parametrize("case", ["scalar", "row", "column", "both_scalar_in_where", "kept"])
+def test_size_one_broadcasts_into_elementwise_ops_equal_numpy_tier(case):
+    x, s = _R.standard_normal((4, 3)), np.float64(2.5)
+    f, args = {
+        "scalar": (lambda x, s: x * s - fnp.exp(s), (x, s)),
+        "row": (lambda x, s: x - fnp.max(x, axis=0) * s, (x, s)),
+        "column": (lambda x, s: x / fnp.sum(x, axis=1, keepdims=True) + s, (x, s)),
+        "both_scalar_in_where": (lambda x, s: fnp.where(x > 0, s, 1.0) * x, (x, s)),
+        # a broadcast that is also an output (or read by a non-elementwise op) is materialised
+        "kept": (lambda x, s: (fnp.broadcast_to(s, (4, 3)), x * s,
+                               fnp.max(fnp.broadcast_to(s, (5, 3)), axis=0)), (x, s)),
+    }[case]
+    src = _both(f, *args).lower(*args).source
+    assert ("np.full((4, 3)" in src) == (case == "kept")
+    assert "np.broadcast_to(" not in src
 
 
 def test_per_example_matvec_is_one_matmul():
