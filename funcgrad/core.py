@@ -53,14 +53,12 @@ class Primitive:
         dispatch of funcgrad, and its hot path: keep it a flat loop."""
         top, seen, mixed = _dynamic[0], None, False  # `mixed`: not all tracers of one trace
         for a in args:
-            if isinstance(a, Tracer):
-                t = a._trace
-                if t is not seen:
-                    mixed, seen, m = mixed or seen is not None, t, t.main
-                    if top is None or m.level > top.level:
-                        top = m
-            else:
+            if not isinstance(a, Tracer):
                 mixed = True
+            elif (t := a._trace) is not seen:
+                mixed, seen, m = mixed or seen is not None, t, t.main
+                if top is None or m.level > top.level:
+                    top = m
         if top is None:  # plain arrays, nothing staged: run the impl
             out = self.impl(*args, **params)
             if DEBUG_NANS[0]:
