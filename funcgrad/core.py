@@ -51,10 +51,12 @@ class Primitive:
         """Apply the primitive under the innermost transform that owns one of `args`; returns
         what the impl returns (one value, or a list for `multiple_results`). This is the one
         dispatch of funcgrad, and its hot path: keep it a flat loop."""
-        top = _dynamic[0]
+        top, seen, mixed = _dynamic[0], None, False  # `mixed`: not all tracers of one trace
         for a in args:
-            if isinstance(a, Tracer):
-                m = a._trace.main
+            if not isinstance(a, Tracer):
+                mixed = True
+            elif (t := a._trace) is not seen:
+                mixed, seen, m = mixed or seen is not None, t, t.main
                 if top is None or m.level > top.level:
                     top = m
         if top is None:  # plain arrays, nothing staged: run the impl
@@ -66,8 +68,8 @@ class Primitive:
         if trace is None:  # the transform owning an argument has finished: an escaped tracer
             raise EscapedTracerError(_escaped_msg(next(
                 a for a in args if isinstance(a, Tracer) and a._trace.main is top)))
-        tracers = []  # a plain loop, as a comprehension costs an extra frame on 3.11
-        for a in args:
+        tracers = list(args) if not mixed and trace is seen else []  # (the common case)
+        for a in args if not tracers else ():  # a plain loop: a comprehension costs a frame
             if not isinstance(a, Tracer):
                 a = trace.pure(a)
             elif a._trace is not trace:
