@@ -140,6 +140,22 @@ class FusedReduction(FusedKernel):
         super().__init__([*k.eqns, eqn], k.inputs, k.input_shapes, [out], k.shape, k.in_params,
                          f"{dt.name} out0", f"{self.preamble}|{combine}|{self.axes}")
 
+    def with_epilogue(self, e: FusedKernel) -> FusedReduction:
+        """This reduction also computing the kernel `e`, whose one input is its result (the
+        result's elements in order), in `post_map_expr`: a device function writing `e`'s
+        outputs (of the result's size) after `out0`."""
+        fn = f"epilogue_{e.name[-10:]}"
+        outs = [p.split() for p in e.out_params.split(", ")]
+        self.preamble += (f"__device__ void {fn}(const {C_TYPES[e.inputs[0].aval.dtype]} in0, "
+                          + ", ".join(f"{C_TYPES[np.dtype(t)]} &{n}" for t, n in outs) + ") {\n"
+                          + "".join(f"  {ln}\n" for ln in e.operation.splitlines()) + "}\n")
+        self.post_map_expr = (f"{fn}({self.post_map_expr}, "
+                              + ", ".join(f"out{i + 1}" for i in range(len(outs))) + ")")
+        self.out_params += "".join(f", {t} out{i + 1}" for i, (t, _) in enumerate(outs))
+        self.eqns, self.outputs = self.eqns + e.eqns, self.outputs + e.outputs
+        self.name = f"{self.name}_{fn[9:]}"
+        return self
+
     @property
     def source(self) -> str:
         return (f"// {self.name}: reduction over axes {self.axes} of shape {self.shape}\n"
@@ -218,7 +234,36 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
                 out.append(_render(s, used_outside))
         else:
             out.append(s)
-    return out
+    return _attach_epilogues(out)
+
+
+_VIEWS = ("reshape", "expand_dims", "squeeze")  # keep the elements' order: an epilogue reads
+
+
+def _attach_epilogues(steps: list) -> list:
+    """A kernel whose one input is a reduction's result (or a reshape of it) and whose shape
+    has the result's size becomes that reduction's epilogue (`FusedReduction.with_epilogue`),
+    one launch less: softmax's max -> safe max, mean's sum -> divide. A library reduction with
+    such a reader becomes a `FusedReduction` whose map reads its operand."""
+    src: dict[Var, int] = {}  # a reduction's result (or a view of it) -> the reduction's step
+    for i, s in enumerate(steps):
+        if isinstance(s, FusedReduction) or isinstance(s, Eqn) and s.prim in reductions and \
+                s.params["axes"] and type(s.inputs[0]) is Var and s.inputs[0].aval.dtype in (
+                    t for t in C_TYPES if t.kind in "fiu"):
+            src[s.outputs[0] if isinstance(s, FusedKernel) else s.out_binders[0]] = i
+        elif isinstance(s, Eqn) and s.prim.name in _VIEWS and s.inputs[0] in src:
+            src[s.out_binders[0]] = src[s.inputs[0]]
+        elif type(s) is FusedKernel and len(s.inputs) == 1 and s.inputs[0] in src and \
+                np.prod(s.shape) == s.inputs[0].aval.size and s.outputs:
+            j = src[s.inputs[0]]
+            src, r = {v: k for v, k in src.items() if k != j}, steps[j]  # one epilogue each
+            if isinstance(r, Eqn):
+                x = r.inputs[0]
+                r = FusedReduction(FusedKernel([], [x], [None], [], x.aval.shape,
+                                               f"{x.aval.dtype.name} in0", "", "out0 = in0;"),
+                                   r, *reductions[r.prim])
+            steps[j], steps[i] = r.with_epilogue(s), None
+    return [s for s in steps if s is not None]
 
 
 def _inline_producers(jaxpr: OpenIR, steps: list) -> None:
