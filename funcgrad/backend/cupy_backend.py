@@ -119,7 +119,9 @@ def launch(kernel, *inputs):
     if hasattr(kernel, "axes"):  # an epilogue's outputs have the result's size, any shape
         shape = tuple(s for i, s in enumerate(kernel.shape) if i not in kernel.axes)
         outs = [cp.empty(shape, v.aval.dtype) for v in kernel.outputs]
-        fused_kernel(kernel)(*args, *outs, axis=kernel.axes)
+        n = len(args) - kernel.n_extra  # an epilogue's other inputs: read as outputs
+        fused_kernel(kernel)(*args[:n], *outs, *[a.reshape(shape) for a in args[n:]],
+                             axis=kernel.axes)
         return [o.reshape(v.aval.shape) for o, v in zip(outs, kernel.outputs)]
     outs = [cp.empty(kernel.shape, v.aval.dtype) for v in kernel.outputs]
     fused_kernel(kernel)(*args, *outs)
