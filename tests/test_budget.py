@@ -30,10 +30,10 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 11425  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
+CORE_CODE_LINES_MAX = 11427  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
 # session 5 (+690): lu/sqrtm/Bessel/complex linalg, JAX signatures, misuse messages, pictures;
 # +5 mul's seed and square; +50 native lowerings; +47 d zeta/dx, JAX's parameter names;
-# session 6: +45 GPU reduction epilogues
+# session 6: +47 GPU reduction epilogues
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
              "funcgrad.core", "funcgrad.ir", "funcgrad.staging", "funcgrad.primitives*",
              "funcgrad.transforms*", "funcgrad.backend*"]
@@ -44,8 +44,8 @@ MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.av
 # +3 mul: no product with grad's unit seed, a square's tangent as one product doubled,
 # +62 native lowerings (reductions over some axes, slice/rev/pad, any dot_general) and the
 # auto rule for large loop-free programs, +21 d zeta/dx and d2 zeta/dx2 (as JAX);
-# session 6: +47 GPU reduction epilogues (an elementwise reader of a reduction in its kernel)
-MACHINERY_CODE_LINES_MAX = 6877
+# session 6: +49 GPU reduction epilogues (an elementwise reader of a reduction in its kernel)
+MACHINERY_CODE_LINES_MAX = 6879
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [

@@ -46,6 +46,7 @@ import numpy as np
 
 from ..core import NOT_APPLICABLE, Primitive
 from ..ir import Eqn, Lit, OpenIR, Var
+from .native import views
 from .numpy_codegen import broadcasts
 
 # C types of the dtypes a fused kernel handles (CuPy's ElementwiseKernel names them this way)
@@ -248,9 +249,6 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
     return _attach_epilogues(out)
 
 
-_VIEWS = ("reshape", "expand_dims", "squeeze")  # keep the elements' order: an epilogue reads
-
-
 def _attach_epilogues(steps: list) -> list:
     """A kernel of a reduction's result's size reading that result (or a reshape of it) and
     otherwise only values of that size ready before the reduction runs becomes the reduction's
@@ -266,7 +264,9 @@ def _attach_epilogues(steps: list) -> list:
                 s.params["axes"] and type(s.inputs[0]) is Var and s.inputs[0].aval.dtype in (
                     t for t in C_TYPES if t.kind in "fiu"):
             src[outs[0]] = i
-        elif isinstance(s, Eqn) and s.prim.name in _VIEWS and s.inputs[0] in src:
+        elif isinstance(s, Eqn) and s.prim in views and s.inputs[0] in src and "permutation" \
+                not in s.params and s.out_binders[0].aval.size == s.inputs[0].aval.size != 0 and \
+                s.out_binders[0].aval.shape != s.inputs[0].aval.shape:  # a reshape: same order
             src[outs[0]] = src[s.inputs[0]]
         elif type(s) is FusedKernel and s.outputs and any(x in src for x in s.inputs):
             j = max(src.get(x, -1) for x in s.inputs)  # the last reduction read hosts it
