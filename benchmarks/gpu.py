@@ -7,7 +7,9 @@
     jit vs JAX jit (if JAX sees a GPU) vs PyTorch eager (if it sees one).
 
 Timing: CUDA events around each call after warm-up, median of N. The MNIST epoch (GPU vs CPU)
-is `examples/mnist_gpu.py`.
+is `examples/mnist_gpu.py`. First, on any machine (lowering needs no GPU): the kernel launches
+of the MLP 784-256-10 (tanh, softmax cross-entropy, SGD, float32) training step, its
+value_and_grad and its loss, with the step's launch list (`--kernels` only prints that).
 
     PYTHONPATH=. python benchmarks/gpu.py [--quick]
 """
@@ -147,10 +149,45 @@ class _TorchNumpy:
         return a.sum(dim=axis)
 
 
+def launch_counts(verbose=True):
+    """Kernel launches per call of the jitted MLP programs (views, which launch nothing, left
+    out): fused elementwise kernels, fused reductions (with their epilogues), library calls."""
+    from funcgrad import nn
+    from funcgrad.backend.fusion import FusedKernel, FusedReduction, plan_fusion
+    model = nn.Sequential([nn.Linear(256), nn.tanh, nn.Linear(10)])
+    params = model.init(fg.random.key(0), np.zeros((1, 784), np.float32))
+    x, y = np.zeros((128, 784), np.float32), np.arange(128) % 10
+
+    def loss(p, x, y):
+        return nn.softmax_cross_entropy(model.apply(p, x), y)
+
+    def step(p, x, y):
+        return fg.tree_util.tree_map(lambda a, b: a - 0.1 * b, p, fg.grad(loss)(p, x, y))
+    print("| MLP 784-256-10 program | launches | elementwise | fused reductions | library |")
+    print("|---|---:|---:|---:|---:|")
+    for name, f in (("SGD step", step), ("value_and_grad", fg.value_and_grad(loss)),
+                    ("loss", loss)):
+        steps = [s for s in plan_fusion(fg.jit(f, device="gpu").lower(params, x, y).ir.open)
+                 if isinstance(s, FusedKernel) or s.prim.name not in (
+                     "reshape", "expand_dims", "squeeze")]
+        red = [s for s in steps if isinstance(s, FusedReduction)]
+        ew = [s for s in steps if isinstance(s, FusedKernel) and s not in red]
+        print(f"| {name} | {len(steps)} | {len(ew)} | {len(red)} | "
+              f"{len(steps) - len(ew) - len(red)} |")
+        if verbose and f is step:
+            for s in steps:
+                print(f"    {type(s).__name__ if isinstance(s, FusedKernel) else s.prim.name}"
+                      f" {[e.prim.name for e in s.eqns] if isinstance(s, FusedKernel) else ''}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--kernels", action="store_true")
     args = ap.parse_args()
+    launch_counts()
+    if args.kernels:
+        return
     if not any(str(d).startswith("gpu") for d in fg.devices()):
         print("no GPU here (CuPy with a CUDA device is needed): nothing to time")
         return

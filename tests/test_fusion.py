@@ -21,20 +21,25 @@ def run_plan(closed, *args):
     jaxpr = closed.open
     env = dict(zip(jaxpr.constvars, closed.consts))
     env.update(zip(jaxpr.invars, args))
+    views = {e.out_binders[0]: e.inputs[0] for e in jaxpr.eqns if e.prim.name in (
+        "reshape", "expand_dims", "squeeze")}
 
     def read(x, local=None):
         if type(x) is Lit:
             return x.val
-        return local[x] if local is not None and x in local else env[x]
+        if local is not None and x in local:
+            return local[x]  # an epilogue reads a view of the reduction's result before its step
+        return env[x] if x in env else np.reshape(read(views[x], local), x.aval.shape)
 
     for step in plan_fusion(jaxpr):
         if isinstance(step, FusedKernel):
             local = {}
             for x, s in zip(step.inputs, step.input_shapes):  # as the launch passes them
-                local[x] = np.broadcast_to(np.reshape(env[x], s) if s is not None else env[x],
-                                           np.broadcast_shapes(np.shape(env[x]) if s is None
+                v = read(x)
+                local[x] = np.broadcast_to(np.reshape(v, s) if s is not None else v,
+                                           np.broadcast_shapes(np.shape(v) if s is None
                                                                else s, step.shape)
-                                           if s is not None else np.shape(env[x]))
+                                           if s is not None else np.shape(v))
             for eqn in step.eqns:
                 if eqn.prim.name == "broadcast_in_dim" and type(eqn.inputs[0]) is not Lit:
                     local[eqn.out_binders[0]] = np.broadcast_to(local[eqn.inputs[0]], step.shape)
@@ -159,7 +164,9 @@ def test_a_group_read_only_by_a_reduction_and_a_group_is_recomputed_in_both():
 
 def test_mlp_training_step_kernel_count():
     """784-256-10 tanh MLP, softmax cross-entropy, SGD, f32: 12 elementwise kernels and 5
-    library reductions before sibling fusion and reductions absorbing their producers."""
+    library reductions before sibling fusion and reductions absorbing their producers; 9
+    kernels, 3 fused and 2 library reductions before reductions took epilogues (the bias sums
+    now carry the SGD update, the softmax sums their divide / log)."""
     from funcgrad import nn
     model = nn.Sequential([nn.Linear(784, 256), nn.tanh, nn.Linear(256, 10)])
     params = model.init(fg.random.key(0), np.zeros((1, 784), np.float32))
@@ -173,8 +180,8 @@ def test_mlp_training_step_kernel_count():
     calls = [ln.split("= _")[1].rsplit("_", 1)[0] for ln in low.source.splitlines()
              if "= _" in ln and "_launch(" not in ln and "_dev_" not in ln]
     kinds = [type(k).__name__ for k in low.kernels]
-    assert kinds.count("FusedKernel") == 9 and kinds.count("FusedReduction") == 3, kinds
-    assert sum(c.startswith("reduce_") for c in calls) == 2 and calls.count("dot_general") == 5
+    assert kinds.count("FusedKernel") == 5 and kinds.count("FusedReduction") == 5, kinds
+    assert sum(c.startswith("reduce_") for c in calls) == 0 and calls.count("dot_general") == 5
     for got, want in zip(run_plan(low.ir, *fg.tree_util.tree_leaves((params, x, y))),
                          fg.tree_util.tree_leaves(step(params, x, y))):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)

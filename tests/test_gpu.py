@@ -179,6 +179,92 @@ def test_fused_max_reduction_propagates_nan_as_numpy():
         _same_on_gpu(f, x)
 
 
+_EPILOGUES = {  # an elementwise reader of a reduction's result runs in the reduction's kernel
+    "safe_max": lambda a: (lambda m: fnp.where(fnp.isfinite(m), m, 0.0) * 2)(
+        fnp.max(a * 1.5, axis=1, keepdims=True)),
+    "mean_rows": lambda a: fnp.mean(fnp.exp(a), axis=1) - 1,
+    "sum_cols_all_outputs": lambda a: (lambda s: (s, s * s, s > 0))(fnp.sum(a + 1, axis=0)),
+    "library_sum_of_matmul": lambda a: fnp.sqrt(fnp.abs(fnp.sum(a @ a.T, axis=0))),
+    "int_sum": lambda a: fnp.sum(a * 3, axis=1) // 2 + 1,
+    "logsumexp_other_input": lambda a: (lambda m: fnp.log(fnp.sum(fnp.exp(a - m), axis=1))
+                                        + m[:, 0])(fnp.max(a, axis=1, keepdims=True)),
+    "sgd_bias_update": lambda a: a[0] - 0.1 * fnp.sum(a * 2, axis=0),  # reads a row of `a`
+}
+
+
+def _fused_with_epilogue(f, *args):
+    ks = fg.jit(f, device="gpu").lower(*args).kernels
+    return [k for k in ks if type(k).__name__ == "FusedReduction" and "epilogue_" in k.preamble]
+
+
+@pytest.mark.parametrize("name,dtype", [(n, d) for n in _EPILOGUES for d in (
+    "float16", "float32", "float64", "int32") if (d == "int32") == (n == "int_sum")])
+def test_reduction_epilogue_is_one_kernel(name, dtype):
+    f, a = _EPILOGUES[name], (_X64 * 3).astype(dtype)
+    ks = fg.jit(f, device="gpu").lower(a).kernels
+    assert len(ks) == 1 and _fused_with_epilogue(f, a), ks
+    tol = 2e-2 if dtype == "float16" else 1e-5
+    _same_on_gpu(f, a, rtol=tol, atol=tol)
+
+
+def test_reduction_epilogue_nan_empty_and_keepdims():
+    x = np.stack([_NAN, np.ones_like(_NAN)])
+    for f in (_EPILOGUES["safe_max"], lambda a: fnp.min(a, axis=1, keepdims=True) + 1):
+        assert _fused_with_epilogue(f, x)
+        _same_on_gpu(f, x)
+    empty = np.zeros((3, 0), np.float32)  # the epilogue runs on the identity
+    f = lambda a: fnp.sum(a * 2, axis=1) + 1  # noqa: E731
+    assert _fused_with_epilogue(f, empty)
+    _same_on_gpu(f, empty)
+    _same_on_gpu(lambda a: fnp.sum(a, axis=1) * 2, np.zeros((0, 4), np.float32))
+    x = np.stack([_NAN, np.ones_like(_NAN)]).T  # NaN reaching an epilogue as its other input
+    f = _EPILOGUES["logsumexp_other_input"]
+    assert _fused_with_epilogue(f, x)
+    with np.errstate(invalid="ignore"):  # inf - inf in the reference, as on the device
+        _same_on_gpu(f, x)
+
+
+def test_epilogue_reads_only_what_is_ready():
+    def f(a):  # `t` is made after the sum: the kernel reading both stays a kernel
+        s = fnp.sum(a, axis=1)
+        t = fnp.tanh(a @ a.T)[0]
+        return s * t
+    assert not _fused_with_epilogue(f, _X32)
+    _same_on_gpu(f, _X32)
+    g = lambda a: fnp.sum(a, axis=1) + fnp.max(a, axis=1)  # noqa: E731  (the later one hosts)
+    assert len(fg.jit(g, device="gpu").lower(_X32).kernels) == 1 and _fused_with_epilogue(g, _X32)
+    _same_on_gpu(g, _X32)
+
+
+def _launches(f, *args):
+    """Kernel launches of a lowered program: fused kernels and library calls, views not counted."""
+    from funcgrad.backend.fusion import plan_fusion
+    steps = plan_fusion(fg.jit(f, device="gpu").lower(*args).ir.open)
+    return sum(1 for s in steps if isinstance(s, FusedKernel) or s.prim.name not in (
+        "reshape", "expand_dims", "squeeze"))
+
+
+def test_mlp_training_step_launch_count():
+    from funcgrad import nn
+    model = nn.Sequential([nn.Linear(16, 8), nn.tanh, nn.Linear(8, 4)])
+    params = model.init(fg.random.key(0), np.zeros((1, 16), np.float32))
+    x, y = _R.standard_normal((6, 16)).astype(np.float32), np.array([0, 1, 2, 3, 0, 1])
+
+    def loss(p, x, y):
+        return nn.softmax_cross_entropy(model.apply(p, x), y)
+
+    def step(p, x, y):
+        return fg.tree_util.tree_map(lambda a, b: a - 0.1 * b, p, fg.grad(loss)(p, x, y))
+    # 19 launches before reductions took their elementwise readers as epilogues: now 5
+    # matmuls, max (+ safe max), sum exp (+ log + max), the softmax grad's sum (+ divide), the
+    # two bias sums (+ their SGD updates), 2 elementwise backward kernels, 2 weight updates
+    assert _launches(step, params, x, y) <= 15
+    assert _launches(loss, params, x, y) <= 7
+    assert _launches(fg.value_and_grad(loss), params, x, y) <= 15
+    for f in (step, loss, fg.value_and_grad(loss)):
+        _same_on_gpu(f, params, x, y)
+
+
 def test_reduction_kernel_stand_in_checks_like_cupy():
     cp = cupy_backend.cupy_module()
     k = cp.ReductionKernel("T x, T y", "T z", "x * y", "a + b", "z = a", "0", "dot_rows")

@@ -55,7 +55,12 @@ INT_OPS = {"bitwise": lambda x, y: (x & y) | (x ^ y), "invert": lambda x, y: ~x 
            "compare": lambda x, y: x < y, "to_float": lambda x, y: fnp.astype(x, np.float32) * 2}
 X = np.linspace(0.5, 1.5, 6)
 REDUCTIONS = {"sum": lambda x: fnp.sum(x * x + x, axis=1), "max": lambda x: fnp.max(x + x, axis=0),
-              "min": lambda x: fnp.min(x * x), "bias_sum": lambda x: fnp.sum(x * x[0], axis=0)}
+              "min": lambda x: fnp.min(x * x), "bias_sum": lambda x: fnp.sum(x * x[0], axis=0),
+              "epilogue_safe_max": lambda x: (lambda m: fnp.where(m > 3, m, 0) * 2)(
+                  fnp.max(x + x, axis=1, keepdims=True)),
+              "epilogue_mean": lambda x: (lambda s: (s, s * s))(fnp.mean(x * x, axis=0)),
+              "epilogue_of_library_sum": lambda x: fnp.sum(x @ x.T, axis=1) * 2 + 1,
+              "epilogue_other_input": lambda x: x[0] - fnp.max(x * 2, axis=0) // 3}
 
 
 def _programs():

@@ -116,8 +116,13 @@ def launch(kernel, *inputs):
     fused reduction allocates its own, reduced over `kernel.axes`)."""
     cp = cupy_module()
     args = [x.reshape(s) if s is not None else x for x, s in zip(inputs, kernel.input_shapes)]
-    if hasattr(kernel, "axes"):
-        return [fused_kernel(kernel)(*args, axis=kernel.axes)]
+    if hasattr(kernel, "axes"):  # an epilogue's outputs have the result's size, any shape
+        shape = tuple(s for i, s in enumerate(kernel.shape) if i not in kernel.axes)
+        outs = [cp.empty(shape, v.aval.dtype) for v in kernel.outputs]
+        n = len(args) - kernel.n_extra  # an epilogue's other inputs: read as outputs
+        fused_kernel(kernel)(*args[:n], *outs, *[a.reshape(shape) for a in args[n:]],
+                             axis=kernel.axes)
+        return [o.reshape(v.aval.shape) for o, v in zip(outs, kernel.outputs)]
     outs = [cp.empty(kernel.shape, v.aval.dtype) for v in kernel.outputs]
     fused_kernel(kernel)(*args, *outs)
     return outs

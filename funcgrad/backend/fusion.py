@@ -31,6 +31,11 @@ a reader group runs the group's equations first; a reduction becomes a `FusedRed
 map expression is the group's body (a device function). Elementwise work is cheap next to the
 memory traffic a separate kernel costs, so softmax and cross-entropy's exp(z - max) is computed
 by the row sum and again by the consumer instead of being stored and read back.
+
+Epilogues. Last, a kernel reading a reduction's result, of the result's size, whose other
+inputs are ready before the reduction runs, is computed by the reduction's kernel after the
+reduction (`cupy.ReductionKernel`'s post-map expression), so the normalising divide, log, safe
+max or parameter update after a row or bias sum costs no launch of its own.
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ import numpy as np
 
 from ..core import NOT_APPLICABLE, Primitive
 from ..ir import Eqn, Lit, OpenIR, Var
+from .native import views
 from .numpy_codegen import broadcasts
 
 # C types of the dtypes a fused kernel handles (CuPy's ElementwiseKernel names them this way)
@@ -128,7 +134,7 @@ class FusedReduction(FusedKernel):
         self.axes = tuple(eqn.params["axes"])
         self.reduce_expr, self.reduce_type = combine, C_TYPES[rdt]
         self.identity = _c_literal(identity(dt), rdt)
-        self.post_map_expr = f"out0 = ({C_TYPES[dt]})(a)"
+        self.post_map_expr, self.n_extra = f"out0 = ({C_TYPES[dt]})(a)", 0
         ret = k.operation.rsplit(" = ", 1)[1].rstrip(";")  # the body's one output assignment
         fn = f"map_{hashlib.sha1(k.operation.encode()).hexdigest()[:10]}"
         args = [p.split() for p in k.in_params.split(", ")] if k.in_params else []
@@ -140,11 +146,33 @@ class FusedReduction(FusedKernel):
         super().__init__([*k.eqns, eqn], k.inputs, k.input_shapes, [out], k.shape, k.in_params,
                          f"{dt.name} out0", f"{self.preamble}|{combine}|{self.axes}")
 
+    def with_epilogue(self, e: FusedKernel, host: Var) -> FusedReduction:
+        """This reduction also computing the kernel `e` in `post_map_expr`: a device function of
+        the result (`e`'s input `host`) and `e`'s other inputs (of the result's size, read as
+        extra output parameters after `e`'s outputs) writing `e`'s outputs after `out0`."""
+        fn, n = f"epilogue_{e.name[-10:]}_{e.inputs.index(host)}", len(e.outputs) + 1
+        outs, ins = ([p.split() for p in ps.split(", ")] for ps in (e.out_params, e.in_params))
+        extra = [x for x in e.inputs if x is not host]
+        self.preamble += (f"__device__ void {fn}(" + ", ".join(
+            [f"const {C_TYPES[np.dtype(t)]} {a}" for t, a in ins]
+            + [f"{C_TYPES[np.dtype(t)]} &{a}" for t, a in outs]) + ") {\n"
+            + "".join(f"  {ln}\n" for ln in e.operation.splitlines()) + "}\n")
+        args = [self.post_map_expr if x is host else f"out{n + extra.index(x)}" for x in e.inputs]
+        self.post_map_expr = f"{fn}({', '.join(args + [f'out{i}' for i in range(1, n)])})"
+        self.out_params += "".join(f", {t} out{i + 1}" for i, (t, _) in enumerate(outs)) + "".join(
+            f", {x.aval.dtype.name} out{n + i}" for i, x in enumerate(extra))
+        self.eqns, self.outputs = self.eqns + e.eqns, self.outputs + e.outputs
+        self.inputs, self.input_shapes = self.inputs + extra, self.input_shapes + [None] * len(
+            extra)
+        self.name, self.n_extra = f"{self.name}_{fn[9:]}", len(extra)
+        return self
+
     @property
     def source(self) -> str:
         return (f"// {self.name}: reduction over axes {self.axes} of shape {self.shape}\n"
                 f"// in:  {self.in_params}\n// out: {self.out_params}\n{self.preamble}"
-                f"// map: {self.map_expr}  reduce: {self.reduce_expr}  identity: {self.identity}")
+                f"// map: {self.map_expr}  reduce: {self.reduce_expr}  identity: {self.identity}"
+                f"  post map: {self.post_map_expr}")
 
 
 class _Group:
@@ -218,7 +246,45 @@ def plan_fusion(jaxpr: OpenIR) -> list[Any]:
                 out.append(_render(s, used_outside))
         else:
             out.append(s)
-    return out
+    return _attach_epilogues(out)
+
+
+def _attach_epilogues(steps: list) -> list:
+    """A kernel of a reduction's result's size reading that result (or a reshape of it) and
+    otherwise only values of that size ready before the reduction runs becomes the reduction's
+    epilogue (`FusedReduction.with_epilogue`), one launch less: softmax's max -> safe max, its
+    sum -> log + max, mean's sum -> divide, a bias gradient's sum -> the SGD update. The last
+    reduction such a kernel reads hosts it; a library reduction becomes a `FusedReduction`
+    whose map reads its operand."""
+    src: dict[Var, int] = {}  # a reduction's result (or a view of it) -> the reduction's step
+    made: dict[Var, int] = {}  # what the other steps compute -> their step
+    for i, s in enumerate(steps):
+        outs = s.outputs if isinstance(s, FusedKernel) else s.out_binders
+        if isinstance(s, FusedReduction) or isinstance(s, Eqn) and s.prim in reductions and \
+                s.params["axes"] and type(s.inputs[0]) is Var and s.inputs[0].aval.dtype in (
+                    t for t in C_TYPES if t.kind in "fiu"):
+            src[outs[0]] = i
+        elif isinstance(s, Eqn) and s.prim in views and s.inputs[0] in src and "permutation" \
+                not in s.params and s.out_binders[0].aval.size == s.inputs[0].aval.size != 0 and \
+                s.out_binders[0].aval.shape != s.inputs[0].aval.shape:  # a reshape: same order
+            src[outs[0]] = src[s.inputs[0]]
+        elif type(s) is FusedKernel and s.outputs and any(x in src for x in s.inputs):
+            j = max(src.get(x, -1) for x in s.inputs)  # the last reduction read hosts it
+            host = [x for x in s.inputs if src.get(x) == j]
+            if len(host) == 1 and all(int(np.prod(t or x.aval.shape)) == np.prod(s.shape) ==
+                                      host[0].aval.size for x, t in zip(s.inputs, s.input_shapes)) \
+                    and all(made.get(x, src.get(x, -1)) < j for x in s.inputs if x is not host[0]):
+                src, r = {v: k for v, k in src.items() if k != j}, steps[j]  # one epilogue each
+                if isinstance(r, Eqn):
+                    x = r.inputs[0]
+                    r = FusedReduction(FusedKernel([], [x], [None], [], x.aval.shape,
+                                                   f"{x.aval.dtype.name} in0", "", "out0 = in0;"),
+                                       r, *reductions[r.prim])
+                steps[j], steps[i] = r.with_epilogue(s, host[0]), None
+                made.update((v, j) for v in s.outputs)
+                continue
+        made.update((v, i) for v in outs)
+    return [s for s in steps if s is not None]
 
 
 def _inline_producers(jaxpr: OpenIR, steps: list) -> None:

@@ -105,7 +105,7 @@ class ReductionKernel:
         bufs = [numpy.ascontiguousarray(numpy.broadcast_to(a._a, shape).transpose(perm)
                                         .reshape(n_out, n_red)) if isinstance(a, ndarray)
                 else numpy.asarray(a).astype(t).reshape(1) for a, t in zip(ins, in_types)]
-        out_bufs = [numpy.empty(n_out, o.dtype) for o in outs]
+        out_bufs = [numpy.array(o._a, order="C").reshape(n_out) for o in outs]  # POST_MAP sees them
         lib = _compile(self._source(ins, in_types, out_types, type_map))
         ptrs = (ctypes.c_void_p * (len(bufs) + len(out_bufs)))(
             *[b.ctypes.data for b in bufs + out_bufs])
