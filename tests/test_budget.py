@@ -30,7 +30,7 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 11849  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
+CORE_CODE_LINES_MAX = 11913  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
 # session 5 (+690): lu/sqrtm/Bessel/complex linalg, JAX signatures, misuse messages, pictures;
 # +5 mul's seed and square; +50 native lowerings; +47 d zeta/dx, JAX's parameter names
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
@@ -42,8 +42,10 @@ MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.av
 # +185 lu/sqrtm, Bessel functions, d gammainc/da, d betainc/d(a, b), complex linear algebra,
 # +3 mul: no product with grad's unit seed, a square's tangent as one product doubled,
 # +62 native lowerings (reductions over some axes, slice/rev/pad, any dot_general) and the
-# auto rule for large loop-free programs, +21 d zeta/dx and d2 zeta/dx2 (as JAX)
-MACHINERY_CODE_LINES_MAX = 6857
+# auto rule for large loop-free programs, +21 d zeta/dx and d2 zeta/dx2 (as JAX); session 6:
+# +10 eig's derivative, +17 singular matrices as inf/nan, +54 GPU reduction epilogues, +8 native
+# broadcasts left to Numba, +2 bind1
+MACHINERY_CODE_LINES_MAX = 6921
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [
