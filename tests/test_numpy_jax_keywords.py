@@ -253,3 +253,44 @@ def test_device_keyword_makes_arrays_on_the_gpu():
                 fnp.astype(A, np.float32, device="gpu"), fnp.arange(4, device="gpu")):
         assert cp.get_array_module(got).__name__ == "cupy"
     assert fnp.zeros_like(fnp.asarray(A, device="gpu"), device="cpu").__class__ is np.ndarray
+
+
+X = np.array([3, 1, 3, 2, 1, 7.0, np.nan, np.nan])
+Y = np.array([9.0, 1, 3])
+SETS = {  # name: (funcgrad, jax, arguments)
+    "unique": (lambda m, x: m.unique(x, size=7), (X,)),
+    "unique_all_outputs": (lambda m, x: m.unique(x, True, True, True, size=7), (X,)),
+    "unique_fill": (lambda m, x: m.unique(x, size=8, fill_value=-1), (X,)),
+    "unique_2d_inverse": (lambda m, x: m.unique(x, return_inverse=True, size=3),
+                          (np.array([[1, 2], [2, 1]]),)),
+    "unique_counts": (lambda m, x: tuple(m.unique_counts(x, size=6)), (X,)),
+    "unique_all": (lambda m, x: tuple(m.unique_all(x, size=8)), (X,)),
+    "unique_inverse": (lambda m, x: tuple(m.unique_inverse(x, size=8)), (X,)),
+    "unique_values": (lambda m, x: m.unique_values(x, size=8), (X,)),
+    "union1d": (lambda m, a, b: m.union1d(a, b, size=9), (X[:6], Y)),
+    "setdiff1d": (lambda m, a, b: m.setdiff1d(a, b, size=5), (X[:6], Y)),
+    "intersect1d": (lambda m, a, b: m.intersect1d(a, b, size=4), (X[:6], Y)),
+    "setxor1d": (lambda m, a, b: m.setxor1d(a, b, size=5), (X[:6], Y)),
+    "argwhere": (lambda m, a: m.argwhere(a, size=4), (np.array([[0, 1], [1, 1]]),)),
+    "flatnonzero": (lambda m, a: m.flatnonzero(a > 2, size=5), (X[:6],)),
+    "extract": (lambda m, a: m.extract(a > 2, a, size=5), (X[:6],)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_set_functions_with_size_match_jax_eagerly_and_traced(name):
+    f, args = SETS[name]
+    want = f(jnp, *args)
+    for got in (f(fnp, *args), fg.jit(lambda *a: f(fnp, *a))(*args)):
+        got, wants = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+        assert len(got) == len(wants)
+        for g, w in zip(got, wants):
+            assert np.shape(g) == w.shape
+            np.testing.assert_array_equal(g, w)
+
+
+def test_set_functions_without_size_are_numpys_and_refuse_traced_values():
+    np.testing.assert_array_equal(fnp.unique(X), np.unique(X))
+    np.testing.assert_array_equal(fnp.setdiff1d(X, Y), np.setdiff1d(X, Y))
+    with pytest.raises(fg.FuncgradError, match=r"unique: on traced values pass size="):
+        fg.jit(fnp.unique)(X)

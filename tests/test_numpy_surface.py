@@ -318,16 +318,16 @@ def test_array_of_traced_and_python_values_matches_numpy_dtype_and_shape():
 # --- the split of funcgrad.numpy ------------------------------------------------------------------
 
 def test_fnp_reexports_its_siblings_and_stays_within_the_size_budget():
-    from funcgrad.numpy import contractions, ufunc_objects
+    from funcgrad.numpy import contractions, sets, ufunc_objects
     for mod in (numpy_base, numpy_ufuncs, numpy_shapes, numpy_indexing, extra, rearrange,
-                statistics, polynomial, contractions, ufunc_objects):
+                statistics, polynomial, contractions, ufunc_objects, sets):
         for name in mod.__all__:
             if mod is ufunc_objects or name not in ufunc_objects.__all__:  # (ufuncs as objects)
                 assert getattr(fnp, name) is getattr(mod, name), name
     root = Path(fnp.__file__).parent
     for f in ("__init__.py", "_base.py", "ufuncs.py", "shapes.py", "indexing.py", "linalg.py",
               "fft.py", "extra.py", "rearrange.py", "statistics.py", "polynomial.py",
-              "_operators.py", "contractions.py", "ufunc_objects.py"):
+              "_operators.py", "contractions.py", "ufunc_objects.py", "sets.py"):
         n = len((root / f).read_text().splitlines())
         assert n <= 500, f"{f}: {n} lines"
 
@@ -336,7 +336,8 @@ def test_the_modules_of_fnp_import_only_the_ones_before_them():
     # no cycle inside the package: each module imports lower siblings only, never the package
     # itself (its __init__ once imported two siblings at its end, and they imported it back)
     order = ["_base", "ufuncs", "shapes", "indexing", "contractions", "linalg", "fft", "extra",
-             "rearrange", "statistics", "polynomial", "ufunc_objects", "_operators", "__init__"]
+             "rearrange", "statistics", "sets", "polynomial", "ufunc_objects", "_operators",
+             "__init__"]
     root = Path(fnp.__file__).parent
     assert sorted(p.stem for p in root.glob("*.py")) == sorted(order)
     for pos, name in enumerate(order):

@@ -17,6 +17,7 @@ This package only re-exports. Its modules, each importing only those before it:
   functions defined on concrete values only;
 - `rearrange.py`: stacking, splitting and rearranging helpers, select/choose/piecewise;
 - `statistics.py`: quantiles, `nan*` reductions, cov, interpolation, convolution, counting;
+- `sets.py`: unique, union1d, ... and argwhere/flatnonzero/extract, with JAX's `size=`;
 - `polynomial.py`: products (kron, cross, vecdot) and the polynomial helpers;
 - `ufunc_objects.py`: `fnp.ufunc`, and add, multiply, maximum, ... as ufunc objects with
   reduce/accumulate/outer/reduceat/at;
@@ -29,6 +30,7 @@ from .extra import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .polynomial import *  # noqa: F401,F403
 from .rearrange import *  # noqa: F401,F403
+from .sets import *  # noqa: F401,F403
 from .shapes import *  # noqa: F401,F403
 from .statistics import *  # noqa: F401,F403
 from .ufuncs import *  # noqa: F401,F403

@@ -82,18 +82,14 @@ def _concrete(np_fn, hint: str = ""):
     return f
 
 
-(unique, unique_all, unique_counts, unique_inverse, unique_values, intersect1d, setdiff1d,
- setxor1d, union1d, trim_zeros, extract, flatnonzero, histogram_bin_edges, histogram2d,
- histogramdd, packbits, unpackbits, lexsort, spacing, nextafter, frexp, gcd, lcm, left_shift,
- right_shift, bitwise_left_shift, bitwise_right_shift, bitwise_count, i0, place, put,
- sort_complex) = map(_concrete, (
-    np.unique, np.unique_all, np.unique_counts, np.unique_inverse, np.unique_values,
-    np.intersect1d, np.setdiff1d, np.setxor1d, np.union1d, np.trim_zeros, np.extract,
-    np.flatnonzero, np.histogram_bin_edges, np.histogram2d, np.histogramdd, np.packbits,
+(trim_zeros, histogram_bin_edges, histogram2d, histogramdd, packbits, unpackbits, lexsort,
+ spacing, nextafter, frexp, gcd, lcm, left_shift, right_shift, bitwise_left_shift,
+ bitwise_right_shift, bitwise_count, i0, place, put, sort_complex) = map(_concrete, (
+    np.trim_zeros, np.histogram_bin_edges, np.histogram2d, np.histogramdd, np.packbits,
     np.unpackbits, np.lexsort, np.spacing, np.nextafter, np.frexp, np.gcd, np.lcm, np.left_shift,
     np.right_shift, np.bitwise_left_shift, np.bitwise_right_shift, np.bitwise_count, np.i0,
     np.place, np.put, np.sort_complex))
-_nonzero, argwhere = _concrete(np.nonzero), _concrete(np.argwhere)
+_nonzero = _concrete(np.nonzero)
 
 
 def where(condition, x=None, y=None, /, *, size=None, fill_value=None):
