@@ -432,7 +432,7 @@ def _eig_jvp(primals, tangents):
 
 def _eig_impl(a):
     xp, c = _xp(a), np.result_type(a.dtype, np.complex64)
-    w, v = np.linalg.eig(to_numpy(a))  # LAPACK on the host: CuPy has no general eig
+    w, v = np.linalg.eig(to_numpy(a))  # LAPACK on the host (CuPy before 14 has no eig)
     return [xp.asarray(w.astype(c, copy=False)), xp.asarray(v.astype(c, copy=False))]
 
 
