@@ -17,7 +17,8 @@ EPS, RTOL, ATOL = 1e-4, 1e-4, 1e-5
 
 def _as_f64(x):
     x = np.asarray(x)
-    return x.astype(np.float64) if np.issubdtype(x.dtype, np.floating) else x
+    return x.astype(np.float64) if np.issubdtype(x.dtype, np.floating) else \
+        x.astype(np.complex128) if np.issubdtype(x.dtype, np.complexfloating) else x
 
 
 def numerical_jvp(f: Callable, primals: Sequence, tangents: Sequence, eps: float = EPS):
@@ -28,15 +29,20 @@ def numerical_jvp(f: Callable, primals: Sequence, tangents: Sequence, eps: float
 
 
 def _rand_like(rng, x):
+    """A random direction like `x` (complex: random real and imaginary parts; integers: 0)."""
     x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.complexfloating):
+        return (rng.standard_normal(x.shape) + 1j * rng.standard_normal(x.shape)).astype(x.dtype)
     return rng.standard_normal(x.shape).astype(x.dtype) if np.issubdtype(x.dtype, np.floating) \
         else np.zeros(x.shape, x.dtype)
 
 
 def _vdot(a, b) -> float:
+    """Re(sum(a * b)) over the leaves: the real pairing under which vjp is jvp's transpose
+    (for complex values too, as in JAX: the transpose, not the adjoint)."""
     la, _ = tree_flatten(a)
     lb, _ = tree_flatten(b)
-    return float(sum(np.vdot(np.asarray(x, np.float64), np.asarray(y, np.float64))
+    return float(sum(np.real(np.sum(np.asarray(x, np.complex128) * np.asarray(y, np.complex128)))
                      for x, y in zip(la, lb)))
 
 
@@ -44,7 +50,7 @@ def _close(what: str, got, want, atol: float, rtol: float) -> None:
     lg, _ = tree_flatten(got)
     lw, _ = tree_flatten(want)
     for g, w in zip(lg, lw):
-        g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
+        g, w = np.asarray(g, np.complex128), np.asarray(w, np.complex128)
         if g.shape != w.shape:
             raise AssertionError(f"{what}: shape {g.shape} != expected {w.shape}")
         if not np.allclose(g, w, atol=atol, rtol=rtol, equal_nan=True):

@@ -341,3 +341,16 @@ def test_random_complex_programs_match_jax(data, dtype):
     got_v = fg.vmap(fg.grad(loss), in_axes=(0, None, None))(np.stack([z, w]), w, x)
     np.testing.assert_allclose(got_v, jax.vmap(jax.grad(loss_j), (0, None, None))(
         np.stack([z, w]), w, x), **tol)
+
+
+def test_check_grads_perturbs_complex_inputs_and_catches_a_wrong_derivative():
+    """fg.testing.check_grads on complex arguments: random real and imaginary directions, and
+    the transpose test under JAX's pairing Re(sum(a * b)); it once perturbed them by zero."""
+    z = np.array([1 + 2j, -0.5 + 0.3j])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning: imaginary parts are compared too
+        for f in (lambda z: z ** 2, fnp.conj, lambda z: fnp.abs(z) ** 2, fnp.real,
+                  lambda z: fnp.exp(z) * fnp.conj(z)):
+            fg.testing.check_grads(f, (z,), order=2)
+    with pytest.raises(AssertionError, match="finite differences"):
+        fg.testing.check_grads(lambda z: fg.lax.stop_gradient(z) * z, (z,), order=1)
