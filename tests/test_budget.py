@@ -30,7 +30,7 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 12038  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
+CORE_CODE_LINES_MAX = 12042  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
 # session 5 (+690): lu/sqrtm/Bessel/complex linalg, JAX signatures, misuse messages, pictures;
 # +5 mul's seed and square; +50 native lowerings; +47 d zeta/dx, JAX's parameter names
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",

@@ -189,7 +189,7 @@ def _filled(out, ok, fill_value, lead: int):
 
 def _np_take(a, indices, axis=None, out=None, mode=None, unique_indices=False,
              indices_are_sorted=False, fill_value=None):
-    if mode in (None, "raise", "clip", "wrap") and fill_value is None:
+    if mode in (None, "raise", "clip", "wrap") and fill_value is None and not is_gpu_array(a):
         return np.take(a, indices, axis, out, mode or "raise")
     return take.__wrapped__(a, indices, axis, out, mode, fill_value=fill_value)
 
@@ -353,7 +353,7 @@ def argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False,
 
 
 def _np_sort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False):
-    a = np.asarray(a) if axis is not None else np.ravel(a)
+    a = asarray(a) if axis is not None else np.ravel(a)  # (a device array stays on its device)
     axis = -1 if axis is None else axis
     return np.take_along_axis(a, _np_argsort(a, axis, descending=descending), axis)
 

@@ -124,7 +124,7 @@ def solve(a, b):
 
 
 @_square_checked("inv")
-@numpy_fallback(lambda a: prims.lapack_or_fill(np.linalg.inv, np.inf, np.asarray(a)))
+@numpy_fallback(lambda a: prims.lapack_or_fill(np.linalg.inv, np.inf, asarray(a)))
 def inv(a):
     """The inverse of a square matrix (or of each in a stack), like `numpy.linalg.inv`."""
     (a,) = _float(a)
@@ -153,7 +153,7 @@ def det(a):
 
 
 def _numpy_cholesky(a, *, upper=False, symmetrize_input=True):
-    low = prims.lapack_or_fill(np.linalg.cholesky, np.nan, np.asarray(a))
+    low = prims.lapack_or_fill(np.linalg.cholesky, np.nan, asarray(a))
     return np.swapaxes(low, -1, -2) if upper else low
 
 

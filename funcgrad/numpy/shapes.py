@@ -110,7 +110,9 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     axes = canonical_axes(axis, _aval(a).ndim)
     m = mean if mean is not None else _mean(a, axes, keepdims=True, where=where)
     sq = sum(square(subtract(a, m)), axes, out=out, keepdims=keepdims, where=where)
-    return divide(sq, subtract(_count("var", a, axes, where, keepdims), ddof))
+    n = _count("var", a, axes, where, keepdims)
+    return divide(sq, n - ddof if type(n) is float else subtract(n, ddof))  # (a Python count
+    # stays a Python number: a host array would meet GPU values)
 
 
 _mean = mean
