@@ -111,8 +111,8 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     m = mean if mean is not None else _mean(a, axes, keepdims=True, where=where)
     sq = sum(square(subtract(a, m)), axes, out=out, keepdims=keepdims, where=where)
     n = _count("var", a, axes, where, keepdims)
-    return divide(sq, n - ddof if type(n) is float else subtract(n, ddof))  # (a Python count
-    # stays a Python number: a host array would meet GPU values)
+    # a Python count stays a Python number: a host array would meet GPU values
+    return divide(sq, n - ddof if type(n) is float else subtract(n, ddof))
 
 
 _mean = mean
@@ -202,8 +202,8 @@ def cumprod(a, axis=None, dtype=None, out=None):
     ax = canonical_axes(axis, aval.ndim)[0]
     if dtype is not None:
         a = astype(a, dtype)
-    elif aval.dtype.kind in "biu" and aval.dtype.itemsize < 8:  # NumPy's accumulator dtypes
-        a = astype(a, np.uint64 if aval.dtype.kind == "u" else np.int64)
+    elif sum_dtype(aval.dtype, True) is not None:  # NumPy's accumulator dtypes
+        a = astype(a, sum_dtype(aval.dtype, True))
     one, n, k = np.ones((), _aval(a).dtype), aval.shape[ax], 1
     while k < n:  # afterwards, entry i holds the product of entries max(0, i - 2k + 1) .. i
         hi = list(aval.shape)
