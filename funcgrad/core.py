@@ -10,7 +10,7 @@ here.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -51,12 +51,10 @@ class Primitive:
         """Apply the primitive under the innermost transform that owns one of `args`; returns
         what the impl returns (one value, or a list for `multiple_results`). This is the one
         dispatch of funcgrad, and its hot path: keep it a flat loop."""
-        top, seen, mixed = _dynamic[0], None, False  # `mixed`: not all tracers of one trace
+        top = _dynamic[0]
         for a in args:
-            if not isinstance(a, Tracer):
-                mixed = True
-            elif (t := a._trace) is not seen:
-                mixed, seen, m = mixed or seen is not None, t, t.main
+            if isinstance(a, Tracer):
+                m = a._trace.main
                 if top is None or m.level > top.level:
                     top = m
         if top is None:  # plain arrays, nothing staged: run the impl
@@ -68,14 +66,9 @@ class Primitive:
         if trace is None:  # the transform owning an argument has finished: an escaped tracer
             raise EscapedTracerError(_escaped_msg(next(
                 a for a in args if isinstance(a, Tracer) and a._trace.main is top)))
-        tracers = list(args) if not mixed and trace is seen else []  # (the common case)
-        for a in args if not tracers else ():  # a plain loop: a comprehension costs a frame
-            if not isinstance(a, Tracer):
-                a = trace.pure(a)
-            elif a._trace is not trace:
-                a = full_raise(trace, a)
-            tracers.append(a)
-        outs = trace.process_primitive(self, tracers, params)
+        # The trace takes the arguments as they are: its own tracers, and values from below
+        # (constants, tracers of outer transforms), which it reads as constants without boxing.
+        outs = trace.process_primitive(self, args, params)
         return outs if self.multiple_results else outs[0]
 
     def bind(self, *args: Any, **params: Any) -> list:
@@ -157,7 +150,10 @@ class Trace:
     def lift(self, val: Tracer) -> Tracer:
         return self.pure(val)
 
-    def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> list:
+    def process_primitive(self, prim: Primitive, args: Sequence, params: dict) -> list:
+        """Apply `prim` to `args`: this trace's tracers and values from below it (constants
+        and tracers of outer transforms: `check_below` them before use); returns this trace's
+        tracers (or values from below, which are constants to it)."""
         raise NotImplementedError
 
 
@@ -192,6 +188,12 @@ class new_main:
         trace_stack.pop()
         self.main.alive = False
         self.main.live_trace = None  # see MainTrace.__init__
+
+
+def check_below(val: Tracer) -> None:
+    """An argument from below the running trace must belong to a live transform."""
+    if not val._trace.main.alive:
+        raise EscapedTracerError(_escaped_msg(val))
 
 
 def full_raise(trace: Trace, val: Any) -> Any:

@@ -15,7 +15,18 @@ import numpy as np
 
 from . import core
 from .avals import ShapedArray, get_aval
-from .core import DEBUG_NANS, NAN_SOURCE, Trace, Tracer, Zero, get_aval_of, new_main, user_frame
+from .avals import _PY_SCALAR_AVAL as _SCALAR_AVAL
+from .core import (
+    DEBUG_NANS,
+    NAN_SOURCE,
+    Trace,
+    Tracer,
+    Zero,
+    check_below,
+    get_aval_of,
+    new_main,
+    user_frame,
+)
 from .errors import ShapeError
 from .ir import IR, Eqn, Lit, OpenIR, Var, is_scalar_literal, typecheck_ir
 from .pytree import flatten_fun, partial_args, tree_flatten
@@ -121,35 +132,48 @@ class IRTrace(Trace):
         return IRTracer(self, aval)
 
     def pure(self, val: Any) -> IRTracer:
-        builder: Builder = self.main.global_data
-        tv = type(val)
-        if (tv in _SCALAR_TYPES or not (tv is np.ndarray and val.ndim)
-                and is_scalar_literal(val)):  # inlined into equations
-            t = IRTracer.__new__(IRTracer)
-            t._trace, t.var = self, Lit(val)
-            builder.consts[t.var] = val  # known to partial evaluation, never a constvar
-            return t
-        t = builder.const_ids.get(id(val))
-        if t is not None and builder.consts[t.var] is val:
-            return t
-        t = IRTracer(self, get_aval_of(val) if tv is np.ndarray else get_aval(val))
-        builder.consts[t.var] = val
-        builder.const_ids[id(val)] = t
+        t = _new(IRTracer)
+        t._trace, t.var = self, self.atom(val)
         return t
 
     lift = pure
 
-    def process_primitive(self, prim, tracers, params):
+    def atom(self, val: Any) -> Var | Lit:
+        """The program's atom for a value from below: a literal inlined into equations
+        (scalars), else a constant of the program (one per array object)."""
         builder: Builder = self.main.global_data
-        if builder.partial and prim.partial_eval is not None:
-            known = [builder.consts.get(t.var, _UNKNOWN) for t in tracers]
-            if any(k is not _UNKNOWN for k in known):
-                return prim.partial_eval(self, tracers, known, **params)
+        tv = type(val)
+        if (tv in _SCALAR_TYPES or not (tv is np.ndarray and val.ndim)
+                and is_scalar_literal(val)):  # inlined into equations
+            lit = _new(Lit)
+            lit.val, lit.aval = val, _SCALAR_AVAL.get(tv) or get_aval(val)
+            builder.consts[lit] = val  # known to partial evaluation, never a constvar
+            return lit
+        if isinstance(val, Tracer):
+            check_below(val)
+        v = builder.const_ids.get(id(val))
+        if v is not None and builder.consts[v] is val:
+            return v
+        v = _new(Var)
+        v.aval = get_aval_of(val) if tv is np.ndarray else get_aval(val)
+        builder.consts[v] = val
+        builder.const_ids[id(val)] = v
+        return v
+
+    def process_primitive(self, prim, tracers, params):  # (see Trace.process_primitive)
+        builder: Builder = self.main.global_data
         ins, avals_in = [], []
         for t in tracers:  # a plain loop: cheaper than comprehensions on short lists
-            v = t.var
+            v = t.var if type(t) is IRTracer and t._trace is self else self.atom(t)
             ins.append(v)
             avals_in.append(v.aval)
+        if builder.partial and prim.partial_eval is not None:
+            known = [builder.consts.get(v, _UNKNOWN) for v in ins]
+            if any(k is not _UNKNOWN for k in known):
+                tracers = [IRTracer.__new__(IRTracer) for _ in ins]
+                for t, v in zip(tracers, ins):
+                    t._trace, t.var = self, v
+                return prim.partial_eval(self, tracers, known, **params)
         try:
             avals_out = prim.abstract_eval(*avals_in, **params)
         except ShapeError as e:  # say where in the user's code (eager errors show it anyway)

@@ -43,9 +43,7 @@ def linearize_flat(f: Callable, primals: list, name: str = "linearize") -> tuple
         for i, t in enumerate(tangents_out):
             if not (type(t) is Zero or type(t) is IRTracer and t._trace is trace):
                 tangents_out[i] = trace.pure(t)
-        closed = builder.build(tangents_in, tangents_out, check=CHECK_LINEAR[0])
-        builder.const_ids.clear()  # its tracers point back at the builder: a reference cycle
-        return primals_out, closed
+        return primals_out, builder.build(tangents_in, tangents_out, check=CHECK_LINEAR[0])
 
 
 def vjp_flat(f: Callable, primals: list, name: str = "vjp") -> tuple[list, Callable]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..core import Trace, Tracer, Zero, full_raise, get_aval_of, new_main
+from ..core import Trace, Tracer, Zero, check_below, full_raise, get_aval_of, new_main
 from ..errors import _MSG_DROPS_DERIVATIVE, ConcretizationError, FuncgradError, user_frame
 
 _new = object.__new__
@@ -47,14 +47,22 @@ class JVPTrace(Trace):
 
     lift = pure
 
-    def process_primitive(self, prim, tracers, params):
+    def process_primitive(self, prim, tracers, params):  # (see Trace.process_primitive)
         primals, tangents, nonzero = [], [], False
         for t in tracers:  # a plain loop: cheaper than comprehensions on short lists
-            primals.append(t.primal)
-            t = t.tangent
-            tangents.append(t)
-            if type(t) is not Zero:
-                nonzero = True
+            if type(t) is JVPTracer and t._trace is self:
+                primals.append(t.primal)
+                t = t.tangent
+                tangents.append(t)
+                if type(t) is not Zero:
+                    nonzero = True
+            else:  # a value from below: a constant, with a zero tangent
+                if isinstance(t, Tracer):
+                    check_below(t)
+                primals.append(t)
+                zero = _new(Zero)
+                zero.aval = get_aval_of(t)
+                tangents.append(zero)
         if not nonzero:  # no input carries a tangent: just apply the primitive
             outs = prim.bind1(*primals, **params)
             return [self.pure(o) for o in (outs if prim.multiple_results else [outs])]

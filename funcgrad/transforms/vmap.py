@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from ..avals import ShapedArray
 from ..backend import constants_on
-from ..core import Trace, Tracer, full_raise, get_aval_of, new_main, not_mapped
+from ..core import Trace, Tracer, check_below, full_raise, get_aval_of, new_main, not_mapped
 from ..errors import ConcretizationError, FuncgradError, arg_label, not_array_msg, user_frame
 from ..primitives.batching import bdim_at_front, moveaxis
 from ..pytree import (
@@ -62,9 +62,17 @@ class BatchTrace(Trace):
 
     lift = pure
 
-    def process_primitive(self, prim, tracers, params):
-        vals = [t.val for t in tracers]
-        bdims = [t.batch_dim for t in tracers]
+    def process_primitive(self, prim, tracers, params):  # (see Trace.process_primitive)
+        vals, bdims = [], []
+        for t in tracers:
+            if type(t) is BatchTracer and t._trace is self:
+                vals.append(t.val)
+                bdims.append(t.batch_dim)
+            else:  # a value from below: unbatched
+                if isinstance(t, Tracer):
+                    check_below(t)
+                vals.append(t)
+                bdims.append(not_mapped)
         if all(b is not_mapped for b in bdims):
             outs = prim.bind(*vals, **params)
             return [BatchTracer(self, o, not_mapped) for o in outs]
