@@ -190,10 +190,11 @@ class new_main:
         self.main.live_trace = None  # see MainTrace.__init__
 
 
-def check_below(val: Tracer) -> None:
-    """An argument from below the running trace must belong to a live transform."""
-    if not val._trace.main.alive:
+def check_below(val: Any) -> Any:
+    """`val`, an argument from below the running trace, checked not to be an escaped tracer."""
+    if isinstance(val, Tracer) and not val._trace.main.alive:
         raise EscapedTracerError(_escaped_msg(val))
+    return val
 
 
 def full_raise(trace: Trace, val: Any) -> Any:

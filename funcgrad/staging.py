@@ -7,15 +7,14 @@ concrete values or lower-level tracers, which become constants of the linear pro
 from __future__ import annotations
 
 import bisect
-import contextlib
 import functools
 from typing import Any, Callable
 
 import numpy as np
 
 from . import core
-from .avals import ShapedArray, get_aval
 from .avals import _PY_SCALAR_AVAL as _SCALAR_AVAL
+from .avals import ShapedArray, get_aval
 from .core import (
     DEBUG_NANS,
     NAN_SOURCE,
@@ -109,16 +108,24 @@ class Builder:
         return t
 
 
-@contextlib.contextmanager
-def region(label: str):
+class region:
     """`with region("backward"):` marks the equations staged meanwhile into each program being
     built (by `make_ir`, `jit` or a body's tracing; not linearize's) as one labelled region of
-    it (`OpenIR.regions`), which the pictures of the program draw as a cluster."""
-    marks = [(b, len(b.eqns)) for m in core.trace_stack[1:]
-             if type(b := m.global_data) is Builder and not b.partial]
-    yield
-    for b, n in marks:
-        b.regions += [(label, n, len(b.eqns))] if len(b.eqns) > n else []
+    it (`OpenIR.regions`), which the pictures of the program draw as a cluster. (A class, not a
+    generator: every eager `grad` call enters one.)"""
+
+    __slots__ = ("label", "marks")
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def __enter__(self) -> None:
+        self.marks = [(b, len(b.eqns)) for m in core.trace_stack[1:]
+                      if type(b := m.global_data) is Builder and not b.partial]
+
+    def __exit__(self, *exc) -> None:
+        for b, n in self.marks:
+            b.regions += [(self.label, n, len(b.eqns))] if len(b.eqns) > n else []
 
 
 def _zeros(aval: ShapedArray):
@@ -132,8 +139,11 @@ class IRTrace(Trace):
         return IRTracer(self, aval)
 
     def pure(self, val: Any) -> IRTracer:
+        return self._tracer(self.atom(val))
+
+    def _tracer(self, atom: Var | Lit) -> IRTracer:
         t = _new(IRTracer)
-        t._trace, t.var = self, self.atom(val)
+        t._trace, t.var = self, atom
         return t
 
     lift = pure
@@ -143,21 +153,12 @@ class IRTrace(Trace):
         (scalars), else a constant of the program (one per array object)."""
         builder: Builder = self.main.global_data
         tv = type(val)
-        if (tv in _SCALAR_TYPES or not (tv is np.ndarray and val.ndim)
-                and is_scalar_literal(val)):  # inlined into equations
-            lit = _new(Lit)
-            lit.val, lit.aval = val, _SCALAR_AVAL.get(tv) or get_aval(val)
-            builder.consts[lit] = val  # known to partial evaluation, never a constvar
-            return lit
-        if isinstance(val, Tracer):
-            check_below(val)
-        v = builder.const_ids.get(id(val))
-        if v is not None and builder.consts[v] is val:
-            return v
-        v = _new(Var)
-        v.aval = get_aval_of(val) if tv is np.ndarray else get_aval(val)
-        builder.consts[v] = val
-        builder.const_ids[id(val)] = v
+        if tv in _SCALAR_TYPES or not isinstance(val, Tracer) and is_scalar_literal(val):
+            v = _new(Lit)  # inlined into equations
+            v.val, v.aval = val, _SCALAR_AVAL.get(tv) or get_aval(val)
+        elif (v := builder.const_ids.get(id(val))) is None or builder.consts[v] is not val:
+            builder.const_ids[id(val)] = v = Var(get_aval_of(check_below(val)))
+        builder.consts[v] = val  # (a Lit: known to partial evaluation, never a constvar)
         return v
 
     def process_primitive(self, prim, tracers, params):  # (see Trace.process_primitive)
@@ -170,10 +171,7 @@ class IRTrace(Trace):
         if builder.partial and prim.partial_eval is not None:
             known = [builder.consts.get(v, _UNKNOWN) for v in ins]
             if any(k is not _UNKNOWN for k in known):
-                tracers = [IRTracer.__new__(IRTracer) for _ in ins]
-                for t, v in zip(tracers, ins):
-                    t._trace, t.var = self, v
-                return prim.partial_eval(self, tracers, known, **params)
+                return prim.partial_eval(self, list(map(self._tracer, ins)), known, **params)
         try:
             avals_out = prim.abstract_eval(*avals_in, **params)
         except ShapeError as e:  # say where in the user's code (eager errors show it anyway)

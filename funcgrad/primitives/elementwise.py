@@ -40,7 +40,6 @@ from .rules import (
     xp_of,
 )
 
-
 # Arithmetic on two NumPy float scalars of one type: the Python operator gives the ufunc's IEEE
 # result without its array machinery (~0.06 vs ~0.6 us a call), which is most of the cost of
 # an operation in eager higher derivatives of scalar functions.

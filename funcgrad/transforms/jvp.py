@@ -57,12 +57,8 @@ class JVPTrace(Trace):
                 if type(t) is not Zero:
                     nonzero = True
             else:  # a value from below: a constant, with a zero tangent
-                if isinstance(t, Tracer):
-                    check_below(t)
-                primals.append(t)
-                zero = _new(Zero)
-                zero.aval = get_aval_of(t)
-                tangents.append(zero)
+                primals.append(check_below(t))
+                tangents.append(Zero(get_aval_of(t)))
         if not nonzero:  # no input carries a tangent: just apply the primitive
             outs = prim.bind1(*primals, **params)
             return [self.pure(o) for o in (outs if prim.multiple_results else [outs])]

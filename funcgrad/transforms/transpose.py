@@ -80,7 +80,7 @@ def _transpose_eqns(linear_eqns: list, linear: set, primal_env: dict, ct_env: di
             else:
                 invals.append(x.val if type(x) is Lit else primal_env[x])
         rule = prim.transpose
-        if rule is None or isinstance(rule, str):
+        if rule is None or type(rule) is str:
             raise FuncgradError(f"reverse mode: {prim.name} is not linear in its tangent "
                                 f"inputs and has no transpose rule")
         if DEBUG_NANS[0]:  # name the forward line if this equation's derivative makes a NaN

@@ -64,15 +64,10 @@ class BatchTrace(Trace):
 
     def process_primitive(self, prim, tracers, params):  # (see Trace.process_primitive)
         vals, bdims = [], []
-        for t in tracers:
-            if type(t) is BatchTracer and t._trace is self:
-                vals.append(t.val)
-                bdims.append(t.batch_dim)
-            else:  # a value from below: unbatched
-                if isinstance(t, Tracer):
-                    check_below(t)
-                vals.append(t)
-                bdims.append(not_mapped)
+        for t in tracers:  # this trace's tracers, and unbatched values from below
+            mine = type(t) is BatchTracer and t._trace is self
+            vals.append(t.val if mine else check_below(t))
+            bdims.append(t.batch_dim if mine else not_mapped)
         if all(b is not_mapped for b in bdims):
             outs = prim.bind(*vals, **params)
             return [BatchTracer(self, o, not_mapped) for o in outs]
