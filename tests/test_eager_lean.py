@@ -1,12 +1,16 @@
 """Eager higher derivatives stage no needless work: no product with grad's unit seed, and a
-square's tangent is one product doubled. The values stay those of JAX."""
+square's tangent is one product doubled. The values stay those of JAX, and the cheap path for
+float-scalar arithmetic gives the ufunc's results."""
 import jax
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.ir import Lit
+from funcgrad.primitives import ops
 
 jax.config.update("jax_enable_x64", True)
 
@@ -46,3 +50,37 @@ def test_seed_skip_keeps_shape_and_dtype():
     assert g.dtype == np.float32 and g.shape == (3,)
     np.testing.assert_array_equal(g, np.full(3, 2.0, np.float32))
     assert float(fg.grad(lambda v: v * 1.0)(np.float32(2.0))) == 1.0
+
+
+# Eager arithmetic on two NumPy float scalars of one type runs the Python operator instead of the
+# ufunc (ten times cheaper): the results must be the ufunc's, bit for bit and in type, including
+# infinities, NaNs and signed zeros; anything else still runs the ufunc.
+_FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                    st.sampled_from([0.0, -0.0, 1e308, -1e-320, 5e-324]))
+_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(_BINARY))
+@settings(max_examples=60, deadline=None)
+@given(a=_FLOATS, b=_FLOATS)
+def test_float_scalar_arithmetic_equals_the_ufunc(dtype, name, a, b):
+    prim = getattr(ops, f"{name}_p")
+    with np.errstate(all="ignore"):
+        x, y = dtype(a), dtype(b)
+        got, want = prim.bind1(x, y), _BINARY[name](x, y)
+        neg, want_neg = ops.neg_p.bind1(x), np.negative(x)
+    for g, w in ((got, want), (neg, want_neg)):
+        assert type(g) is type(w) is dtype
+        assert np.array_equal(g, w, equal_nan=True) and np.signbit(g) == np.signbit(w)
+
+
+@pytest.mark.parametrize("x, y", [(np.float32(1.5), np.float64(2.0)), (np.float64(1.5), 2.0),
+                                  (np.array(1.5), np.float64(2.0)),
+                                  (np.float16(1.5), np.float16(2)),
+                                  (np.ones(3, np.float32), np.float32(2.0))])
+def test_other_operands_keep_the_ufunc_result_types(x, y):
+    for name, ufunc in _BINARY.items():
+        got, want = getattr(ops, f"{name}_p").bind1(x, y), ufunc(x, y)
+        assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_array_equal(got, want)

@@ -63,3 +63,26 @@ def test_inner_values_of_a_live_outer_transform_are_fine():
     def outer(x):
         return fg.grad(lambda y: fnp.sin(x * y))(2.0)
     np.testing.assert_allclose(fg.grad(outer)(0.5), np.cos(1.0) - 2 * 0.5 * np.sin(1.0))
+
+
+LIVE = {
+    "grad": lambda f: fg.grad(lambda x: fnp.sum(f(x)))(np.ones(3)),
+    "jit": lambda f: fg.jit(lambda x: f(x))(np.ones(3)),
+    "vmap": lambda f: fg.vmap(f)(np.ones((2, 3))),
+    "jvp": lambda f: fg.jvp(f, (np.ones(3),), (np.ones(3),)),
+    "make_ir": lambda f: fg.make_ir(f)(np.ones(3)),
+}
+
+
+@pytest.mark.parametrize("live", list(LIVE))
+@pytest.mark.parametrize("transform", list(TRANSFORMS))
+def test_an_escaped_tracer_as_an_operand_inside_a_running_transform(transform, live):
+    # a running transform reads operands from below it unboxed: an escaped tracer among them is
+    # still named, whichever of the two transforms sits higher on the trace stack
+    LEAK.clear()
+    TRANSFORMS[transform]()
+    (leaked,) = LEAK
+    with pytest.raises(EscapedTracerError, match=f"from `{transform}`"):
+        LIVE[live](lambda x: x * leaked)
+    with pytest.raises(EscapedTracerError, match=f"from `{transform}`"):
+        LIVE[live](lambda x: leaked + x)
