@@ -65,7 +65,7 @@ class Builder:
         self.eqns: list[Eqn] = []
         self.regions: list[tuple[str, int, int]] = []  # see `region`
         self.consts: dict[Var, Any] = {}
-        self.const_ids: dict[int, IRTracer] = {}
+        self.const_ids: dict[int, Var] = {}  # id of a constant value -> its Var
         self.partial = partial
 
     def build(self, in_tracers: list[IRTracer], outs: list, check: bool = True,
