@@ -161,10 +161,10 @@ class IRTrace(Trace):
         builder.consts[v] = val  # (a Lit: known to partial evaluation, never a constvar)
         return v
 
-    def process_primitive(self, prim, tracers, params):  # (see Trace.process_primitive)
+    def process_primitive(self, prim, args, params):  # (see Trace.process_primitive)
         builder: Builder = self.main.global_data
         ins, avals_in = [], []
-        for t in tracers:  # a plain loop: cheaper than comprehensions on short lists
+        for t in args:  # a plain loop: cheaper than comprehensions on short lists
             v = t.var if type(t) is IRTracer and t._trace is self else self.atom(t)
             ins.append(v)
             avals_in.append(v.aval)

@@ -47,9 +47,9 @@ class JVPTrace(Trace):
 
     lift = pure
 
-    def process_primitive(self, prim, tracers, params):  # (see Trace.process_primitive)
+    def process_primitive(self, prim, args, params):  # (see Trace.process_primitive)
         primals, tangents, nonzero = [], [], False
-        for t in tracers:  # a plain loop: cheaper than comprehensions on short lists
+        for t in args:  # a plain loop: cheaper than comprehensions on short lists
             if type(t) is JVPTracer and t._trace is self:
                 primals.append(t.primal)
                 t = t.tangent

@@ -62,9 +62,9 @@ class BatchTrace(Trace):
 
     lift = pure
 
-    def process_primitive(self, prim, tracers, params):  # (see Trace.process_primitive)
+    def process_primitive(self, prim, args, params):  # (see Trace.process_primitive)
         vals, bdims = [], []
-        for t in tracers:  # this trace's tracers, and unbatched values from below
+        for t in args:  # this trace's tracers, and unbatched values from below
             mine = type(t) is BatchTracer and t._trace is self
             vals.append(t.val if mine else check_below(t))
             bdims.append(t.batch_dim if mine else not_mapped)
