@@ -79,23 +79,35 @@ def concretization_msg(tracer) -> str:  # tracer: core.Tracer (core imports this
 
 
 def user_site() -> tuple | None:
-    """(file, line, function) of the innermost frame outside funcgrad: `user_frame`'s cheap form
-    (no source read, no string built), recorded where each transform is applied."""
+    """(code, instruction offset) of the innermost frame outside funcgrad: `user_frame`'s cheap
+    form, recorded where each transform is applied. No line number is looked up (a frame's
+    line costs a scan of its code's line table) until `format_site` needs it, for an error."""
     f = sys._getframe(1)
     while f is not None:
-        fname = f.f_code.co_filename
-        if not (fname.startswith(_PKG_DIR) or "importlib" in fname):
-            return fname, f.f_lineno, f.f_code.co_name
+        code = f.f_code
+        internal = _INTERNAL_FILE.get(code.co_filename)
+        if internal is None:
+            fname = code.co_filename
+            internal = _INTERNAL_FILE[fname] = fname.startswith(_PKG_DIR) or "importlib" in fname
+        if not internal:
+            return code, f.f_lasti
         f = f.f_back
     return None
+
+
+_INTERNAL_FILE: dict[str, bool] = {}  # a frame's file name -> whether it is funcgrad's own
 
 
 def format_site(site: tuple | None) -> str:
     if site is None:
         return "<unknown>"
     import linecache
-    fname, line, fn = site
-    return f"{os.path.abspath(fname)}:{line} (in {fn}): {linecache.getline(fname, line).strip()}"
+    code, lasti = site
+    line = next((ln for start, end, ln in code.co_lines() if start <= lasti < end and ln),
+                code.co_firstlineno)
+    fname = code.co_filename
+    return (f"{os.path.abspath(fname)}:{line} (in {code.co_name}): "
+            f"{linecache.getline(fname, line).strip()}")
 
 
 _MSG_ESCAPED = """\

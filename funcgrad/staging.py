@@ -72,8 +72,8 @@ class Builder:
               dce: bool = False) -> IR:
         """Close over the recorded equations; inline scalar constants as literals; with `dce`,
         drop the equations whose outputs nothing reads (every primitive is pure)."""
-        lits = {v: Lit(val) for v, val in self.consts.items()
-                if type(v) is Var and not isinstance(val, Tracer) and is_scalar_literal(val)}
+        lits = {v: Lit(val) for v, val in self.consts.items() if type(v) is Var and not
+                isinstance(val, Tracer) and is_scalar_literal(val)} if self.consts else None
         out_atoms = []
         for o in outs:
             if isinstance(o, IRTracer):
@@ -91,7 +91,8 @@ class Builder:
             eqns = [e._replace(inputs=[lits.get(x, x) if type(x) is Var else x for x in e.inputs])
                     for e in eqns]
             out_atoms = [lits.get(x, x) for x in out_atoms]
-        constvars = [v for v in self.consts if type(v) is Var and v not in lits]
+        constvars = [v for v in self.consts if type(v) is Var and v not in (lits or ())
+                     ] if self.consts else []
         if constvars:  # keep only the constants that are read (a scalar-only program has none)
             used = {x for e in eqns for x in e.inputs if type(x) is Var}
             used.update(x for x in out_atoms if type(x) is Var)
@@ -99,7 +100,7 @@ class Builder:
         jaxpr = OpenIR(constvars, [t.var for t in in_tracers], eqns, out_atoms, regions)
         if check and CHECK_IR[0]:
             typecheck_ir(jaxpr)
-        return IR(jaxpr, [self.consts[v] for v in constvars])
+        return IR(jaxpr, [self.consts[v] for v in constvars] if constvars else constvars)
 
     def new_const(self, val: Any, orig: Any = None) -> IRTracer:
         """A constant of the program holding `val` (`orig`: the symbolic zero it stands for)."""
@@ -120,8 +121,10 @@ class region:
         self.label = label
 
     def __enter__(self) -> None:
-        self.marks = [(b, len(b.eqns)) for m in core.trace_stack[1:]
-                      if type(b := m.global_data) is Builder and not b.partial]
+        stack = core.trace_stack  # (eager grad: only the eval level; no comprehension then)
+        self.marks = [(b, len(b.eqns)) for m in stack[1:]
+                      if type(b := m.global_data) is Builder and not b.partial] if len(
+            stack) > 1 else ()
 
     def __exit__(self, *exc) -> None:
         for b, n in self.marks:

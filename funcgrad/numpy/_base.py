@@ -255,8 +255,9 @@ def _promote(op: str, *args, to_float: bool = False):
             ax = x.aval
             if isinstance(y, Tracer):
                 ay = y.aval
-                if (ax.dtype == ay.dtype and ax.weak_type == ay.weak_type
-                        and (not to_float or ax.dtype.kind in "fc")):
+                # one dtype: the result's whatever their weak types (a weak operand of a
+                # strong one's dtype joins it; two weak ones of one dtype keep it)
+                if ax.dtype == ay.dtype and (not to_float or ax.dtype.kind in "fc"):
                     if ax.shape == ay.shape:
                         return [x, y]
                     shape = _broadcast_shapes(op, ax.shape, ay.shape)  # same dtype: broadcast

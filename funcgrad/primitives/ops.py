@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import constant_xp
 from ..core import Primitive
 
 # --- elementwise ------------------------------------------------------------------------------
@@ -51,27 +50,15 @@ eigh_p = Primitive("eigh", multiple_results=True)
 
 
 # --- the bind wrappers ------------------------------------------------------------------------
-def neg(x): return neg_p.bind1(x)
-def add(x, y): return add_p.bind1(x, y)
-def sub(x, y): return sub_p.bind1(x, y)
-def mul(x, y): return mul_p.bind1(x, y)
-def div(x, y): return div_p.bind1(x, y)
-def pow(x, y): return pow_p.bind1(x, y)  # noqa: A001
+# Those without parameters are the primitive's own `bind1` (no call frame of their own).
+neg, add, sub, mul, div = neg_p.bind1, add_p.bind1, sub_p.bind1, mul_p.bind1, div_p.bind1
+pow, exp, log, sqrt = pow_p.bind1, exp_p.bind1, log_p.bind1, sqrt_p.bind1  # noqa: A001
+sin, cos, sinh, cosh = sin_p.bind1, cos_p.bind1, sinh_p.bind1, cosh_p.bind1
+sign, floor, eq, gt, lt = sign_p.bind1, floor_p.bind1, eq_p.bind1, gt_p.bind1, lt_p.bind1
+select, stop_gradient = select_p.bind1, stop_gradient_p.bind1
+
+
 def integer_pow(x, y): return integer_pow_p.bind1(x, y=int(y))
-def exp(x): return exp_p.bind1(x)
-def log(x): return log_p.bind1(x)
-def sqrt(x): return sqrt_p.bind1(x)
-def sin(x): return sin_p.bind1(x)
-def cos(x): return cos_p.bind1(x)
-def sinh(x): return sinh_p.bind1(x)
-def cosh(x): return cosh_p.bind1(x)
-def sign(x): return sign_p.bind1(x)
-def floor(x): return floor_p.bind1(x)
-def eq(x, y): return eq_p.bind1(x, y)
-def gt(x, y): return gt_p.bind1(x, y)
-def lt(x, y): return lt_p.bind1(x, y)
-def select(p, x, y): return select_p.bind1(p, x, y)
-def stop_gradient(x): return stop_gradient_p.bind1(x)
 
 
 def broadcast_in_dim(x, shape, broadcast_dimensions):
@@ -80,11 +67,10 @@ def broadcast_in_dim(x, shape, broadcast_dimensions):
 
 
 def full(shape, value, dtype):
-    """A constant array; 0-d values stay scalars so the IR inlines them as literals."""
+    """A constant array; 0-d ones are NumPy scalars, which the IR inlines as literals, CuPy
+    takes beside device arrays and float-scalar arithmetic runs without ufunc machinery."""
     val = np.array(value, dtype=dtype)
-    if not shape:  # a NumPy scalar where a GPU call runs: CuPy takes those, not 0-d host arrays
-        return val if constant_xp() is np else val[()]
-    return broadcast_in_dim(val, shape, ())
+    return broadcast_in_dim(val, shape, ()) if shape else val[()]
 
 
 def reshape(x, new_sizes): return reshape_p.bind1(x, new_sizes=tuple(map(int, new_sizes)))

@@ -57,6 +57,8 @@ def vjp_flat(f: Callable, primals: list, name: str = "vjp") -> tuple[list, Calla
 
 def _materialize(x, aval: ShapedArray | None = None):
     """A value to hand back to the user: zeros for symbolic zeros, owned arrays at rest."""
+    if type(x) in _SCALAR_TYPES:
+        return np.asarray(x)
     if type(x) is Zero:
         aval = x.aval
         return constant_xp().zeros(aval.shape, aval.dtype)
@@ -67,6 +69,9 @@ def _materialize(x, aval: ShapedArray | None = None):
     if isinstance(x, (np.generic, float, int, bool, complex)):
         return np.asarray(x)
     return x
+
+
+_SCALAR_TYPES = frozenset({np.float64, np.float32, float})
 
 
 # --- argument handling --------------------------------------------------------------------------
@@ -137,8 +142,9 @@ def _scalar_check(out, holomorphic: bool = False) -> ShapedArray:
         aval = get_aval_of(out)
     except TypeError:
         aval = None
-    if aval is not None and aval.shape == () and is_float(aval.dtype):
-        _check_complex("grad", [out], holomorphic, "outputs")
+    if aval is not None and aval.shape == () and aval.dtype.kind in "fc":
+        if holomorphic or aval.dtype.kind == "c":
+            _check_complex("grad", [out], holomorphic, "outputs")
         return aval
     got, (leaves, tree) = _short(out), tree_flatten(out)
     desc = tree_unflatten(tree, [_Desc(_short(x) or type(x).__name__) for x in leaves])
@@ -174,7 +180,8 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
                                      kwargs)
         leaves, in_tree = tree_flatten(dargs)
         _check_float_inputs("grad", leaves, fun, dargs, nums)
-        _check_complex("grad", leaves, holomorphic, "inputs", real=False)
+        if holomorphic:  # (without it, real and complex inputs are both fine)
+            _check_complex("grad", leaves, holomorphic, "inputs", real=False)
         f_flat, out_tree = flatten_fun(f_part, in_tree, has_aux)
         with constants_on(leaves):
             primals_out, f_vjp = vjp_flat(f_flat, leaves, name="grad")
@@ -183,7 +190,8 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0,
             aval = _scalar_check(value, holomorphic)
             seed = aval.dtype.type(1)  # the unit cotangent, on the output's device
             cts = [place(np.asarray(seed)) if is_gpu_array(value) else seed]
-            cts += [Zero(get_aval_of(p)) for p in primals_out[1:]]
+            if len(primals_out) > 1:  # (aux outputs: zero cotangents)
+                cts += [Zero(get_aval_of(p)) for p in primals_out[1:]]
             grads = tree_unflatten(in_tree, [_materialize(g) for g in f_vjp(cts)])
         grads = grads if multi else grads[0]
         if has_aux:

@@ -79,6 +79,10 @@ def jvp_flat(f: Callable, primals: list, tangents: list, name: str = "jvp",
     """Push `tangents` forward through `f` (flat lists in and out) at `primals`."""
     with new_main(JVPTrace, name=name, site=site) as main:
         trace = main.live_trace
-        outs = [o if type(o) is JVPTracer and o._trace is trace else full_raise(trace, o)
-                for o in f(*[JVPTracer(trace, x, t) for x, t in zip(primals, tangents)])]
-        return [o.primal for o in outs], [o.tangent for o in outs]
+        primals_out, tangents_out = [], []
+        for o in f(*[JVPTracer(trace, x, t) for x, t in zip(primals, tangents)]):
+            if not (type(o) is JVPTracer and o._trace is trace):
+                o = full_raise(trace, o)
+            primals_out.append(o.primal)
+            tangents_out.append(o.tangent)
+        return primals_out, tangents_out

@@ -26,9 +26,6 @@ def backward_pass(closed: IR, args: list, cts_out: list) -> list:
         else:
             primal_env[v] = a
 
-    def read_primal(x):
-        return x.val if type(x) is Lit else primal_env[x]
-
     linear_eqns = []
     for eqn in jaxpr.eqns:
         for x in eqn.inputs:
@@ -37,19 +34,14 @@ def backward_pass(closed: IR, args: list, cts_out: list) -> list:
                 linear.update(eqn.out_binders)
                 break
         else:
-            outs = bind(eqn.prim, *[read_primal(x) for x in eqn.inputs], **eqn.params)
+            outs = bind(eqn.prim, *[x.val if type(x) is Lit else primal_env[x]
+                                    for x in eqn.inputs], **eqn.params)
             primal_env.update(zip(eqn.out_binders, outs))
 
     ct_env: dict[Var, Any] = {}
-
-    def write_ct(v, ct):
-        if ct is None or type(ct) is Zero:
-            return
-        ct_env[v] = add_tangents(ct_env[v], ct) if v in ct_env else ct
-
     for v, ct in zip(jaxpr.outvars, cts_out):
-        if v in linear:
-            write_ct(v, ct)
+        if v in linear and ct is not None and type(ct) is not Zero:
+            ct_env[v] = add_tangents(ct_env[v], ct) if v in ct_env else ct
 
     try:
         _transpose_eqns(linear_eqns, linear, primal_env, ct_env)
