@@ -133,8 +133,6 @@ def _mul_transpose(ct, x, y):
     ux, uy = type(x) is UndefPrimal, type(y) is UndefPrimal
     if ux and uy:
         raise ValueError("mul: transposing a product of two linear values (not linear)")
-    if type(ct) is Zero:
-        return [Zero(x.aval) if ux else None, Zero(y.aval) if uy else None]
     other, a = (y, x.aval) if ux else (x, y.aval)  # grad's unit seed: 1 * other is other, exactly
     b = type(ct) in _REAL_SCALARS and ct == 1 and get_aval_of(other)
     if b and b.shape == a.shape and b.dtype == a.dtype:

@@ -18,7 +18,6 @@ from ..core import (
     NOT_APPLICABLE,
     FuncgradError,
     Primitive,
-    UndefPrimal,
     Zero,
     get_aval_of,
     user_frame,
@@ -113,13 +112,10 @@ def defzero_jvp(prim: Primitive) -> None:
 
 
 def deftranspose(prim: Primitive, rule: Callable) -> None:
-    """Set prim.transpose from `rule(ct, *args, **params)`, written for a nonzero `ct`: a
-    symbolic-zero cotangent gives zero cotangents for the linear (undefined) arguments."""
-    def transpose(ct, *args, **params):
-        if type(ct) is Zero:
-            return [Zero(a.aval) if type(a) is UndefPrimal else None for a in args]
-        return rule(ct, *args, **params)
-    prim.transpose = transpose
+    """Set prim.transpose to `rule(ct, *args, **params)`. The transposition never calls it
+    with a symbolic-zero `ct` (an equation without a cotangent is skipped), so rules are
+    written for a nonzero one."""
+    prim.transpose = rule
 
 
 def deflinear(prim: Primitive, transpose: Callable) -> None:

@@ -2,7 +2,8 @@
 
 Equations that read no linear input are evaluated forwards first; the linear ones are then
 transposed in reverse order with each primitive's transpose rule, accumulating cotangents
-functionally (never in place).
+functionally (never in place). Symbolic-zero cotangents are never stored: an equation none of
+whose outputs has a cotangent is skipped, so a rule of one output never sees a zero one.
 """
 from __future__ import annotations
 
