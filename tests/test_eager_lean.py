@@ -84,3 +84,27 @@ def test_other_operands_keep_the_ufunc_result_types(x, y):
         got, want = getattr(ops, f"{name}_p").bind1(x, y), ufunc(x, y)
         assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("op", [fnp.add, fnp.subtract, fnp.multiply, fnp.true_divide,
+                                fnp.maximum, fnp.arctan2])
+@pytest.mark.parametrize("weak_first", [True, False])
+def test_a_weak_and_a_strong_tracer_of_one_dtype_join_without_a_conversion(op, weak_first):
+    # A Python-float argument is weak; a value computed from it under jvp is strong (its aval
+    # comes from a NumPy scalar). Together they take the strong operand's dtype, as NumPy does,
+    # with no convert_element_type staged for either.
+    def f(x):
+        s = fnp.astype(x, np.float64)  # strong f64
+        return op(x, s) if weak_first else op(s, x)
+    ir = fg.make_ir(f)(0.7)
+    (aval,) = ir.out_avals
+    assert aval.dtype == np.float64 and not aval.weak_type
+    assert [e.prim.name for e in ir.eqns].count("convert_element_type") == 1  # astype's own
+    out, tangent = fg.jvp(lambda x: op(x, fnp.sin(x)) if weak_first else op(fnp.sin(x), x),
+                          (0.7,), (1.0,))
+    jop = getattr(jax.numpy, op.__name__)
+    want, want_t = jax.jvp(lambda x: jop(x, jax.numpy.sin(x)) if weak_first else
+                           jop(jax.numpy.sin(x), x), (0.7,), (1.0,))
+    np.testing.assert_allclose(out, want, rtol=1e-14)
+    np.testing.assert_allclose(tangent, want_t, rtol=1e-14)
+    assert out.dtype == np.float64

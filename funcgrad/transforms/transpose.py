@@ -11,7 +11,7 @@ from typing import Any
 
 from ..core import DEBUG_NANS, NAN_CONTEXT, NAN_SOURCE, FuncgradError, UndefPrimal, Zero, bind
 from ..ir import IR, Lit, Var
-from ..primitives.rules import add_tangents
+from ..primitives.ops import add
 
 _new = object.__new__
 
@@ -42,7 +42,7 @@ def backward_pass(closed: IR, args: list, cts_out: list) -> list:
     ct_env: dict[Var, Any] = {}
     for v, ct in zip(jaxpr.outvars, cts_out):
         if v in linear and ct is not None and type(ct) is not Zero:
-            ct_env[v] = add_tangents(ct_env[v], ct) if v in ct_env else ct
+            ct_env[v] = add(ct_env[v], ct) if v in ct_env else ct  # (neither is a Zero)
 
     try:
         _transpose_eqns(linear_eqns, linear, primal_env, ct_env)
@@ -81,4 +81,4 @@ def _transpose_eqns(linear_eqns: list, linear: set, primal_env: dict, ct_env: di
         cts_in = rule(ct, *invals, **eqn.params)
         for x, ct in zip(eqn.inputs, cts_in):
             if ct is not None and type(ct) is not Zero and x in linear:
-                ct_env[x] = add_tangents(ct_env[x], ct) if x in ct_env else ct
+                ct_env[x] = add(ct_env[x], ct) if x in ct_env else ct
