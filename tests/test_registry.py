@@ -8,7 +8,9 @@ import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.avals import get_aval
 from funcgrad.core import NOT_APPLICABLE, UndefPrimal, Zero
+from funcgrad.ir import IR, Eqn, OpenIR, Var
 from funcgrad.primitives import all_primitives
+from funcgrad.transforms.transpose import backward_pass
 
 SLOTS = ("impl", "abstract_eval", "jvp", "transpose", "batch")
 PRIMS = all_primitives()
@@ -124,16 +126,25 @@ def test_transpose_rule_is_the_transpose(prim):
 
 
 @pytest.mark.parametrize("prim", LINEAR_PRIMS, ids=[p.name for p in LINEAR_PRIMS])
-def test_transpose_of_symbolic_zero(prim):
+@pytest.mark.parametrize("ct_out", ["zero", "none"])
+def test_transposition_skips_an_equation_without_cotangent(prim, ct_out, monkeypatch):
+    # Rules are written for a nonzero cotangent: the transposition never calls one with a
+    # symbolic zero (or none) but gives the equation's linear inputs zero cotangents itself.
     args, params, linear = LINEAR_EXAMPLES[prim.name]
-    out_aval = prim.abstract_eval(*map(get_aval, args), **params)[0]
-    invals = [UndefPrimal(get_aval(a)) if i in linear else a for i, a in enumerate(args)]
-    cts_in = prim.transpose(Zero(out_aval), *invals, **params)
-    for i, (a, c) in enumerate(zip(args, cts_in)):
+    invars = [Var(get_aval(a)) for a in args]
+    out = Var(prim.abstract_eval(*map(get_aval, args), **params)[0])
+    program = IR(OpenIR([], invars, [Eqn(prim, invars, params, [out])], [out]), [])
+
+    def called(*_, **__):
+        raise AssertionError(f"{prim.name}'s transpose rule was called without a cotangent")
+    monkeypatch.setattr(prim, "transpose", called)
+    vals = [UndefPrimal(get_aval(a)) if i in linear else a for i, a in enumerate(args)]
+    cts = backward_pass(program, vals, [Zero(out.aval) if ct_out == "zero" else None])
+    for i, (a, c) in enumerate(zip(args, cts)):
         if i in linear:
-            assert c is None or type(c) is Zero or not np.any(c), (i, c)
-            if type(c) is Zero:
-                assert c.aval.shape == np.shape(a)
+            assert type(c) is Zero and c.aval.shape == np.shape(a), (i, c)
+        else:
+            assert c is None
 
 
 # --- transposition through the public API: vjp is the transpose of jvp -------------------------
