@@ -290,6 +290,23 @@ def test_auto_switches_a_loop_at_its_second_call():
 
 
 @needs_numba
+def test_auto_keeps_loops_over_large_values_on_numpy():
+    # a loop whose body works on large arrays (BLAS and NumPy kernels are the floor there, the
+    # loop's dispatch a small part) stays on NumPy, however large only the inside values are
+    w = np.full((300, 300), 1e-3)
+    assert 300 * 300 > native.AUTO_SMALL
+    f = fg.jit(lambda x: fg.fori_loop(0, 3, lambda i, c: fnp.sum(fnp.tanh(w * c[0])) * c, x))
+    x = np.array([1.0, 2.0])
+    for _ in range(3):
+        got = f(x)
+    assert f.tier(x, wait=True) == "numpy"
+    g = fg.jit(lambda x: fg.fori_loop(0, 3, lambda i, c: fnp.sum(fnp.tanh(w * c[0])) * c, x),
+               backend="native")  # asked for: native
+    np.testing.assert_allclose(g(x), got, rtol=1e-9)  # (sums of 90,000 terms in two orders)
+    assert g.tier(x) == "native"
+
+
+@needs_numba
 def test_auto_keeps_numpy_for_what_native_does_not_lower():
     f = fg.jit(lambda x: fg.fori_loop(0, 3, lambda i, c: fnp.sort(c) * 2.0, x))
     x = np.array([3.0, 1.0, 2.0])

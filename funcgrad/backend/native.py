@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Primitive
-from ..ir import IR, Lit, Var
+from ..ir import IR, Lit, OpenIR, Var, sub_programs
 from .numpy_codegen import _can_compact, _compactable, broadcasts
 
 # primitive -> ufunc | format string | fn(eqn, args, ctx) -> expression(s) or None
@@ -175,21 +175,33 @@ def available() -> bool:
 
 
 AUTO_CALLS = 32  # `backend="auto"`: calls of one compiled signature before it tiers up
-# `auto` tiers up a loop-free program only if no value in it has more elements than this: on
-# large arrays NumPy's kernels and BLAS are the floor already (the same OpenBLAS GEMMs), and
-# the native code of an MLP step (784-1000-10, batch 100) measured 1.19x slower than its NumPy
-# code in f32 (5.3 vs 4.5 ms CPU) and 1.9x in f64 (15.9 vs 8.5 ms): each call's large arrays are
-# fresh malloc'd blocks in Numba (page faults every call) where NumPy asks for huge pages
+# `auto` tiers up a program (a loop included) only if no value in it, its sub-programs'
+# included, has more elements than this: on large arrays NumPy's kernels and BLAS are the floor
+# already (the same OpenBLAS GEMMs), and the native code of an MLP step (784-1000-10, batch 100)
+# measured 1.19x slower than its NumPy code in f32 (5.3 vs 4.5 ms CPU) and 1.9x in f64 (15.9 vs
+# 8.5 ms): each call's large arrays are fresh malloc'd blocks in Numba (page faults every call)
+# where NumPy asks for huge pages. A scan over an MNIST epoch of that step: 426-544 ms native
+# vs 334-342 ms as NumPy steps, after a 7-16 s compilation; its loop's Python dispatch is ~1 %.
 AUTO_SMALL = 1 << 16
+
+
+def _values(jaxpr: OpenIR):
+    """Every value of a program: its inputs and equation outputs, sub-programs' included."""
+    yield from jaxpr.constvars
+    yield from jaxpr.invars
+    for e in jaxpr.eqns:
+        yield from e.out_binders
+        for _, sub in sub_programs(e):
+            yield from _values(sub.open if isinstance(sub, IR) else sub)
 
 
 class Native:
     """The code of a jitted signature on the native tier: `fn(*args) -> list of outputs`.
 
     `backend="native"` (`now=True`) lowers and compiles on the first call, in the caller.
-    `backend="auto"` runs the NumPy code at once and tiers up on the rule: on the second call if
-    the program holds a loop (`while`, `fori_loop`, `scan`), else on the `AUTO_CALLS`-th call if
-    no value in it has over `AUTO_SMALL` elements (larger loop-free programs stay on NumPy),
+    `backend="auto"` runs the NumPy code at once and tiers up a program none of whose values
+    (sub-programs' included) has over `AUTO_SMALL` elements (larger ones stay on NumPy): on the
+    second call if it holds a loop (`while`, `fori_loop`, `scan`), else on the `AUTO_CALLS`-th,
     lowering and compiling in the caller on that call (the compilation is a native run on that
     call's arguments, its result dropped; a disk-cached kernel loads in milliseconds); then `fn`
     becomes the native function. A program the native tier does not lower, or whose
@@ -202,11 +214,10 @@ class Native:
     def __init__(self, numpy_code, closed: IR, now: bool = False):
         self._numpy, self._closed, self.source = numpy_code, closed, numpy_code.source
         self.tier, self.error, self.kernel, self.thread, self._now = "numpy", None, None, None, now
-        eqns = closed.open.eqns
-        loop = any(e.prim in loops for e in eqns)
-        small = all(math.prod(v.aval.shape) <= AUTO_SMALL for e in eqns for v in e.out_binders)
+        loop = any(e.prim in loops for e in closed.open.eqns)
+        small = all(math.prod(v.aval.shape) <= AUTO_SMALL for v in _values(closed.open))
         self._calls = AUTO_CALLS - (1 if now else 2 if loop else AUTO_CALLS)
-        self.fn = self._count if available() and (now or loop or small) else numpy_code.fn
+        self.fn = self._count if available() and (now or small) else numpy_code.fn
 
     def _count(self, *args):
         self._calls += 1

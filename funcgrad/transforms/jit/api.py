@@ -434,10 +434,11 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
             promises not to use them after the call).
         backend: "numpy" (generated NumPy code), "native" (the program compiled by Numba, the
             `fast` extra, at its first call and cached on disk; NumPy code where an equation
-            has no native lowering) or "auto" (NumPy code at once, native from the second call
-            of a program with a loop or the `backend.native.AUTO_CALLS`-th call of a loop-free
-            one whose values all have at most `AUTO_SMALL` elements, compiled on that call;
-            NumPy only without Numba).
+            has no native lowering) or "auto" (NumPy code at once; a program whose values all
+            have at most `backend.native.AUTO_SMALL` elements goes native from its second call
+            if it holds a loop, else from its `AUTO_CALLS`-th, compiled on that call; larger
+            programs, where NumPy and BLAS are the floor, stay on NumPy, as does everything
+            without Numba).
 
     Returns:
         A callable with `.lower(*args)` (`.ir`, `.source`), `.explain_cache_miss()` and
