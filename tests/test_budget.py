@@ -30,11 +30,12 @@ CORE_PY_MAX = 400
 # surface, control flow, jit codegen, GPU fusion, PRNG, data and io all live in funcgrad/). The
 # caps are ratchets: they stop the code from growing unnoticed; lower them when code goes, and
 # raise them only with the reason in the commit message.
-CORE_CODE_LINES_MAX = 12057  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
+CORE_CODE_LINES_MAX = 12063  # the wave adds the NumPy/SciPy surface, parallel, lax, tree, fft;
 # session 5 (+690): lu/sqrtm/Bessel/complex linalg, JAX signatures, misuse messages, pictures;
 # +5 mul's seed and square; +50 native lowerings; +47 d zeta/dx, JAX's parameter names;
 # session 7: +24 traces read values from below unboxed, float-scalar arithmetic by operator;
-# session 8: net -9 (parameterless bind wrappers are the primitives' bind1; lazy site lines)
+# session 8: net -9 (parameterless bind wrappers are the primitives' bind1; lazy site lines),
+# +6 jit auto's size rule counts the values of loops' sub-programs
 MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.avals",
              "funcgrad.core", "funcgrad.ir", "funcgrad.staging", "funcgrad.primitives*",
              "funcgrad.transforms*", "funcgrad.backend*"]
@@ -48,8 +49,9 @@ MACHINERY = ["funcgrad.errors", "funcgrad.util", "funcgrad.pytree", "funcgrad.av
 # +10 eig's derivative, +17 singular matrices as inf/nan, +54 GPU reduction epilogues, +8 native
 # broadcasts left to Numba, +2 bind1; session 7: +24 traces take values from below unboxed
 # (no boxing per constant operand), arithmetic on float scalars through the operator;
-# session 8: net -8 (parameterless bind wrappers are the primitives' bind1; lazy site lines)
-MACHINERY_CODE_LINES_MAX = 6937
+# session 8: net -8 (parameterless bind wrappers are the primitives' bind1; lazy site lines),
+# +6 jit auto's size rule counts the values of loops' sub-programs
+MACHINERY_CODE_LINES_MAX = 6943
 
 # Lowest first. Patterns are module names (fnmatch); the most specific pattern wins.
 LAYERS: list[tuple[str, list[str]]] = [
