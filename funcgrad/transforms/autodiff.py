@@ -57,7 +57,7 @@ def vjp_flat(f: Callable, primals: list, name: str = "vjp") -> tuple[list, Calla
 
 def _materialize(x, aval: ShapedArray | None = None):
     """A value to hand back to the user: zeros for symbolic zeros, owned arrays at rest."""
-    if type(x) in _SCALAR_TYPES:
+    if type(x) in _FLOAT_TYPES:
         return np.asarray(x)
     if type(x) is Zero:
         aval = x.aval
@@ -71,7 +71,7 @@ def _materialize(x, aval: ShapedArray | None = None):
     return x
 
 
-_SCALAR_TYPES = frozenset({np.float64, np.float32, float})
+_FLOAT_TYPES = frozenset({float, np.float64, np.float32})
 
 
 # --- argument handling --------------------------------------------------------------------------
@@ -89,9 +89,6 @@ def _split_args(fun_name: str, args: tuple, argnums: int | Sequence[int]):
                 f"{len(args) - 1}, or pass the arguments you differentiate positionally.")
     nums = tuple(i % len(args) for i in nums)
     return multi, nums
-
-
-_FLOAT_TYPES = frozenset({float, np.float64, np.float32})
 
 
 def _check_float_inputs(fun_name: str, leaves: list, fun, dargs, nums) -> None:
